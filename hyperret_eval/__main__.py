@@ -1,0 +1,3 @@
+from hyperret_eval.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""The ``hyperret-eval`` command line: ``run`` and ``list``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from hyperret_eval import __version__
+from hyperret_eval.errors import UserError
+from hyperret_eval.paths import resolve_data_root
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hyperret-eval",
+        description="Evaluate sentence-embedding and retrieval models on STS and BEIR-style tasks through MTEB.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="evaluate models on tasks and write MTEB result files")
+    run.add_argument("--tasks", default="STS,BEIR", help="comma-separated tasks and groups (default: STS,BEIR)")
+    run.add_argument("--models", default="minilm", help="comma-separated models (default: minilm)")
+    run.add_argument("--data-root", help="benchmark data folder (default: $HYPERRET_DATA, else ~/.cache/hyperret-eval/data)")
+    run.add_argument("--output-dir", default="results", help="results folder (default: results/)")
+    run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
+    run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+
+    lister = sub.add_parser("list", help="list the known tasks or models")
+    lister.add_argument("what", choices=["tasks", "models"])
+    lister.add_argument("--data-root", help="data folder, to show which datasets are present")
+    return parser
+
+
+def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
+    from rich.console import Console
+
+    from hyperret_eval.report import score_table
+    from hyperret_eval.runner import RunOptions, run
+
+    console = Console(stderr=False)
+    options = RunOptions(
+        tasks=args.tasks,
+        models=args.models,
+        data_root=resolve_data_root(args.data_root),
+        output_dir=Path(args.output_dir).expanduser().resolve(),
+        device=args.device,
+        batch_size=args.batch_size,
+        seed=args.seed,
+        argv=argv,
+    )
+    scores = run(options, progress=lambda msg: console.print(f"[bold]{msg}[/bold]"))
+    console.print(score_table(scores))
+    console.print(f"Results written under {options.output_dir}")
+    return 0
+
+
+def _command_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from hyperret_eval.report import model_table, task_table
+
+    console = Console()
+    if args.what == "tasks":
+        console.print(task_table(resolve_data_root(args.data_root)))
+    else:
+        console.print(model_table())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = _build_parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("HYPERRET_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "run":
+            return _command_run(args, argv)
+        return _command_list(args)
+    except UserError as exc:
+        print(f"hyperret-eval: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hyperret-eval: interrupted", file=sys.stderr)
+        return 130

@@ -1,0 +1,113 @@
+"""Reader for the BEIR folder format, with the checks BEIR's own loader leaves out.
+
+A dataset folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``), ``queries.jsonl``
+(``_id``, ``text``) and ``qrels/<split>.tsv`` (header ``query-id  corpus-id  score``).
+Every malformed line is reported with its file and line number, and qrels that name a
+query or a document the folder does not hold are an error, not a silent drop.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperret_eval.data.textfile import numbered_lines
+from hyperret_eval.errors import DataFormatError, DataNotFoundError
+
+Qrels = dict[str, dict[str, int]]
+
+
+@dataclass
+class RetrievalData:
+    """One split of a retrieval dataset, plus the files it was read from."""
+
+    corpus: dict[str, dict[str, str]]  # doc id -> {"title": ..., "text": ...}
+    queries: dict[str, str]  # query id -> text (only queries that have judgements)
+    qrels: Qrels  # query id -> doc id -> graded relevance
+    files: list[Path]
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+    records = []
+    seen: dict[str, int] = {}
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise DataFormatError(path, number, f"not valid JSON ({exc.msg})") from None
+        if not isinstance(record, dict):
+            raise DataFormatError(path, number, "expected a JSON object")
+        for key in required:
+            if key not in record:
+                raise DataFormatError(path, number, f"missing field {key!r}")
+        record["_id"] = str(record["_id"])
+        if record["_id"] in seen:
+            raise DataFormatError(
+                path, number, f"duplicate _id {record['_id']!r} (first on line {seen[record['_id']]})"
+            )
+        seen[record["_id"]] = number
+        records.append((number, record))
+    return records
+
+
+def read_corpus(path: Path) -> dict[str, dict[str, str]]:
+    return {
+        rec["_id"]: {"title": str(rec.get("title") or ""), "text": str(rec["text"])}
+        for _, rec in _read_jsonl(path, ("_id", "text"))
+    }
+
+
+def read_queries(path: Path) -> dict[str, str]:
+    return {rec["_id"]: str(rec["text"]) for _, rec in _read_jsonl(path, ("_id", "text"))}
+
+
+def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
+    """The judgements, and the line each (query, doc) pair was read from."""
+    qrels: Qrels = {}
+    lines: dict[tuple[str, str], int] = {}
+    for number, line in numbered_lines(path):
+        if not line.strip():
+            continue
+        columns = line.split("\t")
+        if number == 1 and columns[0].strip() == "query-id":
+            continue
+        if len(columns) != 3:
+            raise DataFormatError(
+                path, number, f"expected 3 tab-separated columns (query-id, corpus-id, score), found {len(columns)}"
+            )
+        query_id, doc_id, score = (c.strip() for c in columns)
+        try:
+            relevance = int(score)
+        except ValueError:
+            raise DataFormatError(path, number, f"relevance score must be an integer, found {score!r}") from None
+        qrels.setdefault(query_id, {})[doc_id] = relevance
+        lines[(query_id, doc_id)] = number
+    return qrels, lines
+
+
+def read_beir_folder(folder: Path, split: str) -> RetrievalData:
+    """Read and cross-check a BEIR dataset folder for one split."""
+    corpus_file = folder / "corpus.jsonl"
+    queries_file = folder / "queries.jsonl"
+    qrels_file = folder / "qrels" / f"{split}.tsv"
+    for needed in (corpus_file, queries_file, qrels_file):
+        if not needed.is_file():
+            raise DataNotFoundError(f"BEIR dataset at {folder} lacks {needed.relative_to(folder)}")
+
+    corpus = read_corpus(corpus_file)
+    queries = read_queries(queries_file)
+    qrels, qrel_lines = read_qrels(qrels_file)
+
+    for (query_id, doc_id), number in qrel_lines.items():
+        if query_id not in queries:
+            raise DataFormatError(qrels_file, number, f"query {query_id!r} is not in {queries_file.name}")
+        if doc_id not in corpus:
+            raise DataFormatError(qrels_file, number, f"document {doc_id!r} is not in {corpus_file.name}")
+    if not qrels:
+        raise DataFormatError(qrels_file, None, "holds no judgements")
+
+    judged_queries = {qid: queries[qid] for qid in qrels}
+    return RetrievalData(corpus, judged_queries, qrels, [corpus_file, queries_file, qrels_file])

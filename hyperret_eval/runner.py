@@ -1,0 +1,176 @@
+"""`hyperret-eval run`: read the data, evaluate every model on every task through
+``mteb.evaluate``, write the results, and report the main scores.
+
+All user-input checks (task and model names, every data file) happen before the first
+model is evaluated, so a mistake never leaves a half-finished results folder behind.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperret_eval import catalogue
+from hyperret_eval.catalogue import TaskSpec
+from hyperret_eval.data import sources
+from hyperret_eval.data.beir import RetrievalData
+from hyperret_eval.data.sts import STSPairs
+from hyperret_eval.errors import UserError
+from hyperret_eval.models.registry import ResolvedModel, resolve_models
+from hyperret_eval.results import RunManifest, data_fingerprint, device_description, save_task_result
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class RunOptions:
+    tasks: str
+    models: str
+    data_root: Path
+    output_dir: Path
+    device: str = "auto"
+    batch_size: int = 32
+    seed: int = 42
+    argv: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PreparedTask:
+    spec: TaskSpec
+    data: STSPairs | RetrievalData
+    revision: str
+    files_sha256: dict[str, str]
+
+    @property
+    def size(self) -> int:
+        return len(self.data) if isinstance(self.data, STSPairs) else len(self.data.queries)
+
+
+@dataclass
+class Score:
+    model: str
+    task: str
+    task_type: str
+    main_score: float
+    scores: dict[str, Any]
+    result_file: Path
+    wall_time_s: float
+
+
+def resolve_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
+    return requested
+
+
+def seed_everything(seed: int) -> None:
+    import numpy as np
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
+    """Read and check the data of every task (downloading what is missing, when online)."""
+    prepared = []
+    for spec in specs:
+        data = sources.load(spec.name, spec.source, spec.split, data_root)
+        if spec.type == "STS" and not isinstance(data, STSPairs) or spec.type == "Retrieval" and not isinstance(
+            data, RetrievalData
+        ):
+            raise UserError(f"task {spec.name}: a {spec.type} task cannot read data in the {spec.source.format} format")
+        files_sha256, revision = data_fingerprint(data.files, data_root)
+        prepared.append(PreparedTask(spec, data, revision, files_sha256))
+    return prepared
+
+
+def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, device: str) -> Score:
+    import mteb
+
+    from hyperret_eval.integrations.mteb_tasks import build_task
+
+    mteb_task = build_task(
+        task.spec,
+        task.data,
+        dataset_path=str(task.spec.source.local_path(options.data_root)),
+        dataset_revision=task.revision,
+        seed=options.seed,
+    )
+    started = time.perf_counter()
+    result = mteb.evaluate(
+        model,
+        mteb_task,
+        cache=None,
+        overwrite_strategy="always",
+        encode_kwargs={"batch_size": options.batch_size},
+        show_progress_bar=True,
+    )
+    wall = time.perf_counter() - started
+    task_result = result.task_results[0]
+    path = save_task_result(options.output_dir, model.mteb_model_meta, task_result)
+    split_scores = task_result.scores[task.spec.split][0]
+    return Score(
+        model=resolved.key,
+        task=task.spec.name,
+        task_type=task.spec.type,
+        main_score=float(task_result.get_score()),
+        scores={k: v for k, v in split_scores.items() if isinstance(v, (int, float))},
+        result_file=path,
+        wall_time_s=wall,
+    )
+
+
+def run(options: RunOptions, progress=print) -> list[Score]:
+    specs = catalogue.select_tasks(options.tasks, options.data_root)
+    models = resolve_models(options.models)
+    device = resolve_device(options.device)
+    if options.batch_size < 1:
+        raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
+    tasks = prepare_tasks(specs, options.data_root)
+
+    manifest = RunManifest(
+        options.output_dir,
+        options.argv,
+        settings={
+            "tasks": [t.spec.name for t in tasks],
+            "models": [{"key": m.key, "name": m.mteb_name, "revision": m.revision} for m in models],
+            "data_root": str(options.data_root),
+            "device": device_description(device),
+            "batch_size": options.batch_size,
+            "seed": options.seed,
+        },
+    )
+    for task in tasks:
+        manifest.add_dataset(task.spec.name, task.files_sha256, task.revision, task.size)
+
+    scores: list[Score] = []
+    for resolved in models:
+        seed_everything(options.seed)
+        progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
+        model = resolved.load(device)
+        for task in tasks:
+            progress(f"Evaluating {resolved.key} on {task.spec.name} ({task.size} {'pairs' if task.spec.type == 'STS' else 'queries'})")
+            score = evaluate_one(model, resolved, task, options, device)
+            scores.append(score)
+            manifest.add_result(
+                {
+                    "model": resolved.mteb_name,
+                    "revision": resolved.revision,
+                    "task": score.task,
+                    "main_score": score.main_score,
+                    "wall_time_s": round(score.wall_time_s, 2),
+                    "result_file": str(score.result_file.relative_to(options.output_dir)),
+                }
+            )
+    manifest.finish()
+    return scores
