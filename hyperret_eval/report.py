@@ -16,7 +16,7 @@ def score_table(scores) -> Table:
     tasks = list(dict.fromkeys((s.task, s.task_type) for s in scores))
     by_cell = {(s.model, s.task): s.main_score for s in scores}
     table = Table(title="Main scores (x100): cosine Spearman for STS, nDCG@10 for retrieval")
-    table.add_column("task")
+    table.add_column("task", no_wrap=True)
     for model in models:
         table.add_column(model, justify="right")
     for task, _ in tasks:
@@ -39,16 +39,16 @@ def _fmt(value: float | None) -> str:
 
 def task_table(data_root: Path) -> Table:
     table = Table(title=f"Tasks (data root: {data_root})")
-    for column in ("task", "type", "groups", "main score", "data present", "source"):
-        table.add_column(column)
+    for column in ("task", "type", "groups", "main score", "data present"):
+        table.add_column(column, no_wrap=True)
+
     for spec in load_catalogue().values():
         table.add_row(
             spec.name,
             spec.type,
             ",".join(spec.groups),
             spec.main_score,
-            "yes" if spec.is_available(data_root) else "no",
-            spec.source.path,
+            "yes" if spec.is_available(data_root) else f"no ({spec.source.path})",
         )
     return table
 

