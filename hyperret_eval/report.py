@@ -39,8 +39,9 @@ def _fmt(value: float | None) -> str:
 
 def task_table(data_root: Path) -> Table:
     table = Table(title=f"Tasks (data root: {data_root})")
-    for column in ("task", "type", "groups", "main score", "data present"):
+    for column in ("task", "type", "groups", "main score"):
         table.add_column(column, no_wrap=True)
+    table.add_column("data present", overflow="fold")
 
     for spec in load_catalogue().values():
         table.add_row(
