@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import warnings
 from pathlib import Path
 
 from hyperret_eval import __version__
@@ -76,6 +77,8 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _build_parser().parse_args(argv)
     logging.basicConfig(level=os.environ.get("HYPERRET_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    # Deprecation chatter between mteb and sentence-transformers versions, not the user's concern.
+    warnings.filterwarnings("ignore", category=FutureWarning)
     try:
         if args.command == "run":
             return _command_run(args, argv)

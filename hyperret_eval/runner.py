@@ -85,9 +85,8 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     prepared = []
     for spec in specs:
         data = sources.load(spec.name, spec.source, spec.split, data_root)
-        if spec.type == "STS" and not isinstance(data, STSPairs) or spec.type == "Retrieval" and not isinstance(
-            data, RetrievalData
-        ):
+        expected = STSPairs if spec.type == "STS" else RetrievalData
+        if not isinstance(data, expected):
             raise UserError(f"task {spec.name}: a {spec.type} task cannot read data in the {spec.source.format} format")
         files_sha256, revision = data_fingerprint(data.files, data_root)
         prepared.append(PreparedTask(spec, data, revision, files_sha256))
@@ -112,7 +111,7 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         mteb_task,
         cache=None,
         overwrite_strategy="always",
-        encode_kwargs={"batch_size": options.batch_size},
+        encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": True},
         show_progress_bar=True,
     )
     wall = time.perf_counter() - started
