@@ -1,0 +1,65 @@
+"""Fetching a missing BEIR dataset, against a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+
+from hyperret_eval.data import sources
+from hyperret_eval.data.sources import Source
+from hyperret_eval.errors import DataNotFoundError
+
+from .conftest import make_small_beir
+
+
+@pytest.fixture
+def http_folder(tmp_path):
+    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_missing_beir_dataset_is_downloaded_and_unpacked(http_folder, data_root, tmp_path, monkeypatch):
+    for name in ("HYPERRET_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    www, base = http_folder
+    staged = tmp_path / "staged" / "tinyfact"
+    make_small_beir(data_root / "beir" / "scifact", staged, n_queries=3, n_extra_docs=5)
+    shutil.make_archive(str(www / "tinyfact"), "zip", root_dir=staged.parent, base_dir="tinyfact")
+
+    root = tmp_path / "data"
+    source = Source(format="beir", path="beir/tinyfact", beir_url=f"{base}/tinyfact.zip")
+    data = sources.load("TinyFact", source, "test", root)
+
+    assert len(data.queries) == 3
+    assert (root / "beir" / "tinyfact" / "corpus.jsonl").is_file()
+    assert [p.name for p in (root / "beir").iterdir()] == ["tinyfact"], "no staging folder may remain"
+
+
+def test_failed_download_explains_and_leaves_nothing(http_folder, tmp_path, monkeypatch):
+    monkeypatch.delenv("HYPERRET_OFFLINE", raising=False)
+    _, base = http_folder
+    root = tmp_path / "data"
+    source = Source(format="beir", path="beir/absent", beir_url=f"{base}/absent.zip")
+    with pytest.raises(DataNotFoundError) as err:
+        sources.load("Absent", source, "test", root)
+    message = str(err.value)
+    assert "'Absent'" in message and str(root / "beir" / "absent") in message
+    assert "404" in message and "--data-root" in message
+    assert not any(Path(root).rglob("*.json*"))
+    assert list((root / "beir").iterdir()) == []
