@@ -15,7 +15,7 @@ def score_table(scores) -> Table:
     models = list(dict.fromkeys(s.model for s in scores))
     tasks = list(dict.fromkeys((s.task, s.task_type) for s in scores))
     by_cell = {(s.model, s.task): s.main_score for s in scores}
-    table = Table(title="Main scores (x100): cosine Spearman for STS, nDCG@10 for retrieval")
+    table = Table(title="Main scores x100", caption="STS: cosine Spearman; retrieval: nDCG@10")
     table.add_column("task", no_wrap=True)
     for model in models:
         table.add_column(model, justify="right")
