@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -44,3 +45,27 @@ def write_with(target: Path, writer: Callable[[Path], None]) -> None:
     """Let a library's own writer (``writer(path)``) produce ``target`` atomically."""
     with atomic_path(target) as tmp:
         writer(tmp)
+
+
+def write_directory(target: Path, fill: Callable[[Path], None]) -> None:
+    """Build a directory with ``fill(tmp)`` beside ``target``, then swap it into place.
+
+    The new directory is complete before it takes the name; the old one is renamed away
+    first and deleted after, so at every moment ``target`` is either the old checkpoint
+    or the new one (or, between the two renames, absent, with the old one at
+    ``.<name>.old-*`` beside it).
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.partial-", dir=target.parent))
+    try:
+        fill(staging)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+            os.replace(target, old / "checkpoint")
+        os.replace(staging, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

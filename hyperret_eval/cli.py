@@ -31,6 +31,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
 
+    trainer = sub.add_parser("train", help="train a HiCL or SimCSE model on unlabeled text")
+    trainer.add_argument("recipe", choices=["hicl", "simcse"], help="which recipe to start from")
+    trainer.add_argument("--config", help="TOML or JSON file overriding recipe settings")
+    trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>)")
+    trainer.add_argument("--max-steps", type=int)
+    trainer.add_argument("--seed", type=int)
+    trainer.add_argument("--batch-size", type=int)
+    trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")
+    trainer.add_argument("--text-file", help="train on this file instead, one text per line")
+    trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+
     lister = sub.add_parser("list", help="list the known tasks or models")
     lister.add_argument("what", choices=["tasks", "models"])
     lister.add_argument("--data-root", help="data folder, to show which datasets are present")
@@ -60,6 +71,24 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def _command_train(args: argparse.Namespace) -> int:
+    from hyperret_eval.models.hicl.config import RECIPES, load_config_file
+    from hyperret_eval.models.hicl.train import train
+    from hyperret_eval.runner import resolve_device
+
+    config = RECIPES[args.recipe]
+    if args.config:
+        config = load_config_file(Path(args.config), config)
+    config = config.replace(max_steps=args.max_steps, seed=args.seed, batch_size=args.batch_size, text_file=args.text_file)
+    output = Path(args.output).expanduser().resolve() if args.output else config.default_output()
+    data_root = None if config.text_file else resolve_data_root(args.data_root)
+    result = train(config, output, data_root, device=resolve_device(args.device))
+    last = result.history[-1] if result.history else {}
+    print(f"{config.name}: {result.steps_done} steps (resumed from {result.resumed_from}), "
+          f"last loss {last.get('loss', float('nan')):.4f}; checkpoint at {output}")
+    return 0
+
+
 def _command_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -82,6 +111,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "run":
             return _command_run(args, argv)
+        if args.command == "train":
+            return _command_train(args)
         return _command_list(args)
     except UserError as exc:
         print(f"hyperret-eval: error: {exc}", file=sys.stderr)

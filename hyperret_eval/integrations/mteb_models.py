@@ -1,0 +1,71 @@
+"""Our models in mteb's model registry, so ``mteb.get_model("hyperret/...")`` loads them.
+
+``import hyperret_eval`` calls :func:`register`. Each loader resolves the model through our
+own registry (the checkpoint cache) and returns mteb's sentence-transformers wrapper.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mteb.models import ModelMeta
+
+from hyperret_eval.models.hicl.config import RECIPES
+
+HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
+  title = {HiCL: Hierarchical Contrastive Learning of Unsupervised Sentence Embeddings},
+  author = {Wu, Zhuofeng and Xiao, Chaowei and Vydiswaran, V.G.Vinod},
+  booktitle = {Findings of the Association for Computational Linguistics: EMNLP 2023},
+  year = {2023},
+}"""
+
+
+def _load_trained(recipe_key: str):
+    def loader(model_name: str, revision: str | None = None, device: str | None = None, **kwargs: Any):
+        from hyperret_eval.models.registry import resolve_model
+        from hyperret_eval.runner import resolve_device
+
+        return resolve_model(recipe_key).load(resolve_device(device or "auto"))
+
+    return loader
+
+
+def _sentence_encoder_meta(recipe_key: str, description: str) -> ModelMeta:
+    config = RECIPES[recipe_key]
+    return ModelMeta(
+        loader=_load_trained(recipe_key),
+        name=f"hyperret/{config.name}",
+        revision=config.fingerprint(),
+        release_date=None,
+        languages=["eng-Latn"],
+        n_parameters=22_713_216,  # the all-MiniLM-L6-v2 backbone; HiCL adds no parameters
+        memory_usage_mb=87,
+        max_tokens=config.max_tokens,
+        embed_dim=384,
+        license="apache-2.0",
+        open_weights=True,
+        public_training_code=None,
+        public_training_data=None,
+        framework=["PyTorch", "Sentence Transformers"],
+        reference="https://arxiv.org/abs/2310.09720",
+        similarity_fn_name="cosine",
+        use_instructions=False,
+        training_datasets=set(),
+        adapted_from="sentence-transformers/all-MiniLM-L6-v2",
+        citation=HICL_CITATION if recipe_key == "hicl" else None,
+        model_type=["dense"],
+    )
+
+
+MODEL_METAS = {
+    "hicl": _sentence_encoder_meta("hicl", "HiCL"),
+    "simcse": _sentence_encoder_meta("simcse", "unsupervised SimCSE"),
+}
+
+
+def register() -> None:
+    """Add our ModelMetas to mteb's registry (idempotent)."""
+    from mteb.models.model_implementations import MODEL_REGISTRY
+
+    for meta in MODEL_METAS.values():
+        MODEL_REGISTRY[meta.name] = meta

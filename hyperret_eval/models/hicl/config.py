@@ -1,0 +1,101 @@
+"""HiCL/SimCSE training configuration and the two named recipes."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hyperret_eval.errors import UserError
+from hyperret_eval.models.hicl.losses import SAME_TEXT_SEGMENTS
+from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS
+from hyperret_eval.paths import default_cache_root
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that determines a training run (with the data it reads).
+
+    ``segment_length == max_tokens`` gives one segment per text; with ``alpha == 0`` that
+    is unsupervised SimCSE, trained by the very same loop.
+    """
+
+    name: str = "hicl-minilm-l6"
+    backbone: str = "minilm"  # registry key or a transformers model directory
+    segment_length: int = 32
+    max_tokens: int = 256
+    pooling: str = "mean"
+    aggregation: str = "weighted"
+    alpha: float = 0.2  # weight of the local (segment) loss; the paper keeps it below 1
+    temperature: float = 0.05
+    same_text_segments: str = "neither"
+    batch_size: int = 64
+    learning_rate: float = 3e-5
+    weight_decay: float = 0.0
+    max_steps: int = 500
+    save_every: int = 100
+    seed: int = 42
+    text_sources: tuple[str, ...] = ("senteval", "scifact", "trec-dl")
+    text_file: str | None = None  # one text per line; replaces text_sources when set
+    bf16: bool = True  # on CUDA only
+
+    def __post_init__(self) -> None:
+        checks = [
+            (self.segment_length >= 1, "segment_length must be at least 1"),
+            (self.max_tokens >= self.segment_length, "max_tokens must be at least segment_length"),
+            (self.pooling in POOLINGS, f"pooling must be one of {POOLINGS}"),
+            (self.aggregation in AGGREGATIONS, f"aggregation must be one of {AGGREGATIONS}"),
+            (0.0 <= self.alpha, "alpha must be non-negative"),
+            (self.temperature > 0, "temperature must be positive"),
+            (self.same_text_segments in SAME_TEXT_SEGMENTS, f"same_text_segments must be one of {SAME_TEXT_SEGMENTS}"),
+            (self.batch_size >= 2, "batch_size must be at least 2 (in-batch negatives)"),
+            (self.max_steps >= 1, "max_steps must be at least 1"),
+            (self.save_every >= 1, "save_every must be at least 1"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise UserError(f"training config {self.name!r}: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """A short, stable hash of every setting: names the checkpoint this config trains."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def default_output(self) -> Path:
+        """Where `hyperret-eval train` puts this config's checkpoint unless told otherwise."""
+        return default_cache_root() / "checkpoints" / self.name / self.fingerprint()
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+
+RECIPES: dict[str, TrainConfig] = {
+    "hicl": TrainConfig(),
+    "simcse": TrainConfig(name="simcse-minilm-l6", segment_length=256, max_tokens=256, alpha=0.0),
+}
+
+
+def load_config_file(path: Path, base: TrainConfig) -> TrainConfig:
+    """Override ``base`` with the keys of a TOML or JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UserError(f"cannot read training config {path}: {exc.strerror}") from None
+    try:
+        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc})") from None
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise UserError(f"{path}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+    if "text_sources" in values:
+        values["text_sources"] = tuple(values["text_sources"])
+    return dataclasses.replace(base, **values)
