@@ -27,17 +27,19 @@ class TrainConfig:
     name: str = "hicl-minilm-l6"
     backbone: str = "minilm"  # registry key or a transformers model directory
     segment_length: int = 32
-    max_tokens: int = 256
+    max_tokens: int = 128
     pooling: str = "mean"
     aggregation: str = "weighted"
     alpha: float = 0.2  # weight of the local (segment) loss; the paper keeps it below 1
     temperature: float = 0.05
     same_text_segments: str = "neither"
-    batch_size: int = 64
+    # Sized for a 2-core CPU (about 15 minutes for both recipes); on a GPU, raise
+    # batch_size and max_steps (SimCSE's paper used 64 and about 1M sentences).
+    batch_size: int = 32
     learning_rate: float = 3e-5
     weight_decay: float = 0.0
-    max_steps: int = 500
-    save_every: int = 100
+    max_steps: int = 100
+    save_every: int = 50
     seed: int = 42
     text_sources: tuple[str, ...] = ("senteval", "scifact", "trec-dl")
     text_file: str | None = None  # one text per line; replaces text_sources when set
@@ -78,7 +80,7 @@ class TrainConfig:
 
 RECIPES: dict[str, TrainConfig] = {
     "hicl": TrainConfig(),
-    "simcse": TrainConfig(name="simcse-minilm-l6", segment_length=256, max_tokens=256, alpha=0.0),
+    "simcse": TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
 }
 
 

@@ -1,0 +1,90 @@
+"""HiCL quality: average Spearman over the 7 STS tasks (MTEB protocol) for the untrained
+backbone, SimCSE-trained and HiCL-trained models: same backbone, same unlabeled data,
+same steps and batch size, several seeds (mean and standard deviation).
+
+Seed 42 trains the default recipes into the checkpoint cache (so that `--models hicl`
+and `--models simcse` find them); other seeds train beside them. Training curves (loss
+per step) go into the JSON. Writes benchmarks/results/hicl_quality.json after every
+model, so a partial run still reports what it finished.
+
+    python benchmarks/hicl_quality.py --data-root ../shared/data [--seeds 42 43 44]
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+from hyperret_eval import atomic
+from hyperret_eval.models.hicl.config import RECIPES
+from hyperret_eval.models.hicl.train import train
+from hyperret_eval.results import package_versions
+from hyperret_eval.runner import RunOptions, run
+
+HERE = Path(__file__).parent
+
+
+def evaluate_sts(model: str, data_root: Path, output_dir: Path) -> dict[str, float]:
+    options = RunOptions(tasks="STS", models=model, data_root=data_root, output_dir=output_dir, device="cpu",
+                         argv=["run", "--tasks", "STS", "--models", model, "--data-root", str(data_root),
+                               "--output-dir", str(output_dir)])
+    return {score.task: score.main_score for score in run(options)}
+
+
+def summary(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    averages = [sum(scores.values()) / len(scores) for scores in per_seed]
+    return {
+        "mean": statistics.mean(averages),
+        "std": statistics.stdev(averages) if len(averages) > 1 else 0.0,
+        "per_seed": averages,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="../shared/data")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
+    parser.add_argument("--output", default=str(HERE / "results" / "hicl_quality.json"))
+    parser.add_argument("--eval-dir", default=str(HERE / "results" / "hicl_quality_runs"))
+    args = parser.parse_args()
+    data_root = Path(args.data_root).resolve()
+    eval_dir = Path(args.eval_dir).resolve()
+
+    report = {
+        "benchmark": "hicl_quality",
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu"},
+        "packages": package_versions(),
+        "recipes": {key: RECIPES[key].to_dict() for key in ("hicl", "simcse")},
+        "metric": "cosine Spearman (MTEB STS protocol), averaged over STS12-16, STSBenchmark, SICK-R",
+        "untrained": None,
+        "runs": {"simcse": [], "hicl": []},
+    }
+
+    def save() -> None:
+        for key in ("simcse", "hicl"):
+            if report["runs"][key]:
+                report[f"{key}_summary"] = summary([r["sts"] for r in report["runs"][key]])
+        atomic.write_json(Path(args.output), report)
+
+    report["untrained"] = {"sts": evaluate_sts("minilm", data_root, eval_dir)}
+    save()
+    for seed in args.seeds:
+        for key in ("simcse", "hicl"):
+            config = RECIPES[key].replace(seed=seed)
+            output = config.default_output()
+            trained = train(config, output, data_root, device="cpu")
+            scores = evaluate_sts(str(output), data_root, eval_dir)
+            report["runs"][key].append({
+                "seed": seed, "checkpoint": str(output), "fingerprint": config.fingerprint(), "sts": scores,
+                "loss_curve": [{k: h[k] for k in ("step", "loss", "global", "local", "elapsed_s")} for h in trained.history],
+            })
+            save()
+            print(f"{key} seed {seed}: STS average {100 * sum(scores.values()) / len(scores):.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
