@@ -3,7 +3,9 @@ backbone, SimCSE-trained and HiCL-trained models: same backbone, same unlabeled 
 same steps and batch size, several seeds (mean and standard deviation).
 
 Seed 42 trains the default recipes into the checkpoint cache (so that `--models hicl`
-and `--models simcse` find them); other seeds train beside them. Training curves (loss
+and `--models simcse` find them) and evaluates them by those names into results/, with
+the SentEval protocol too, exactly as `hyperret-eval run` would; other seeds train
+beside them and are evaluated into benchmarks/results/hicl_quality_runs/. Training curves (loss
 per step) go into the JSON. Writes benchmarks/results/hicl_quality.json after every
 model, so a partial run still reports what it finished.
 
@@ -27,11 +29,11 @@ from hyperret_eval.runner import RunOptions, run
 HERE = Path(__file__).parent
 
 
-def evaluate_sts(model: str, data_root: Path, output_dir: Path) -> dict[str, float]:
+def evaluate_sts(model: str, data_root: Path, output_dir: Path, senteval: bool = False) -> dict[str, float]:
     options = RunOptions(tasks="STS", models=model, data_root=data_root, output_dir=output_dir, device="cpu",
-                         argv=["run", "--tasks", "STS", "--models", model, "--data-root", str(data_root),
-                               "--output-dir", str(output_dir)])
-    return {score.task: score.main_score for score in run(options)}
+                         senteval=senteval, argv=["run", "--tasks", "STS", "--models", model, "--data-root",
+                                                  str(data_root), "--output-dir", str(output_dir)])
+    return {score.task: score.main_score for score in run(options).scores}
 
 
 def summary(per_seed: list[dict[str, float]]) -> dict[str, float]:
@@ -49,6 +51,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[42, 43, 44])
     parser.add_argument("--output", default=str(HERE / "results" / "hicl_quality.json"))
     parser.add_argument("--eval-dir", default=str(HERE / "results" / "hicl_quality_runs"))
+    parser.add_argument("--results-dir", default=str(HERE.parent / "results"), help="where seed 42 is evaluated")
     args = parser.parse_args()
     data_root = Path(args.data_root).resolve()
     eval_dir = Path(args.eval_dir).resolve()
@@ -77,7 +80,10 @@ def main() -> None:
             config = RECIPES[key].replace(seed=seed)
             output = config.default_output()
             trained = train(config, output, data_root, device="cpu")
-            scores = evaluate_sts(str(output), data_root, eval_dir)
+            if config == RECIPES[key]:
+                scores = evaluate_sts(key, data_root, Path(args.results_dir).resolve(), senteval=True)
+            else:
+                scores = evaluate_sts(str(output), data_root, eval_dir)
             report["runs"][key].append({
                 "seed": seed, "checkpoint": str(output), "fingerprint": config.fingerprint(), "sts": scores,
                 "loss_curve": [{k: h[k] for k in ("step", "loss", "global", "local", "elapsed_s")} for h in trained.history],

@@ -30,6 +30,8 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    run.add_argument("--no-senteval", dest="senteval", action="store_false",
+                     help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
 
     trainer = sub.add_parser("train", help="train a HiCL or SimCSE model on unlabeled text")
     trainer.add_argument("recipe", choices=["hicl", "simcse"], help="which recipe to start from")
@@ -51,7 +53,7 @@ def _build_parser() -> argparse.ArgumentParser:
 def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.console import Console
 
-    from hyperret_eval.report import score_table
+    from hyperret_eval.report import score_table, senteval_table
     from hyperret_eval.runner import RunOptions, run
 
     console = Console(stderr=False)
@@ -63,10 +65,13 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         device=args.device,
         batch_size=args.batch_size,
         seed=args.seed,
+        senteval=args.senteval,
         argv=argv,
     )
-    scores = run(options, progress=lambda msg: console.print(f"[bold]{msg}[/bold]"))
-    console.print(score_table(scores))
+    report = run(options, progress=lambda msg: console.print(f"[bold]{msg}[/bold]"))
+    console.print(score_table(report.scores))
+    if report.senteval:
+        console.print(senteval_table(report.senteval))
     console.print(f"Results written under {options.output_dir}")
     return 0
 

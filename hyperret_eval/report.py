@@ -33,6 +33,20 @@ def score_table(scores) -> Table:
     return table
 
 
+def senteval_table(reports: dict[str, dict]) -> Table:
+    """The papers' protocol: Spearman x100, pooled "all" per STS year, test for STS-B/SICK-R."""
+    models = list(reports)
+    tasks = list(next(iter(reports.values()))["tasks"])
+    table = Table(title="SentEval protocol (SimCSE/HiCL papers)", caption="Spearman x100 of cosine; STS12-16: 'all' setting")
+    table.add_column("task", no_wrap=True)
+    for model in models:
+        table.add_column(model, justify="right")
+    for task in tasks:
+        table.add_row(task, *(f"{reports[m]['tasks'][task]['all']:.2f}" for m in models))
+    table.add_row("[bold]Avg.[/bold]", *(f"{reports[m]['avg']:.2f}" for m in models))
+    return table
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 

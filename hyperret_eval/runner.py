@@ -35,6 +35,7 @@ class RunOptions:
     device: str = "auto"
     batch_size: int = 32
     seed: int = 42
+    senteval: bool = True  # also report the SimCSE/HiCL papers' STS protocol when STS runs
     argv: list[str] = field(default_factory=list)
 
 
@@ -129,7 +130,24 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
     )
 
 
-def run(options: RunOptions, progress=print) -> list[Score]:
+@dataclass
+class RunReport:
+    scores: list[Score]
+    senteval: dict[str, dict]  # model key -> SentEval-protocol report
+
+
+def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dict:
+    """The papers' STS protocol for one model, written beside its MTEB results."""
+    from hyperret_eval import atomic, senteval_sts
+
+    report = senteval_sts.evaluate(model.model.encode, options.data_root, options.batch_size)
+    meta = model.mteb_model_meta
+    target = options.output_dir / meta.model_name_as_path() / meta.revision / "senteval" / "STS.json"
+    atomic.write_json(target, {"model": resolved.mteb_name, "revision": resolved.revision, **report})
+    return report
+
+
+def run(options: RunOptions, progress=print) -> RunReport:
     specs = catalogue.select_tasks(options.tasks, options.data_root)
     models = resolve_models(options.models)
     device = resolve_device(options.device)
@@ -152,7 +170,15 @@ def run(options: RunOptions, progress=print) -> list[Score]:
     for task in tasks:
         manifest.add_dataset(task.spec.name, task.files_sha256, task.revision, task.size)
 
+    from hyperret_eval import senteval_sts
+
+    with_senteval = (
+        options.senteval and any(t.spec.type == "STS" for t in tasks) and senteval_sts.available(options.data_root)
+    )
+    if options.senteval and any(t.spec.type == "STS" for t in tasks) and not with_senteval:
+        progress(f"SentEval copies of the STS data are not under {options.data_root}: skipping the papers' protocol")
     scores: list[Score] = []
+    senteval: dict[str, dict] = {}
     for resolved in models:
         seed_everything(options.seed)
         progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
@@ -171,5 +197,8 @@ def run(options: RunOptions, progress=print) -> list[Score]:
                     "result_file": str(score.result_file.relative_to(options.output_dir)),
                 }
             )
+        if with_senteval:
+            progress(f"SentEval STS protocol (the SimCSE/HiCL papers') for {resolved.key}")
+            senteval[resolved.key] = _senteval_report(model, resolved, options)
     manifest.finish()
-    return scores
+    return RunReport(scores, senteval)

@@ -103,6 +103,9 @@ def _save(encoder: HiCLEncoder, optimizer, scheduler, state: dict, output: Path)
         atomic.write_json(folder / STATE_DIR / "state.json", state)
 
     atomic.write_directory(output, fill)
+    # Wrapping the encoder in a SentenceTransformer puts it in eval mode: switch dropout,
+    # HiCL's source of views, back on.
+    encoder.train()
 
 
 def train(config: TrainConfig, output: Path, data_root: Path | None, device: str = "cpu") -> TrainResult:
