@@ -116,3 +116,20 @@ def test_list_tasks_shows_availability(capsys, small_data_root):
     assert code == 0
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}
     assert "yes" in rows["SciFact"] and "no" in rows["TRECDL2019Subset"]
+
+
+def test_train_with_unknown_config_key(capsys, tmp_path):
+    config = tmp_path / "recipe.toml"
+    config.write_text("alpha = 0.3\nsegment_lenght = 16\n", encoding="utf-8")
+    code, _, err = _run(capsys, "train", "hicl", "--config", str(config), "--output", str(tmp_path / "out"))
+    assert code == 2 and "Traceback" not in err
+    assert str(config) in err and "segment_lenght" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_with_untrained_model_says_how_to_train_it(capsys, data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "empty-cache"))
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "STS12", "--models", "hicl", "--data-root", str(data_root),
+                        "--output-dir", str(output))
+    _assert_failed_cleanly(code, err, output, "no trained checkpoint", "hyperret-eval train hicl")
