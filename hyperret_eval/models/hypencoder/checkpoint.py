@@ -1,0 +1,154 @@
+"""Loading Hypencoder checkpoints in the released models' format, offline and safely.
+
+The format (``config.json`` + ``pytorch_model.bin`` or ``model.safetensors`` + tokenizer)
+is described in ../shared/fixtures/README.md. Weights are read with
+``torch.load(weights_only=True)`` or safetensors: no code from a checkpoint ever runs.
+The backbone's config is not in the checkpoint: it is read from a local copy of the named
+backbone when there is one, else derived from the weights' shapes (BERT layout).
+"""
+
+from __future__ import annotations
+
+import json
+import pickle
+import re
+import zipfile
+from pathlib import Path
+
+import torch
+
+from hyperret_eval.errors import UserError
+from hyperret_eval.models.hypencoder.modeling import Hypencoder
+from hyperret_eval.models.hypencoder.qnet import QNetShape
+
+QUERY_PREFIX = "query_encoder.transformer."
+PASSAGE_PREFIX = "passage_encoder.transformer."
+HYPER_PREFIX = "query_encoder."
+
+
+class CheckpointError(UserError):
+    """A checkpoint that is missing, malformed, or does not match its config."""
+
+
+def _read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
+    safetensors_file, bin_file = folder / "model.safetensors", folder / "pytorch_model.bin"
+    try:
+        if safetensors_file.is_file():
+            from safetensors.torch import load_file
+
+            return load_file(str(safetensors_file), device="cpu")
+        if bin_file.is_file():
+            return torch.load(bin_file, map_location="cpu", weights_only=True)
+    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
+        target = safetensors_file if safetensors_file.is_file() else bin_file
+        raise CheckpointError(f"{target}: cannot read the weights (truncated or not a weights file?): {exc}") from None
+    raise CheckpointError(f"{folder} holds neither model.safetensors nor pytorch_model.bin")
+
+
+def derive_bert_config(state: dict[str, torch.Tensor], prefix: str, num_heads: int | None = None):
+    """A BertConfig from the shapes of a BERT state dict (heads: hidden / 64 by default)."""
+    from transformers import BertConfig
+
+    def shape(key: str) -> tuple[int, ...]:
+        if prefix + key not in state:
+            raise CheckpointError(f"checkpoint lacks {prefix + key}, needed to rebuild the backbone")
+        return tuple(state[prefix + key].shape)
+
+    vocab, hidden = shape("embeddings.word_embeddings.weight")
+    layers = {int(m.group(1)) for k in state if (m := re.match(re.escape(prefix) + r"encoder\.layer\.(\d+)\.", k))}
+    if not layers:
+        raise CheckpointError(f"checkpoint has no {prefix}encoder.layer.* weights")
+    heads = num_heads or max(1, hidden // 64)
+    if hidden % heads:
+        raise CheckpointError(f"hidden size {hidden} is not divisible by {heads} attention heads")
+    return BertConfig(
+        vocab_size=vocab,
+        hidden_size=hidden,
+        num_hidden_layers=max(layers) + 1,
+        num_attention_heads=heads,
+        intermediate_size=shape("encoder.layer.0.intermediate.dense.weight")[0],
+        max_position_embeddings=shape("embeddings.position_embeddings.weight")[0],
+        type_vocab_size=shape("embeddings.token_type_embeddings.weight")[0],
+    )
+
+
+def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: str):
+    from transformers import AutoConfig
+
+    if name:
+        try:
+            return AutoConfig.from_pretrained(name, local_files_only=True)
+        except (OSError, ValueError):
+            pass  # not on this machine: derive it below
+    return derive_bert_config(state, prefix)
+
+
+def _load_backbone(config, state: dict[str, torch.Tensor], prefix: str, origin: Path):
+    from transformers import AutoModel
+
+    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
+    has_pooler = any(k.startswith("pooler.") for k in weights)
+    model = AutoModel.from_config(config, add_pooling_layer=has_pooler)
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    missing = [k for k in missing if "position_ids" not in k]
+    if missing or unexpected:
+        raise CheckpointError(
+            f"{origin}: backbone weights under {prefix!r} do not match the architecture "
+            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
+        )
+    return model
+
+
+def load_checkpoint(folder: Path) -> Hypencoder:
+    from transformers import AutoTokenizer
+
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise CheckpointError(f"{folder} is not a Hypencoder checkpoint: it has no config.json")
+    try:
+        config = json.loads(config_file.read_text(encoding="utf-8"))
+        query_kwargs = config["query_encoder_kwargs"]
+        converter = query_kwargs["converter_kwargs"]
+        passage_kwargs = config.get("passage_encoder_kwargs", {})
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise CheckpointError(f"{config_file}: not a Hypencoder config ({exc})") from None
+    try:
+        shape = QNetShape(
+            vector_dimensions=tuple(converter["vector_dimensions"]),
+            activation=converter.get("activation_type", "relu"),
+            do_layer_norm=converter.get("do_layer_norm", True),
+            do_residual=converter.get("do_residual", True),
+            layer_norm_before_residual=converter.get("layer_norm_before_residual", True),
+            do_residual_on_last=converter.get("do_residual_on_last", False),
+        )
+    except (KeyError, ValueError) as exc:
+        raise CheckpointError(f"{config_file}: bad converter_kwargs ({exc})") from None
+    pooling = {"cls": "cls", "mean": "mean-unmasked-sum"}.get(passage_kwargs.get("pooling_type", "cls"))
+    if pooling is None:
+        raise CheckpointError(f"{config_file}: unknown pooling_type {passage_kwargs.get('pooling_type')!r}")
+
+    state = _read_state_dict(folder)
+    shared = bool(config.get("shared_encoder", False))
+    query_config = _backbone_config(query_kwargs.get("model_name_or_path"), state, QUERY_PREFIX)
+    query_backbone = _load_backbone(query_config, state, QUERY_PREFIX, folder)
+    passage_backbone = None
+    if not shared:
+        passage_config = _backbone_config(passage_kwargs.get("model_name_or_path"), state, PASSAGE_PREFIX)
+        passage_backbone = _load_backbone(passage_config, state, PASSAGE_PREFIX, folder)
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = Hypencoder(query_backbone, passage_backbone, tokenizer, shape, passage_pooling=pooling)
+    hyper = {k[len(HYPER_PREFIX):]: v for k, v in state.items()
+             if k.startswith(HYPER_PREFIX) and not k.startswith(QUERY_PREFIX)}
+    expected = model.hypernetwork.state_dict()
+    missing = sorted(set(expected) - set(hyper))
+    if missing:
+        raise CheckpointError(f"{folder}: checkpoint lacks q-net generator weights {missing[:5]}")
+    for key, tensor in expected.items():
+        if tuple(hyper[key].shape) != tuple(tensor.shape):
+            raise CheckpointError(
+                f"{folder}: {HYPER_PREFIX}{key} has shape {tuple(hyper[key].shape)}, but vector_dimensions "
+                f"{list(shape.vector_dimensions)} need {tuple(tensor.shape)}"
+            )
+    model.hypernetwork.load_state_dict({k: hyper[k] for k in expected})
+    return model.eval()

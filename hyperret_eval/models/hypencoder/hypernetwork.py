@@ -1,0 +1,69 @@
+"""The query side of Hypencoder: a backbone whose token states are turned, by attention
+of learned queries, into the weights and biases of one q-net per query."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from hyperret_eval.models.hypencoder.qnet import QNets, QNetShape
+
+
+class QNetHypernetwork(nn.Module):
+    """Maps token states H [B, T, d] and mask M [B, T] to :class:`QNets`.
+
+    Parameter names and shapes follow the released checkpoints (see
+    ../shared/fixtures/README.md): for weight matrix i of shape (in_i, out_i), learned
+    queries ``weight_query_embeddings[i]`` (1, out_i, in_i) attend over key/value
+    projections of H; the result, through ReLU, a parameter-free layer norm and
+    ``weight_hyper_projection[i]``, is added to ``hyper_base_matrices[i]``. Biases the same
+    way with one learned query each. Attention is scaled by 1/sqrt(out_i), the output
+    size, as the reference implementation does.
+    """
+
+    def __init__(self, hidden_size: int, shape: QNetShape) -> None:
+        super().__init__()
+        self.shape = shape
+        dims = shape.vector_dimensions
+        matrices = list(zip(dims[:-1], dims[1:]))  # (in_i, out_i)
+        hidden = list(dims[1:-1])  # h_j
+        self.hyper_base_matrices = nn.ParameterList(nn.Parameter(torch.zeros(1, o, i)) for i, o in matrices)
+        self.weight_query_embeddings = nn.ParameterList(nn.Parameter(torch.zeros(1, o, i)) for i, o in matrices)
+        self.weight_hyper_projection = nn.ModuleList(nn.Linear(i, i) for i, _ in matrices)
+        self.hyper_base_vectors = nn.ParameterList(nn.Parameter(torch.zeros(1, h)) for h in hidden)
+        self.bias_query_embeddings = nn.ParameterList(nn.Parameter(torch.zeros(1, 1, h)) for h in hidden)
+        self.bias_hyper_projection = nn.ModuleList(nn.Linear(h, h) for h in hidden)
+        projected = [i for i, _ in matrices] + hidden
+        self.key_projections = nn.ModuleList(nn.Linear(hidden_size, size) for size in projected)
+        self.value_projections = nn.ModuleList(nn.Linear(hidden_size, size) for size in projected)
+
+    @staticmethod
+    def _attend(queries, keys, values, mask, scale: float) -> torch.Tensor:
+        logits = torch.matmul(queries, keys.transpose(1, 2)) * scale  # [B, n_queries, T]
+        logits = logits.masked_fill(~mask.bool().unsqueeze(1), torch.finfo(logits.dtype).min)
+        return torch.matmul(logits.softmax(dim=-1), values)
+
+    def _generate(self, index: int, learned, projection, base, hidden, mask, scale: float) -> torch.Tensor:
+        keys = self.key_projections[index](hidden)
+        values = self.value_projections[index](hidden)
+        context = self._attend(learned.expand(hidden.shape[0], -1, -1), keys, values, mask, scale)
+        context = F.layer_norm(F.relu(context), context.shape[-1:])
+        return projection(context) + base
+
+    def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNets:
+        weights = []
+        for i, learned in enumerate(self.weight_query_embeddings):
+            out_size = learned.shape[1]
+            matrix = self._generate(i, learned, self.weight_hyper_projection[i], self.hyper_base_matrices[i],
+                                    hidden, mask, 1.0 / math.sqrt(out_size))
+            weights.append(matrix.transpose(1, 2))  # [B, in_i, out_i]
+        offset = len(weights)
+        biases = []
+        for j, learned in enumerate(self.bias_query_embeddings):
+            vector = self._generate(offset + j, learned, self.bias_hyper_projection[j], self.hyper_base_vectors[j],
+                                    hidden, mask, 1.0)
+            biases.append(vector.squeeze(1))  # [B, h_j]
+        return QNets(weights, biases, self.shape)

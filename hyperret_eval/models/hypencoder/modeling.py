@@ -1,0 +1,86 @@
+"""Hypencoder (Killingback, Zeng, Zamani 2025, arXiv 2502.05364): a query becomes a
+q-net, a passage becomes a vector, relevance is the q-net applied to the vector."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
+from hyperret_eval.models.hypencoder.qnet import QNets, QNetShape
+
+PASSAGE_POOLINGS = ("cls", "mean", "mean-unmasked-sum")
+
+
+def pool_passages(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> torch.Tensor:
+    """One vector per passage.
+
+    ``mean-unmasked-sum`` reproduces the reference implementation's mean pooling, which
+    sums the states of all positions, padding included, and divides by the number of real
+    tokens; ``mean`` is the masked mean, the choice for new models.
+    """
+    if pooling == "cls":
+        return hidden[:, 0]
+    count = mask.sum(dim=1, keepdim=True).clamp(min=1).to(hidden.dtype)
+    if pooling == "mean-unmasked-sum":
+        return hidden.sum(dim=1) / count
+    if pooling == "mean":
+        return (hidden * mask.unsqueeze(-1).to(hidden.dtype)).sum(dim=1) / count
+    raise ValueError(f"unknown passage pooling {pooling!r}; expected one of {PASSAGE_POOLINGS}")
+
+
+class Hypencoder(nn.Module):
+    def __init__(self, query_backbone: nn.Module, passage_backbone: nn.Module | None, tokenizer,
+                 shape: QNetShape, passage_pooling: str = "cls") -> None:
+        super().__init__()
+        if passage_pooling not in PASSAGE_POOLINGS:
+            raise ValueError(f"unknown passage pooling {passage_pooling!r}; expected one of {PASSAGE_POOLINGS}")
+        self.query_backbone = query_backbone
+        self.passage_backbone = passage_backbone  # None: shared with the query side
+        self.tokenizer = tokenizer
+        self.hypernetwork = QNetHypernetwork(query_backbone.config.hidden_size, shape)
+        self.passage_pooling = passage_pooling
+
+    @property
+    def shape(self) -> QNetShape:
+        return self.hypernetwork.shape
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        batch = self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
+
+    def query_qnets(self, batch: dict[str, torch.Tensor]) -> QNets:
+        hidden = self.query_backbone(**batch).last_hidden_state
+        return self.hypernetwork(hidden, batch["attention_mask"])
+
+    def passage_vectors(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        backbone = self.passage_backbone if self.passage_backbone is not None else self.query_backbone
+        hidden = backbone(**batch).last_hidden_state
+        return pool_passages(hidden, batch["attention_mask"], self.passage_pooling)
+
+    @torch.inference_mode()
+    def encode_queries(self, texts: list[str], batch_size: int = 32) -> QNets:
+        parts = [self.query_qnets(self._tokenize(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+        return QNets(
+            [torch.cat([p.weights[k] for p in parts]) for k in range(len(parts[0].weights))],
+            [torch.cat([p.biases[k] for p in parts]) for k in range(len(parts[0].biases))],
+            self.shape,
+        )
+
+    @torch.inference_mode()
+    def encode_passages(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+        """[N, d]; each batch is padded to its longest member."""
+        return torch.cat([self.passage_vectors(self._tokenize(texts[i : i + batch_size]))
+                          for i in range(0, len(texts), batch_size)])
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> Hypencoder:
+        from hyperret_eval.models.hypencoder.checkpoint import load_checkpoint
+
+        return load_checkpoint(Path(path))

@@ -1,0 +1,99 @@
+"""Hypencoder in the released checkpoints' format: the fixture written by the reference
+implementation is reproduced, and damaged checkpoints fail with clear messages."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from hyperret_eval.models.hypencoder import Hypencoder, QNets
+from hyperret_eval.models.hypencoder.checkpoint import CheckpointError
+
+FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
+
+
+@pytest.fixture(scope="module")
+def expected():
+    if not FIXTURE.is_dir():
+        pytest.fail(f"fixture not found at {FIXTURE}")
+    return json.loads((FIXTURE / "expected_scores.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def model():
+    return Hypencoder.from_pretrained(FIXTURE)
+
+
+def test_fixture_passage_embeddings_and_scores_match_reference(model, expected):
+    passages = model.encode_passages(expected["passages"], batch_size=32)
+    qnets = model.encode_queries(expected["queries"], batch_size=32)
+    torch.testing.assert_close(passages, torch.tensor(expected["passage_embeddings"]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(qnets.score(passages), torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
+
+
+def test_qnets_shapes_follow_vector_dimensions(model, expected):
+    qnets = model.encode_queries(expected["queries"])
+    assert isinstance(qnets, QNets) and len(qnets) == 3
+    assert [tuple(w.shape) for w in qnets.weights] == [(3, 128, 128)] * 3 + [(3, 128, 1)]
+    assert [tuple(b.shape) for b in qnets.biases] == [(3, 128)] * 3
+
+
+def test_scoring_in_small_chunks_changes_nothing(model, expected):
+    passages = model.encode_passages(expected["passages"])
+    qnets = model.encode_queries(expected["queries"])
+    torch.testing.assert_close(qnets.score(passages, chunk_size=1), qnets.score(passages), atol=1e-5, rtol=0)
+
+
+def _copy(tmp_path) -> Path:
+    target = tmp_path / "ckpt"
+    shutil.copytree(FIXTURE, target)
+    for path in target.iterdir():
+        path.chmod(0o644)
+    return target
+
+
+def test_truncated_weights_file(tmp_path):
+    folder = _copy(tmp_path)
+    data = (folder / "pytorch_model.bin").read_bytes()
+    (folder / "pytorch_model.bin").write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match=r"pytorch_model.bin: cannot read the weights"):
+        Hypencoder.from_pretrained(folder)
+
+
+def test_missing_qnet_key(tmp_path):
+    folder = _copy(tmp_path)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    del state["query_encoder.hyper_base_vectors.1"]
+    torch.save(state, folder / "pytorch_model.bin")
+    with pytest.raises(CheckpointError, match=r"lacks q-net generator weights \['hyper_base_vectors.1'\]"):
+        Hypencoder.from_pretrained(folder)
+
+
+def test_shapes_that_disagree_with_the_config(tmp_path):
+    folder = _copy(tmp_path)
+    config = json.loads((folder / "config.json").read_text())
+    config["query_encoder_kwargs"]["converter_kwargs"]["vector_dimensions"] = [128, 64, 1]
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"has shape .* but vector_dimensions \[128, 64, 1\] need"):
+        Hypencoder.from_pretrained(folder)
+
+
+def test_safetensors_is_accepted(tmp_path, model, expected):
+    from safetensors.torch import save_file
+
+    folder = _copy(tmp_path)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    (folder / "pytorch_model.bin").unlink()
+    save_file({k: v.clone().contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
+    reloaded = Hypencoder.from_pretrained(folder)
+    passages = reloaded.encode_passages(expected["passages"])
+    torch.testing.assert_close(passages, torch.tensor(expected["passage_embeddings"]), atol=1e-4, rtol=0)
+
+
+def test_not_a_checkpoint(tmp_path):
+    with pytest.raises(CheckpointError, match="has no config.json"):
+        Hypencoder.from_pretrained(tmp_path)
