@@ -1,0 +1,53 @@
+"""Exhaustive q-net search: every query's q-net against every passage, top-k kept.
+
+Passages are scored a chunk at a time and queries a batch at a time, so memory holds
+one (query batch x passage chunk x widest q-net layer) activation, never Q x N x hidden;
+a running top-k is merged after each chunk.
+"""
+
+from __future__ import annotations
+
+import torch
+from tqdm.auto import tqdm
+
+from hyperret_eval.models.hypencoder.qnet import QNets
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ExhaustiveSearch:
+    def __init__(self, passages: torch.Tensor, *, chunk_size: int = 8192, query_batch: int = 16,
+                 dtype: str | torch.dtype = torch.float32, device: str | torch.device | None = None,
+                 show_progress: bool = False) -> None:
+        self.dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
+        self.device = torch.device(device) if device else passages.device
+        self.passages = passages.to(self.device, self.dtype)
+        self.chunk_size = chunk_size
+        self.query_batch = query_batch
+        self.show_progress = show_progress
+
+    def _cast(self, qnets: QNets) -> QNets:
+        return QNets([w.to(self.device, self.dtype) for w in qnets.weights],
+                     [b.to(self.device, self.dtype) for b in qnets.biases], qnets.shape)
+
+    @torch.inference_mode()
+    def search(self, qnets: QNets, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Scores and passage indices [Q, k], best first (k is capped at the corpus size)."""
+        k = min(k, self.passages.shape[0])
+        qnets = self._cast(qnets)
+        all_scores, all_ids = [], []
+        batches = range(0, len(qnets), self.query_batch)
+        for start in tqdm(batches, desc="Scoring queries", disable=not self.show_progress):
+            batch = qnets.select(slice(start, start + self.query_batch))
+            best = torch.full((len(batch), k), float("-inf"), device=self.device)
+            best_ids = torch.zeros((len(batch), k), dtype=torch.long, device=self.device)
+            for offset in range(0, self.passages.shape[0], self.chunk_size):
+                chunk = self.passages[offset : offset + self.chunk_size]
+                scores = batch.apply(chunk.unsqueeze(0).expand(len(batch), -1, -1)).float()
+                ids = torch.arange(offset, offset + chunk.shape[0], device=self.device).expand(len(batch), -1)
+                merged, where = torch.cat([best, scores], dim=1).topk(k, dim=1)
+                best_ids = torch.cat([best_ids, ids], dim=1).gather(1, where)
+                best = merged
+            all_scores.append(best)
+            all_ids.append(best_ids)
+        return torch.cat(all_scores), torch.cat(all_ids)
