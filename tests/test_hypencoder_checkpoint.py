@@ -97,3 +97,21 @@ def test_safetensors_is_accepted(tmp_path, model, expected):
 def test_not_a_checkpoint(tmp_path):
     with pytest.raises(CheckpointError, match="has no config.json"):
         Hypencoder.from_pretrained(tmp_path)
+
+
+def test_beir_evaluate_retrieval_runs_with_our_search(model, expected):
+    from beir.retrieval.evaluation import EvaluateRetrieval
+
+    from hyperret_eval.integrations.beir import HypencoderSearch
+
+    corpus = {f"d{i}": {"title": "", "text": text} for i, text in enumerate(expected["passages"])}
+    queries = {f"q{i}": text for i, text in enumerate(expected["queries"])}
+    qrels = {"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d2": 1}}
+    evaluator = EvaluateRetrieval(HypencoderSearch(model, show_progress=False), k_values=[1, 3])
+    results = evaluator.retrieve(corpus, queries)
+    assert set(results) == set(queries) and all(len(docs) == 3 for docs in results.values())
+    for i, qid in enumerate(queries):  # the top 3 of the reference scores, in order
+        best = torch.tensor(expected["scores"][i]).topk(3).indices.tolist()
+        assert list(results[qid]) == [f"d{j}" for j in best]
+    ndcg, _map, recall, precision = evaluator.evaluate(qrels, results, evaluator.k_values)
+    assert 0.0 <= ndcg["NDCG@3"] <= 1.0
