@@ -115,3 +115,26 @@ def test_beir_evaluate_retrieval_runs_with_our_search(model, expected):
         assert list(results[qid]) == [f"d{j}" for j in best]
     ndcg, _map, recall, precision = evaluator.evaluate(qrels, results, evaluator.k_values)
     assert 0.0 <= ndcg["NDCG@3"] <= 1.0
+
+
+def test_official_format_round_trips_through_our_format(tmp_path, model, expected):
+    model.save_pretrained(tmp_path / "ours")
+    reloaded = Hypencoder.from_pretrained(tmp_path / "ours")
+    passages = reloaded.encode_passages(expected["passages"])
+    scores = reloaded.encode_queries(expected["queries"]).score(passages)
+    torch.testing.assert_close(scores, torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
+
+
+def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
+    fresh = Hypencoder.from_backbone("minilm", qnet_layers=3).eval()
+    assert fresh.shape.vector_dimensions == (384, 384, 384, 384, 1)
+    texts = ["what is the capital of france", "paris is the capital of france", "bananas are yellow"]
+    before = fresh.encode_queries(texts[:1]).score(fresh.encode_passages(texts[1:]))
+    fresh.save_pretrained(tmp_path / "fresh")
+    again = Hypencoder.from_pretrained(tmp_path / "fresh")
+    after = again.encode_queries(texts[:1]).score(again.encode_passages(texts[1:]))
+    torch.testing.assert_close(after, before, atol=1e-5, rtol=0)
+    assert again.passage_pooling == "mean" and again.passage_backbone is None
+    # Same seed, same initial q-net generator.
+    other = Hypencoder.from_backbone("minilm", qnet_layers=3)
+    torch.testing.assert_close(other.hypernetwork.hyper_base_matrices[0], fresh.hypernetwork.hyper_base_matrices[0])

@@ -5,6 +5,10 @@ is described in ../shared/fixtures/README.md. Weights are read with
 ``torch.load(weights_only=True)`` or safetensors: no code from a checkpoint ever runs.
 The backbone's config is not in the checkpoint: it is read from a local copy of the named
 backbone when there is one, else derived from the weights' shapes (BERT layout).
+
+Our own format is the same layout with ``model.safetensors`` and a ``hyperret`` section in
+``config.json`` holding the backbone config and the passage pooling, so it loads with no
+lookup; a shared backbone is stored once, under the query prefix.
 """
 
 from __future__ import annotations
@@ -72,9 +76,11 @@ def derive_bert_config(state: dict[str, torch.Tensor], prefix: str, num_heads: i
     )
 
 
-def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: str):
+def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: str, stored: dict | None = None):
     from transformers import AutoConfig
 
+    if stored:
+        return AutoConfig.for_model(**stored)
     if name:
         try:
             return AutoConfig.from_pretrained(name, local_files_only=True)
@@ -123,17 +129,21 @@ def load_checkpoint(folder: Path) -> Hypencoder:
         )
     except (KeyError, ValueError) as exc:
         raise CheckpointError(f"{config_file}: bad converter_kwargs ({exc})") from None
-    pooling = {"cls": "cls", "mean": "mean-unmasked-sum"}.get(passage_kwargs.get("pooling_type", "cls"))
+    ours = config.get("hyperret", {})
+    pooling = ours.get("passage_pooling") or {"cls": "cls", "mean": "mean-unmasked-sum"}.get(
+        passage_kwargs.get("pooling_type", "cls"))
     if pooling is None:
         raise CheckpointError(f"{config_file}: unknown pooling_type {passage_kwargs.get('pooling_type')!r}")
 
     state = _read_state_dict(folder)
     shared = bool(config.get("shared_encoder", False))
-    query_config = _backbone_config(query_kwargs.get("model_name_or_path"), state, QUERY_PREFIX)
+    query_config = _backbone_config(query_kwargs.get("model_name_or_path"), state, QUERY_PREFIX,
+                                    ours.get("query_backbone_config"))
     query_backbone = _load_backbone(query_config, state, QUERY_PREFIX, folder)
     passage_backbone = None
     if not shared:
-        passage_config = _backbone_config(passage_kwargs.get("model_name_or_path"), state, PASSAGE_PREFIX)
+        passage_config = _backbone_config(passage_kwargs.get("model_name_or_path"), state, PASSAGE_PREFIX,
+                                          ours.get("passage_backbone_config"))
         passage_backbone = _load_backbone(passage_config, state, PASSAGE_PREFIX, folder)
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
@@ -152,3 +162,49 @@ def load_checkpoint(folder: Path) -> Hypencoder:
             )
     model.hypernetwork.load_state_dict({k: hyper[k] for k in expected})
     return model.eval()
+
+
+def save_checkpoint(model: Hypencoder, folder: Path) -> None:
+    """Write ``model`` in our format (see the module docstring), replacing ``folder`` atomically."""
+    from safetensors.torch import save_file
+
+    from hyperret_eval import atomic
+
+    shape = model.shape
+    name = getattr(model.query_backbone.config, "_name_or_path", "") or ""
+    config = {
+        "query_encoder_kwargs": {
+            "model_name_or_path": name,
+            "base_encoder_output_dim": model.query_backbone.config.hidden_size,
+            "converter_kwargs": {
+                "vector_dimensions": list(shape.vector_dimensions),
+                "activation_type": shape.activation,
+                "do_layer_norm": shape.do_layer_norm,
+                "do_residual": shape.do_residual,
+                "layer_norm_before_residual": shape.layer_norm_before_residual,
+                "do_residual_on_last": shape.do_residual_on_last,
+            },
+        },
+        "passage_encoder_kwargs": {
+            "model_name_or_path": name,
+            "pooling_type": "cls" if model.passage_pooling == "cls" else "mean",
+        },
+        "shared_encoder": model.passage_backbone is None,
+        "hyperret": {
+            "format": 1,
+            "passage_pooling": model.passage_pooling,
+            "query_backbone_config": model.query_backbone.config.to_dict(),
+            "passage_backbone_config": None if model.passage_backbone is None else model.passage_backbone.config.to_dict(),
+        },
+    }
+    tensors = {QUERY_PREFIX + k: v for k, v in model.query_backbone.state_dict().items()}
+    tensors.update({HYPER_PREFIX + k: v for k, v in model.hypernetwork.state_dict().items()})
+    if model.passage_backbone is not None:
+        tensors.update({PASSAGE_PREFIX + k: v for k, v in model.passage_backbone.state_dict().items()})
+
+    def fill(staging: Path) -> None:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / "model.safetensors"))
+        (staging / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
+        model.tokenizer.save_pretrained(str(staging))
+
+    atomic.write_directory(folder, fill)

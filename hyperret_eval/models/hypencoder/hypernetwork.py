@@ -40,6 +40,27 @@ class QNetHypernetwork(nn.Module):
         self.key_projections = nn.ModuleList(nn.Linear(hidden_size, size) for size in projected)
         self.value_projections = nn.ModuleList(nn.Linear(hidden_size, size) for size in projected)
 
+    @torch.no_grad()
+    def reset_parameters_as_reference(self, seed: int = 1, reference_dim: int = 768) -> None:
+        """Initialise as the paper's code does (its constants included: it scales by a
+        hidden size of 768 whatever the backbone): base matrices N(0, 2/768), learned
+        queries N(0, 10^2), weight projections N(0, (1/768^2)^2) with zero bias, base
+        vectors zero, zero biases on the weight matrices' key and value projections."""
+        torch.manual_seed(seed)
+        for module in [*self.weight_hyper_projection, *self.bias_hyper_projection,
+                       *self.key_projections, *self.value_projections]:
+            module.reset_parameters()
+        for i in range(len(self.hyper_base_matrices)):
+            nn.init.normal_(self.hyper_base_matrices[i], std=(2 / reference_dim) ** 0.5)
+            nn.init.normal_(self.weight_query_embeddings[i], mean=0.0, std=10.0)
+            nn.init.normal_(self.weight_hyper_projection[i].weight, std=1 / reference_dim**2)
+            nn.init.zeros_(self.weight_hyper_projection[i].bias)
+            nn.init.zeros_(self.key_projections[i].bias)
+            nn.init.zeros_(self.value_projections[i].bias)
+        for j in range(len(self.hyper_base_vectors)):
+            nn.init.zeros_(self.hyper_base_vectors[j])
+            nn.init.normal_(self.bias_query_embeddings[j], mean=0.0, std=10.0)
+
     @staticmethod
     def _attend(queries, keys, values, mask, scale: float) -> torch.Tensor:
         logits = torch.matmul(queries, keys.transpose(1, 2)) * scale  # [B, n_queries, T]

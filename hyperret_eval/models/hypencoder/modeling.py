@@ -81,6 +81,34 @@ class Hypencoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Hypencoder:
+        """Load a checkpoint in the released format or our own (see ``checkpoint.py``)."""
         from hyperret_eval.models.hypencoder.checkpoint import load_checkpoint
 
         return load_checkpoint(Path(path))
+
+    def save_pretrained(self, path: str | Path) -> None:
+        """Save in our format (atomically): the released layout with safetensors weights
+        and the backbone config inside, so loading needs no network and no guessing."""
+        from hyperret_eval.models.hypencoder.checkpoint import save_checkpoint
+
+        save_checkpoint(self, Path(path))
+
+    @classmethod
+    def from_backbone(cls, backbone: str = "minilm", qnet_layers: int = 2, shared_encoder: bool = True,
+                      passage_pooling: str = "mean", activation: str = "relu", seed: int = 1) -> Hypencoder:
+        """A fresh Hypencoder on a backbone; a k-layer q-net has k hidden layers
+        (``vector_dimensions = [d] * (k + 1) + [1]``), initialised as the paper's code does."""
+        from transformers import AutoModel, AutoTokenizer
+
+        from hyperret_eval.models.registry import backbone_path
+
+        if qnet_layers < 1:
+            raise ValueError(f"qnet_layers must be at least 1, got {qnet_layers}")
+        path = str(backbone_path(backbone))
+        query_backbone = AutoModel.from_pretrained(path, add_pooling_layer=False)
+        passage_backbone = None if shared_encoder else AutoModel.from_pretrained(path, add_pooling_layer=False)
+        d = query_backbone.config.hidden_size
+        shape = QNetShape(vector_dimensions=(d,) * (qnet_layers + 1) + (1,), activation=activation)
+        model = cls(query_backbone, passage_backbone, AutoTokenizer.from_pretrained(path), shape, passage_pooling)
+        model.hypernetwork.reset_parameters_as_reference(seed=seed)
+        return model
