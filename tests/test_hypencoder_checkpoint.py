@@ -138,3 +138,25 @@ def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
     # Same seed, same initial q-net generator.
     other = Hypencoder.from_backbone("minilm", qnet_layers=3)
     torch.testing.assert_close(other.hypernetwork.hyper_base_matrices[0], fresh.hypernetwork.hyper_base_matrices[0])
+
+
+def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
+    import mteb
+
+    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.data.beir import read_beir_folder
+    from hyperret_eval.integrations.mteb_tasks import build_task
+    from hyperret_eval.models.registry import resolve_model
+
+    from .conftest import make_small_beir
+
+    make_small_beir(data_root / "beir" / "scifact", tmp_path / "scifact", n_queries=8, n_extra_docs=40)
+    task = build_task(load_catalogue()["SciFact"], read_beir_folder(tmp_path / "scifact", "test"), "subset", "subset")
+    resolved = resolve_model(str(FIXTURE))
+    assert resolved.kind == "hypencoder"
+    search_model = resolved.load("cpu")
+    assert isinstance(search_model, mteb.SearchProtocol)
+    scores = mteb.evaluate(search_model, task, cache=None, overwrite_strategy="always",
+                           show_progress_bar=False).task_results[0].scores["test"][0]
+    assert 0.0 <= scores["ndcg_at_10"] <= 1.0
+    assert scores["ir_measures:nDCG@10"] == pytest.approx(scores["ndcg_at_10"], abs=5e-5)

@@ -34,9 +34,12 @@ class ResolvedModel:
     path: Path  # a sentence-transformers directory
     describe: str
     mteb_meta_from: str | None = None  # a model mteb knows: reuse its descriptive metadata
+    kind: str = "sentence-transformers"  # or "hypencoder"
 
     def load(self, device: str):
-        """The model as an mteb encoder (sentence-transformers wrapped by mteb)."""
+        """The model as mteb runs it: an encoder, or for Hypencoder a search model."""
+        if self.kind == "hypencoder":
+            return self._load_hypencoder(device)
         from mteb.models import ModelMeta
         from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
         model = load_sentence_transformer(self.path, device)
@@ -49,6 +52,17 @@ class ResolvedModel:
             meta = ModelMeta.from_sentence_transformer_model(model)
         wrapper.mteb_model_meta = meta.model_copy(update={"name": self.mteb_name, "revision": self.revision})
         return wrapper
+
+    def _load_hypencoder(self, device: str):
+        from mteb.models import ModelMeta
+
+        from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
+        from hyperret_eval.models.hypencoder import Hypencoder
+
+        model = Hypencoder.from_pretrained(self.path).to(device)
+        meta = ModelMeta.create_empty(overwrites={"name": self.mteb_name, "revision": self.revision,
+                                                  "framework": ["PyTorch"], "model_type": ["dense"]})
+        return HypencoderMTEBSearch(model, meta)
 
 
 # Module classes a saved model may name: sentence-transformers' own and ours, both
@@ -79,6 +93,16 @@ def load_sentence_transformer(path: Path, device: str):
             raise UserError(f"{config} maps to custom modelling code (auto_map); refusing to run code from a checkpoint.")
     ours = any(str(m.get("type", "")).startswith("hyperret_eval.") for m in modules)
     return SentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=ours)
+
+
+def is_hypencoder_checkpoint(folder: Path) -> bool:
+    config = folder / "config.json"
+    if not config.is_file():
+        return False
+    try:
+        return "query_encoder_kwargs" in json.loads(config.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return False
 
 
 def _packaged_minilm() -> ResolvedModel:
@@ -138,6 +162,15 @@ def directory_fingerprint(folder: Path, length: int = 12) -> str:
 
 
 def _local_model(folder: Path) -> ResolvedModel:
+    if is_hypencoder_checkpoint(folder):
+        return ResolvedModel(
+            key=str(folder),
+            mteb_name=f"local/{folder.name}",
+            revision=directory_fingerprint(folder),
+            path=folder,
+            describe=f"local Hypencoder checkpoint at {folder}",
+            kind="hypencoder",
+        )
     if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
         raise UserError(
             f"{folder} is not a sentence-transformers model directory (it has neither modules.json nor config.json)."

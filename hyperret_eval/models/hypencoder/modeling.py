@@ -42,6 +42,8 @@ class Hypencoder(nn.Module):
         self.tokenizer = tokenizer
         self.hypernetwork = QNetHypernetwork(query_backbone.config.hidden_size, shape)
         self.passage_pooling = passage_pooling
+        # Never past what the position embeddings cover, whatever the tokenizer claims.
+        self.max_length = min(int(tokenizer.model_max_length), int(query_backbone.config.max_position_embeddings))
 
     @property
     def shape(self) -> QNetShape:
@@ -52,7 +54,7 @@ class Hypencoder(nn.Module):
         return next(self.parameters()).device
 
     def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
-        batch = self.tokenizer(texts, padding=True, truncation=True, return_tensors="pt")
+        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
     def query_qnets(self, batch: dict[str, torch.Tensor]) -> QNets:
