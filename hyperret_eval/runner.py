@@ -8,7 +8,6 @@ model is evaluated, so a mistake never leaves a half-finished results folder beh
 from __future__ import annotations
 
 import logging
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.errors import UserError
 from hyperret_eval.models.registry import ResolvedModel, resolve_models
 from hyperret_eval.results import RunManifest, data_fingerprint, device_description, save_task_result
+from hyperret_eval.training import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -70,15 +70,6 @@ def resolve_device(requested: str) -> str:
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
     return requested
-
-
-def seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:

@@ -13,7 +13,6 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -25,9 +24,9 @@ from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
 from hyperret_eval.models.registry import backbone_path
 from hyperret_eval.results import data_fingerprint, package_versions
+from hyperret_eval.training import STATE_DIR, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
 
 log = logging.getLogger(__name__)
-STATE_DIR = "training"
 
 
 @dataclass
@@ -36,27 +35,6 @@ class TrainResult:
     steps_done: int
     history: list[dict]
     resumed_from: int
-
-
-def _set_seed(seed: int) -> None:
-    import random
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def _batches(num_texts: int, batch_size: int, seed: int, start_step: int):
-    """Yield (step, indices) from ``start_step`` on; epoch e is the permutation seeded by
-    (seed, e), so a resumed run sees exactly the batches an uninterrupted one would."""
-    per_epoch = num_texts // batch_size
-    step = start_step
-    while True:
-        epoch, offset = divmod(step, per_epoch)
-        order = np.random.default_rng([seed, epoch]).permutation(num_texts)
-        for position in range(offset, per_epoch):
-            yield step, order[position * batch_size : (position + 1) * batch_size]
-            step += 1
 
 
 def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str], list[Path]]:
@@ -96,10 +74,7 @@ def _save(encoder: HiCLEncoder, optimizer, scheduler, state: dict, output: Path)
 
     def fill(folder: Path) -> None:
         SentenceTransformer(modules=[encoder], device=str(next(encoder.parameters()).device)).save(str(folder))
-        (folder / STATE_DIR).mkdir()
-        torch.save(optimizer.state_dict(), folder / STATE_DIR / "optimizer.pt")
-        torch.save(scheduler.state_dict(), folder / STATE_DIR / "scheduler.pt")
-        torch.save({"cpu": torch.get_rng_state()}, folder / STATE_DIR / "rng.pt")
+        save_optimizer_state(folder, optimizer, scheduler)
         atomic.write_json(folder / STATE_DIR / "state.json", state)
 
     atomic.write_directory(output, fill)
@@ -116,7 +91,7 @@ def train(config: TrainConfig, output: Path, data_root: Path | None, device: str
         raise UserError(f"only {len(texts)} training texts, fewer than one batch of {config.batch_size}")
     files_sha256, data_revision = data_fingerprint(files, data_root or Path("."))
 
-    _set_seed(config.seed)
+    seed_everything(config.seed)
     encoder, state = _build_model(config, output)
     encoder.to(device)
     encoder.train()
@@ -124,9 +99,7 @@ def train(config: TrainConfig, output: Path, data_root: Path | None, device: str
     scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=config.max_steps)
     start = 0
     if state is not None:
-        optimizer.load_state_dict(torch.load(output / STATE_DIR / "optimizer.pt", weights_only=True))
-        scheduler.load_state_dict(torch.load(output / STATE_DIR / "scheduler.pt", weights_only=True))
-        torch.set_rng_state(torch.load(output / STATE_DIR / "rng.pt", weights_only=True)["cpu"])
+        load_optimizer_state(output, optimizer, scheduler)
         start = int(state["step"])
     else:
         state = {
@@ -142,7 +115,7 @@ def train(config: TrainConfig, output: Path, data_root: Path | None, device: str
     use_bf16 = config.bf16 and device.startswith("cuda") and torch.cuda.is_bf16_supported()
     progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step")
     started = time.perf_counter()
-    for step, indices in _batches(len(texts), config.batch_size, config.seed, start):
+    for step, indices in epoch_batches(len(texts), config.batch_size, config.seed, start):
         if step >= config.max_steps:
             break
         features = encoder.preprocess([texts[i] for i in indices])

@@ -1,0 +1,51 @@
+"""Pieces every training loop here shares: seeding, a resumable batch order, and the
+optimizer / scheduler / RNG state saved beside a checkpoint."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+STATE_DIR = "training"
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def epoch_batches(num_items: int, batch_size: int, seed: int, start_step: int = 0) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (step, indices) forever from ``start_step`` on. Epoch e is the permutation
+    seeded by (seed, e), so a resumed run sees exactly the batches an uninterrupted one
+    would; the last incomplete batch of an epoch is dropped."""
+    per_epoch = num_items // batch_size
+    if per_epoch == 0:
+        raise ValueError(f"{num_items} items make no batch of {batch_size}")
+    step = start_step
+    while True:
+        epoch, offset = divmod(step, per_epoch)
+        order = np.random.default_rng([seed, epoch]).permutation(num_items)
+        for position in range(offset, per_epoch):
+            yield step, order[position * batch_size : (position + 1) * batch_size]
+            step += 1
+
+
+def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
+    state_dir = folder / STATE_DIR
+    state_dir.mkdir(exist_ok=True)
+    torch.save(optimizer.state_dict(), state_dir / "optimizer.pt")
+    torch.save(scheduler.state_dict(), state_dir / "scheduler.pt")
+    torch.save({"cpu": torch.get_rng_state()}, state_dir / "rng.pt")
+
+
+def load_optimizer_state(folder: Path, optimizer, scheduler) -> None:
+    """Restore what :func:`save_optimizer_state` wrote (tensors only: ``weights_only``)."""
+    state_dir = folder / STATE_DIR
+    optimizer.load_state_dict(torch.load(state_dir / "optimizer.pt", weights_only=True))
+    scheduler.load_state_dict(torch.load(state_dir / "scheduler.pt", weights_only=True))
+    torch.set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True)["cpu"])
