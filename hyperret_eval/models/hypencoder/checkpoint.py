@@ -147,7 +147,8 @@ def load_checkpoint(folder: Path) -> Hypencoder:
         passage_backbone = _load_backbone(passage_config, state, PASSAGE_PREFIX, folder)
 
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = Hypencoder(query_backbone, passage_backbone, tokenizer, shape, passage_pooling=pooling)
+    model = Hypencoder(query_backbone, passage_backbone, tokenizer, shape, passage_pooling=pooling,
+                       max_length=ours.get("max_length"))
     hyper = {k[len(HYPER_PREFIX):]: v for k, v in state.items()
              if k.startswith(HYPER_PREFIX) and not k.startswith(QUERY_PREFIX)}
     expected = model.hypernetwork.state_dict()
@@ -164,8 +165,9 @@ def load_checkpoint(folder: Path) -> Hypencoder:
     return model.eval()
 
 
-def save_checkpoint(model: Hypencoder, folder: Path) -> None:
-    """Write ``model`` in our format (see the module docstring), replacing ``folder`` atomically."""
+def save_checkpoint(model: Hypencoder, folder: Path, extra=None) -> None:
+    """Write ``model`` in our format (see the module docstring), replacing ``folder``
+    atomically; ``extra(staging_folder)`` may add files (training state) to the same swap."""
     from safetensors.torch import save_file
 
     from hyperret_eval import atomic
@@ -193,6 +195,7 @@ def save_checkpoint(model: Hypencoder, folder: Path) -> None:
         "hyperret": {
             "format": 1,
             "passage_pooling": model.passage_pooling,
+            "max_length": model.max_length,
             "query_backbone_config": model.query_backbone.config.to_dict(),
             "passage_backbone_config": None if model.passage_backbone is None else model.passage_backbone.config.to_dict(),
         },
@@ -206,5 +209,7 @@ def save_checkpoint(model: Hypencoder, folder: Path) -> None:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(staging / "model.safetensors"))
         (staging / "config.json").write_text(json.dumps(config, indent=2, default=str), encoding="utf-8")
         model.tokenizer.save_pretrained(str(staging))
+        if extra is not None:
+            extra(staging)
 
     atomic.write_directory(folder, fill)

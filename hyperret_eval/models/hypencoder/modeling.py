@@ -33,7 +33,7 @@ def pool_passages(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> tor
 
 class Hypencoder(nn.Module):
     def __init__(self, query_backbone: nn.Module, passage_backbone: nn.Module | None, tokenizer,
-                 shape: QNetShape, passage_pooling: str = "cls") -> None:
+                 shape: QNetShape, passage_pooling: str = "cls", max_length: int | None = None) -> None:
         super().__init__()
         if passage_pooling not in PASSAGE_POOLINGS:
             raise ValueError(f"unknown passage pooling {passage_pooling!r}; expected one of {PASSAGE_POOLINGS}")
@@ -43,7 +43,8 @@ class Hypencoder(nn.Module):
         self.hypernetwork = QNetHypernetwork(query_backbone.config.hidden_size, shape)
         self.passage_pooling = passage_pooling
         # Never past what the position embeddings cover, whatever the tokenizer claims.
-        self.max_length = min(int(tokenizer.model_max_length), int(query_backbone.config.max_position_embeddings))
+        limit = min(int(tokenizer.model_max_length), int(query_backbone.config.max_position_embeddings))
+        self.max_length = min(max_length, limit) if max_length else limit
 
     @property
     def shape(self) -> QNetShape:
@@ -95,9 +96,16 @@ class Hypencoder(nn.Module):
 
         save_checkpoint(self, Path(path))
 
+    def save_pretrained_with(self, path: str | Path, extra) -> None:
+        """:meth:`save_pretrained`, with ``extra(staging_folder)`` adding files to the same atomic swap."""
+        from hyperret_eval.models.hypencoder.checkpoint import save_checkpoint
+
+        save_checkpoint(self, Path(path), extra)
+
     @classmethod
     def from_backbone(cls, backbone: str = "minilm", qnet_layers: int = 2, shared_encoder: bool = True,
-                      passage_pooling: str = "mean", activation: str = "relu", seed: int = 1) -> Hypencoder:
+                      passage_pooling: str = "mean", activation: str = "relu", seed: int = 1,
+                      max_length: int = 256) -> Hypencoder:
         """A fresh Hypencoder on a backbone; a k-layer q-net has k hidden layers
         (``vector_dimensions = [d] * (k + 1) + [1]``), initialised as the paper's code does."""
         from transformers import AutoModel, AutoTokenizer
@@ -107,10 +115,11 @@ class Hypencoder(nn.Module):
         if qnet_layers < 1:
             raise ValueError(f"qnet_layers must be at least 1, got {qnet_layers}")
         path = str(backbone_path(backbone))
-        query_backbone = AutoModel.from_pretrained(path, add_pooling_layer=False)
-        passage_backbone = None if shared_encoder else AutoModel.from_pretrained(path, add_pooling_layer=False)
+        query_backbone = AutoModel.from_pretrained(path)
+        passage_backbone = None if shared_encoder else AutoModel.from_pretrained(path)
         d = query_backbone.config.hidden_size
         shape = QNetShape(vector_dimensions=(d,) * (qnet_layers + 1) + (1,), activation=activation)
-        model = cls(query_backbone, passage_backbone, AutoTokenizer.from_pretrained(path), shape, passage_pooling)
+        model = cls(query_backbone, passage_backbone, AutoTokenizer.from_pretrained(path), shape, passage_pooling,
+                    max_length=max_length)
         model.hypernetwork.reset_parameters_as_reference(seed=seed)
         return model

@@ -1,0 +1,207 @@
+"""Training Hypencoder, and the bi-encoder baseline (BE) with the very same loop.
+
+Data: a BEIR training split at the data root (default SciFact train), each judged query
+with its positive passage and hard negatives mined by BM25 or the backbone. Loss:
+cross-entropy over the batch's passages (every other query's positive and negatives are
+in-batch negatives), plus margin-MSE against teacher scores when a teacher file
+(``query-id  doc-id  score`` per line) is given. Checkpoints are replaced atomically and
+a run started again with the same settings resumes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from hyperret_eval import atomic
+from hyperret_eval.data.beir import read_beir_folder
+from hyperret_eval.data.textfile import numbered_lines
+from hyperret_eval.errors import DataFormatError, UserError
+from hyperret_eval.models.hypencoder.mining import MINERS, Example, mine_examples
+from hyperret_eval.paths import default_cache_root
+from hyperret_eval.training import STATE_DIR, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
+
+MODEL_KINDS = ("hypencoder", "be")
+BE_SCALE = 20.0  # cosine scores x 20 before the softmax, as sentence-transformers' MNRL does
+
+
+@dataclass(frozen=True)
+class RetrievalTrainConfig:
+    name: str = "hypencoder-minilm-l6"
+    model: str = "hypencoder"  # or "be"
+    backbone: str = "minilm"
+    qnet_layers: int = 2
+    passage_pooling: str = "mean"
+    shared_encoder: bool = True
+    dataset: str = "beir/scifact"
+    split: str = "train"
+    miner: str = "bm25"
+    negatives: int = 3
+    batch_size: int = 8
+    learning_rate: float = 2e-5
+    max_steps: int = 100
+    save_every: int = 50
+    seed: int = 42
+    teacher_scores: str | None = None
+    margin_mse_weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model not in MODEL_KINDS:
+            raise UserError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
+        if self.miner not in MINERS:
+            raise UserError(f"miner must be one of {MINERS}, got {self.miner!r}")
+        if self.batch_size < 2 or self.negatives < 0 or self.max_steps < 1 or self.qnet_layers < 1:
+            raise UserError("batch_size >= 2, negatives >= 0, max_steps >= 1 and qnet_layers >= 1 are required")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
+
+    def default_output(self) -> Path:
+        return default_cache_root() / "checkpoints" / self.name / self.fingerprint()
+
+
+def read_teacher_scores(path: Path) -> dict[tuple[str, str], float]:
+    scores = {}
+    for number, line in numbered_lines(path):
+        if not line.strip() or line.startswith("query-id"):
+            continue
+        parts = line.split("\t")
+        try:
+            scores[(parts[0], parts[1])] = float(parts[2])
+        except (IndexError, ValueError):
+            raise DataFormatError(path, number, "expected query-id, doc-id and a numeric score, tab-separated") from None
+    return scores
+
+
+def margin_mse(student_pos: torch.Tensor, student_neg: torch.Tensor, teacher_pos: torch.Tensor,
+               teacher_neg: torch.Tensor) -> torch.Tensor:
+    """MSE between student and teacher margins (positive minus each negative)."""
+    return F.mse_loss(student_pos.unsqueeze(1) - student_neg, teacher_pos.unsqueeze(1) - teacher_neg)
+
+
+class _HypencoderTrainee:
+    def __init__(self, config: RetrievalTrainConfig, output: Path, resume: bool) -> None:
+        from hyperret_eval.models.hypencoder import Hypencoder
+
+        self.model = Hypencoder.from_pretrained(output) if resume else Hypencoder.from_backbone(
+            config.backbone, qnet_layers=config.qnet_layers, shared_encoder=config.shared_encoder,
+            passage_pooling=config.passage_pooling, seed=config.seed)
+
+    def scores(self, queries: list[str], passages: list[str]) -> torch.Tensor:
+        qnets = self.model.query_qnets(self.model._tokenize(queries))
+        return qnets.score(self.model.passage_vectors(self.model._tokenize(passages)))
+
+    def save(self, folder: Path, extra) -> None:
+        self.model.save_pretrained_with(folder, extra)
+
+
+class _BiEncoderTrainee:
+    def __init__(self, config: RetrievalTrainConfig, output: Path, resume: bool) -> None:
+        from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
+
+        self.model = load_sentence_transformer(output if resume else backbone_path(config.backbone), "cpu")
+
+    def _embed(self, texts: list[str]) -> torch.Tensor:
+        features = {k: v.to(self.model.device) if torch.is_tensor(v) else v
+                    for k, v in self.model.preprocess(texts).items()}
+        return F.normalize(self.model(features)["sentence_embedding"], dim=-1)
+
+    def scores(self, queries: list[str], passages: list[str]) -> torch.Tensor:
+        return BE_SCALE * self._embed(queries) @ self._embed(passages).T
+
+    def save(self, folder: Path, extra) -> None:
+        def fill(staging: Path) -> None:
+            self.model.save(str(staging))
+            extra(staging)
+
+        atomic.write_directory(folder, fill)
+        self.model.train()
+
+
+@dataclass
+class RetrievalTrainResult:
+    output: Path
+    steps_done: int
+    history: list[dict]
+    resumed_from: int
+
+
+def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path, device: str = "cpu",
+                    encoder_for_mining=None) -> RetrievalTrainResult:
+    from transformers import get_linear_schedule_with_warmup
+
+    data = read_beir_folder(data_root / config.dataset, config.split)
+    teacher = read_teacher_scores(Path(config.teacher_scores)) if config.teacher_scores else None
+    examples = mine_examples(data, config.miner, config.negatives, seed=config.seed, encoder=encoder_for_mining)
+    if len(examples) < config.batch_size:
+        raise UserError(f"only {len(examples)} training examples, fewer than one batch of {config.batch_size}")
+
+    state_file = output / STATE_DIR / "state.json"
+    resume = state_file.is_file()
+    state = json.loads(state_file.read_text(encoding="utf-8")) if resume else None
+    if state is not None and state["config"] != json.loads(json.dumps(config.to_dict())):
+        raise UserError(f"{output} holds a run with a different configuration; choose another --output")
+    if not resume and output.exists() and any(output.iterdir()):
+        raise UserError(f"{output} exists and is not a training checkpoint; choose another --output")
+
+    seed_everything(config.seed)
+    trainee = (_HypencoderTrainee if config.model == "hypencoder" else _BiEncoderTrainee)(config, output, resume)
+    module = trainee.model.to(device)
+    module.train()
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, 0, config.max_steps)
+    start = 0
+    if resume:
+        load_optimizer_state(output, optimizer, scheduler)
+        start = int(state["step"])
+    else:
+        state = {"config": json.loads(json.dumps(config.to_dict())), "examples": len(examples), "step": 0, "history": []}
+
+    group = 1 + config.negatives
+    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step")
+    started = time.perf_counter()
+    for step, indices in epoch_batches(len(examples), config.batch_size, config.seed, start):
+        if step >= config.max_steps:
+            break
+        batch: list[Example] = [examples[i] for i in indices]
+        passages = [text for ex in batch for text in (ex.positive, *ex.negatives)]
+        scores = trainee.scores([ex.query for ex in batch], passages)  # [B, B * group]
+        targets = torch.arange(len(batch), device=scores.device) * group
+        loss = F.cross_entropy(scores, targets)
+        record = {"cross_entropy": float(loss.detach())}
+        if teacher is not None:
+            own = scores.reshape(len(batch), len(batch), group)[torch.arange(len(batch)), torch.arange(len(batch))]
+            t = torch.tensor([[teacher.get((ex.query_id, d), 0.0) for d in (ex.positive_id, *ex.negative_ids)]
+                              for ex in batch], device=scores.device)
+            mse = margin_mse(own[:, 0], own[:, 1:], t[:, 0], t[:, 1:])
+            loss = loss + config.margin_mse_weight * mse
+            record["margin_mse"] = float(mse.detach())
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        record.update(step=step + 1, loss=float(loss.detach()), elapsed_s=round(time.perf_counter() - started, 2))
+        state["history"].append(record)
+        state["step"] = step + 1
+        progress.update(1)
+        progress.set_postfix(loss=f"{record['loss']:.4f}")
+        if state["step"] % config.save_every == 0 or state["step"] == config.max_steps:
+            def extra(folder: Path, state=state) -> None:
+                save_optimizer_state(folder, optimizer, scheduler)
+                atomic.write_json(folder / STATE_DIR / "state.json", state)
+
+            trainee.save(output, extra)
+            module.train()
+    progress.close()
+    return RetrievalTrainResult(output, state["step"], state["history"], start)
