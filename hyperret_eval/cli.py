@@ -33,15 +33,18 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-senteval", dest="senteval", action="store_false",
                      help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
 
-    trainer = sub.add_parser("train", help="train a HiCL or SimCSE model on unlabeled text")
-    trainer.add_argument("recipe", choices=["hicl", "simcse"], help="which recipe to start from")
+    trainer = sub.add_parser("train", help="train a model from a recipe (HiCL, SimCSE, Hypencoder, BE)")
+    trainer.add_argument("recipe", help="hicl, simcse, hypencoder, hypencoder-{2,4,6,8}layer or be")
     trainer.add_argument("--config", help="TOML or JSON file overriding recipe settings")
     trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>)")
     trainer.add_argument("--max-steps", type=int)
     trainer.add_argument("--seed", type=int)
     trainer.add_argument("--batch-size", type=int)
     trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")
-    trainer.add_argument("--text-file", help="train on this file instead, one text per line")
+    trainer.add_argument("--text-file", help="HiCL/SimCSE: train on this file instead, one text per line")
+    trainer.add_argument("--qnet-layers", type=int, help="Hypencoder: hidden layers of the q-net")
+    trainer.add_argument("--miner", choices=["bm25", "dense"], help="Hypencoder/BE: hard-negative miner")
+    trainer.add_argument("--teacher-scores", help="Hypencoder/BE: query-id, doc-id, score TSV for margin-MSE")
     trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
 
     lister = sub.add_parser("list", help="list the known tasks or models")
@@ -77,17 +80,35 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
 
 
 def _command_train(args: argparse.Namespace) -> int:
-    from hyperret_eval.models.hicl.config import RECIPES, load_config_file
-    from hyperret_eval.models.hicl.train import train
+    import dataclasses
+
+    from hyperret_eval.models.recipes import all_recipes, load_config_file
     from hyperret_eval.runner import resolve_device
 
-    config = RECIPES[args.recipe]
+    recipes = all_recipes()
+    if args.recipe not in recipes:
+        raise UserError(f"unknown recipe {args.recipe!r}; expected one of {', '.join(recipes)}")
+    config = recipes[args.recipe]
     if args.config:
         config = load_config_file(Path(args.config), config)
-    config = config.replace(max_steps=args.max_steps, seed=args.seed, batch_size=args.batch_size, text_file=args.text_file)
+    overrides = {"max_steps": args.max_steps, "seed": args.seed, "batch_size": args.batch_size,
+                 "text_file": args.text_file, "qnet_layers": args.qnet_layers, "miner": args.miner,
+                 "teacher_scores": args.teacher_scores}
+    fields = {f.name for f in dataclasses.fields(config)}
+    misplaced = [k for k, v in overrides.items() if v is not None and k not in fields]
+    if misplaced:
+        raise UserError(f"recipe {args.recipe!r} takes no {', '.join('--' + k.replace('_', '-') for k in misplaced)}")
+    config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     output = Path(args.output).expanduser().resolve() if args.output else config.default_output()
-    data_root = None if config.text_file else resolve_data_root(args.data_root)
-    result = train(config, output, data_root, device=resolve_device(args.device))
+    device = resolve_device(args.device)
+    if "text_file" in fields:
+        from hyperret_eval.models.hicl.train import train
+
+        result = train(config, output, None if config.text_file else resolve_data_root(args.data_root), device=device)
+    else:
+        from hyperret_eval.models.hypencoder.train import train_retrieval
+
+        result = train_retrieval(config, output, resolve_data_root(args.data_root), device=device)
     last = result.history[-1] if result.history else {}
     print(f"{config.name}: {result.steps_done} steps (resumed from {result.resumed_from}), "
           f"last loss {last.get('loss', float('nan')):.4f}; checkpoint at {output}")

@@ -57,9 +57,38 @@ def _sentence_encoder_meta(recipe_key: str, description: str) -> ModelMeta:
     )
 
 
+def _hypencoder_meta() -> ModelMeta:
+    from hyperret_eval.models.recipes import retrieval_recipes
+
+    config = retrieval_recipes()["hypencoder"]
+    return ModelMeta(
+        loader=_load_trained("hypencoder"),
+        name=f"hyperret/{config.name}",
+        revision=config.fingerprint(),
+        release_date=None,
+        languages=["eng-Latn"],
+        n_parameters=None,
+        memory_usage_mb=None,
+        max_tokens=256,
+        embed_dim=None,
+        license="apache-2.0",
+        open_weights=True,
+        public_training_code=None,
+        public_training_data=None,
+        framework=["PyTorch"],
+        reference="https://arxiv.org/abs/2502.05364",
+        similarity_fn_name=None,
+        use_instructions=False,
+        training_datasets={"SciFact"},
+        adapted_from="sentence-transformers/all-MiniLM-L6-v2",
+        model_type=["dense"],
+    )
+
+
 MODEL_METAS = {
     "hicl": _sentence_encoder_meta("hicl", "HiCL"),
     "simcse": _sentence_encoder_meta("simcse", "unsupervised SimCSE"),
+    "hypencoder": _hypencoder_meta(),
 }
 
 

@@ -122,11 +122,11 @@ def _packaged_minilm() -> ResolvedModel:
 
 def _trained_checkpoint(recipe_key: str) -> ResolvedModel:
     """A model trained by a named recipe, from the checkpoint cache."""
-    from hyperret_eval.models.hicl.config import RECIPES
+    from hyperret_eval.models.recipes import all_recipes, is_hypencoder_recipe
 
-    config = RECIPES[recipe_key]
+    config = all_recipes()[recipe_key]
     path = config.default_output()
-    if not (path / "modules.json").is_file():
+    if not (path / "training" / "state.json").is_file():
         raise UserError(
             f"Model {recipe_key!r} has no trained checkpoint yet (looked for {path}). "
             f"Train it with `hyperret-eval train {recipe_key} --data-root DIR`."
@@ -137,7 +137,8 @@ def _trained_checkpoint(recipe_key: str) -> ResolvedModel:
         revision=config.fingerprint(),  # the recipe's fingerprint names the checkpoint
         path=path,
         describe=f"{recipe_key} checkpoint trained by recipe {config.fingerprint()} ({path})",
-        mteb_meta_from=f"hyperret/{config.name}",
+        mteb_meta_from=None if is_hypencoder_recipe(config) else f"hyperret/{config.name}",
+        kind="hypencoder" if is_hypencoder_recipe(config) else "sentence-transformers",
     )
 
 
@@ -147,6 +148,12 @@ REGISTRY: dict[str, tuple[str, Callable[[], ResolvedModel]]] = {
              functools.partial(_trained_checkpoint, "hicl")),
     "simcse": ("unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline",
                functools.partial(_trained_checkpoint, "simcse")),
+    "hypencoder": ("Hypencoder on all-MiniLM-L6-v2, 2-layer q-net (hyperret/hypencoder-minilm-l6), "
+                   "trained with `hyperret-eval train hypencoder`", functools.partial(_trained_checkpoint, "hypencoder")),
+    **{f"hypencoder-{k}layer": (f"Hypencoder with a {k}-layer q-net", functools.partial(_trained_checkpoint, f"hypencoder-{k}layer"))
+       for k in (2, 4, 6, 8)},
+    "be": ("bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop (hyperret/be-minilm-l6)",
+           functools.partial(_trained_checkpoint, "be")),
 }
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -82,22 +81,3 @@ RECIPES: dict[str, TrainConfig] = {
     "hicl": TrainConfig(),
     "simcse": TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
 }
-
-
-def load_config_file(path: Path, base: TrainConfig) -> TrainConfig:
-    """Override ``base`` with the keys of a TOML or JSON file."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read training config {path}: {exc.strerror}") from None
-    try:
-        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc})") from None
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError(f"{path}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    if "text_sources" in values:
-        values["text_sources"] = tuple(values["text_sources"])
-    return dataclasses.replace(base, **values)
