@@ -169,16 +169,9 @@ def directory_fingerprint(folder: Path, length: int = 12) -> str:
 
 
 def _local_model(folder: Path) -> ResolvedModel:
-    if is_hypencoder_checkpoint(folder):
-        return ResolvedModel(
-            key=str(folder),
-            mteb_name=f"local/{folder.name}",
-            revision=directory_fingerprint(folder),
-            path=folder,
-            describe=f"local Hypencoder checkpoint at {folder}",
-            kind="hypencoder",
-        )
-    if not (folder / "modules.json").is_file() and not (folder / "config.json").is_file():
+    kind = "hypencoder" if is_hypencoder_checkpoint(folder) else "sentence-transformers"
+    if kind == "sentence-transformers" and not (folder / "modules.json").is_file() \
+            and not (folder / "config.json").is_file():
         raise UserError(
             f"{folder} is not a sentence-transformers model directory (it has neither modules.json nor config.json)."
         )
@@ -187,7 +180,8 @@ def _local_model(folder: Path) -> ResolvedModel:
         mteb_name=f"local/{folder.name}",
         revision=directory_fingerprint(folder),
         path=folder,
-        describe=f"local sentence-transformers model at {folder}",
+        describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
+        kind=kind,
     )
 
 
