@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval import catalogue
+from hyperret_eval import atomic, catalogue, senteval_sts
 from hyperret_eval.catalogue import TaskSpec
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
@@ -129,8 +129,6 @@ class RunReport:
 
 def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dict:
     """The papers' STS protocol for one model, written beside its MTEB results."""
-    from hyperret_eval import atomic, senteval_sts
-
     report = senteval_sts.evaluate(model.model.encode, options.data_root, options.batch_size)
     meta = model.mteb_model_meta
     target = options.output_dir / meta.model_name_as_path() / meta.revision / "senteval" / "STS.json"
@@ -161,12 +159,9 @@ def run(options: RunOptions, progress=print) -> RunReport:
     for task in tasks:
         manifest.add_dataset(task.spec.name, task.files_sha256, task.revision, task.size)
 
-    from hyperret_eval import senteval_sts
-
-    with_senteval = (
-        options.senteval and any(t.spec.type == "STS" for t in tasks) and senteval_sts.available(options.data_root)
-    )
-    if options.senteval and any(t.spec.type == "STS" for t in tasks) and not with_senteval:
+    wants_senteval = options.senteval and any(t.spec.type == "STS" for t in tasks)
+    with_senteval = wants_senteval and senteval_sts.available(options.data_root)
+    if wants_senteval and not with_senteval:
         progress(f"SentEval copies of the STS data are not under {options.data_root}: skipping the papers' protocol")
     scores: list[Score] = []
     senteval: dict[str, dict] = {}
@@ -188,7 +183,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
                     "result_file": str(score.result_file.relative_to(options.output_dir)),
                 }
             )
-        if with_senteval:
+        if with_senteval and resolved.kind == "sentence-transformers":
             progress(f"SentEval STS protocol (the SimCSE/HiCL papers') for {resolved.key}")
             senteval[resolved.key] = _senteval_report(model, resolved, options)
     manifest.finish()
