@@ -28,6 +28,11 @@ class RetrievalData:
     files: list[Path]
 
 
+def document_text(doc: dict[str, str]) -> str:
+    """A BEIR document as one text, title first (as mteb and BEIR's models join them)."""
+    return f"{doc.get('title') or ''} {doc.get('text') or ''}".strip()
+
+
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
     records = []
     seen: dict[str, int] = {}

@@ -7,6 +7,7 @@ BEIR calls ``search(corpus, queries, top_k, score_function)`` and expects
 
 from __future__ import annotations
 
+from hyperret_eval.data.beir import document_text
 from hyperret_eval.models.hypencoder import Hypencoder
 from hyperret_eval.search import ExhaustiveSearch
 
@@ -19,15 +20,11 @@ class HypencoderSearch:
         self.engine_options = {"chunk_size": chunk_size, "query_batch": query_batch, "dtype": dtype,
                                "show_progress": show_progress}
 
-    @staticmethod
-    def passage_text(doc: dict[str, str]) -> str:
-        return f"{doc.get('title') or ''} {doc.get('text') or ''}".strip()
-
     def search(self, corpus: dict[str, dict[str, str]], queries: dict[str, str], top_k: int,
                score_function: str | None = None, **kwargs) -> dict[str, dict[str, float]]:
         doc_ids = list(corpus)
         query_ids = list(queries)
-        passages = self.model.encode_passages([self.passage_text(corpus[d]) for d in doc_ids], self.batch_size)
+        passages = self.model.encode_passages([document_text(corpus[d]) for d in doc_ids], self.batch_size)
         qnets = self.model.encode_queries([queries[q] for q in query_ids], self.batch_size)
         scores, ids = ExhaustiveSearch(passages, **self.engine_options).search(qnets, top_k)
         return {

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperret_eval.integrations.beir import HypencoderSearch
+from hyperret_eval.data.beir import document_text
 from hyperret_eval.models.hypencoder import Hypencoder
 from hyperret_eval.search import ExhaustiveSearch
 
@@ -24,7 +24,7 @@ class HypencoderMTEBSearch:
               num_proc: int | None = None, **kwargs: Any) -> None:
         batch_size = encode_kwargs.get("batch_size", self.batch_size)
         titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
-        texts = [HypencoderSearch.passage_text({"title": t, "text": x}) for t, x in zip(titles, corpus["text"])]
+        texts = [document_text({"title": t, "text": x}) for t, x in zip(titles, corpus["text"])]
         self._doc_ids = [str(i) for i in corpus["id"]]
         passages = self.model.encode_passages(texts, batch_size)
         self._engine = ExhaustiveSearch(passages, dtype=self.dtype, show_progress=True)

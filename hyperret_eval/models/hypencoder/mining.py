@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hyperret_eval.data.beir import RetrievalData
+from hyperret_eval.data.beir import RetrievalData, document_text
 
 MINERS = ("bm25", "dense")
 
@@ -22,16 +22,12 @@ class Example:
     negative_ids: tuple[str, ...] = ()
 
 
-def passage_text(doc: dict[str, str]) -> str:
-    return f"{doc.get('title') or ''} {doc.get('text') or ''}".strip()
-
-
 def _bm25_rankings(data: RetrievalData, query_ids: list[str], depth: int) -> list[list[str]]:
     import bm25s
 
     doc_ids = list(data.corpus)
     retriever = bm25s.BM25()
-    retriever.index(bm25s.tokenize([passage_text(data.corpus[d]) for d in doc_ids], show_progress=False),
+    retriever.index(bm25s.tokenize([document_text(data.corpus[d]) for d in doc_ids], show_progress=False),
                     show_progress=False)
     tokens = bm25s.tokenize([data.queries[q] for q in query_ids], show_progress=False)
     ranked, _ = retriever.retrieve(tokens, k=min(depth, len(doc_ids)), show_progress=False)
@@ -42,7 +38,7 @@ def _dense_rankings(data: RetrievalData, query_ids: list[str], depth: int, encod
     import torch
 
     doc_ids = list(data.corpus)
-    docs = encoder.encode([passage_text(data.corpus[d]) for d in doc_ids], convert_to_tensor=True,
+    docs = encoder.encode([document_text(data.corpus[d]) for d in doc_ids], convert_to_tensor=True,
                           normalize_embeddings=True, show_progress_bar=True)
     queries = encoder.encode([data.queries[q] for q in query_ids], convert_to_tensor=True, normalize_embeddings=True)
     top = torch.topk(queries @ docs.T, k=min(depth, len(doc_ids)), dim=1).indices
@@ -68,8 +64,8 @@ def mine_examples(data: RetrievalData, miner: str = "bm25", negatives: int = 3, 
         for positive in sorted(relevant):
             chosen = [candidates[i] for i in sorted(rng.choice(len(candidates), size=negatives, replace=False))]
             examples.append(Example(
-                query=data.queries[qid], positive=passage_text(data.corpus[positive]),
-                negatives=tuple(passage_text(data.corpus[d]) for d in chosen),
+                query=data.queries[qid], positive=document_text(data.corpus[positive]),
+                negatives=tuple(document_text(data.corpus[d]) for d in chosen),
                 query_id=qid, positive_id=positive, negative_ids=tuple(chosen),
             ))
     return examples

@@ -54,7 +54,7 @@ class Hypencoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def _tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+    def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
@@ -69,7 +69,7 @@ class Hypencoder(nn.Module):
 
     @torch.inference_mode()
     def encode_queries(self, texts: list[str], batch_size: int = 32) -> QNets:
-        parts = [self.query_qnets(self._tokenize(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+        parts = [self.query_qnets(self.tokenize(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
         return QNets(
             [torch.cat([p.weights[k] for p in parts]) for k in range(len(parts[0].weights))],
             [torch.cat([p.biases[k] for p in parts]) for k in range(len(parts[0].biases))],
@@ -79,7 +79,7 @@ class Hypencoder(nn.Module):
     @torch.inference_mode()
     def encode_passages(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
         """[N, d]; each batch is padded to its longest member."""
-        return torch.cat([self.passage_vectors(self._tokenize(texts[i : i + batch_size]))
+        return torch.cat([self.passage_vectors(self.tokenize(texts[i : i + batch_size]))
                           for i in range(0, len(texts), batch_size)])
 
     @classmethod

@@ -99,8 +99,8 @@ class _HypencoderTrainee:
             passage_pooling=config.passage_pooling, seed=config.seed)
 
     def scores(self, queries: list[str], passages: list[str]) -> torch.Tensor:
-        qnets = self.model.query_qnets(self.model._tokenize(queries))
-        return qnets.score(self.model.passage_vectors(self.model._tokenize(passages)))
+        qnets = self.model.query_qnets(self.model.tokenize(queries))
+        return qnets.score(self.model.passage_vectors(self.model.tokenize(passages)))
 
     def save(self, folder: Path, extra) -> None:
         self.model.save_pretrained_with(folder, extra)
@@ -126,7 +126,6 @@ class _BiEncoderTrainee:
             extra(staging)
 
         atomic.write_directory(folder, fill)
-        self.model.train()
 
 
 @dataclass
