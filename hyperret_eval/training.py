@@ -3,6 +3,9 @@ optimizer / scheduler / RNG state saved beside a checkpoint."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +14,23 @@ import numpy as np
 import torch
 
 STATE_DIR = "training"
+
+
+class Recipe:
+    """Mixin for frozen training-config dataclasses: a stable fingerprint of every setting,
+    which names the checkpoint the config trains in the cache."""
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+    def default_output(self) -> Path:
+        from hyperret_eval.paths import default_cache_root
+
+        return default_cache_root() / "checkpoints" / self.name / self.fingerprint()
 
 
 def seed_everything(seed: int) -> None:

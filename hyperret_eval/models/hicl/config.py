@@ -3,20 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from hyperret_eval.errors import UserError
 from hyperret_eval.models.hicl.losses import SAME_TEXT_SEGMENTS
 from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS
-from hyperret_eval.paths import default_cache_root
+from hyperret_eval.training import Recipe
 
 
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(Recipe):
     """Everything that determines a training run (with the data it reads).
 
     ``segment_length == max_tokens`` gives one segment per text; with ``alpha == 0`` that
@@ -60,18 +57,6 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UserError(f"training config {self.name!r}: {message}")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def fingerprint(self) -> str:
-        """A short, stable hash of every setting: names the checkpoint this config trains."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-    def default_output(self) -> Path:
-        """Where `hyperret-eval train` puts this config's checkpoint unless told otherwise."""
-        return default_cache_root() / "checkpoints" / self.name / self.fingerprint()
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

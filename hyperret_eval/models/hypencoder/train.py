@@ -10,8 +10,6 @@ a run started again with the same settings resumes.
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import time
 from dataclasses import dataclass
@@ -26,15 +24,14 @@ from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.data.textfile import numbered_lines
 from hyperret_eval.errors import DataFormatError, UserError
 from hyperret_eval.models.hypencoder.mining import MINERS, Example, mine_examples
-from hyperret_eval.paths import default_cache_root
-from hyperret_eval.training import STATE_DIR, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
+from hyperret_eval.training import STATE_DIR, Recipe, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
 
 MODEL_KINDS = ("hypencoder", "be")
 BE_SCALE = 20.0  # cosine scores x 20 before the softmax, as sentence-transformers' MNRL does
 
 
 @dataclass(frozen=True)
-class RetrievalTrainConfig:
+class RetrievalTrainConfig(Recipe):
     name: str = "hypencoder-minilm-l6"
     model: str = "hypencoder"  # or "be"
     backbone: str = "minilm"
@@ -60,15 +57,6 @@ class RetrievalTrainConfig:
             raise UserError(f"miner must be one of {MINERS}, got {self.miner!r}")
         if self.batch_size < 2 or self.negatives < 0 or self.max_steps < 1 or self.qnet_layers < 1:
             raise UserError("batch_size >= 2, negatives >= 0, max_steps >= 1 and qnet_layers >= 1 are required")
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    def fingerprint(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:12]
-
-    def default_output(self) -> Path:
-        return default_cache_root() / "checkpoints" / self.name / self.fingerprint()
 
 
 def read_teacher_scores(path: Path) -> dict[tuple[str, str], float]:
