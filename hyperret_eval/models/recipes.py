@@ -17,9 +17,11 @@ from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig
 
 
 def retrieval_recipes() -> dict[str, RetrievalTrainConfig]:
-    recipes = {"hypencoder": RetrievalTrainConfig()}
+    default = RetrievalTrainConfig()
+    recipes = {"hypencoder": default}
     for layers in (2, 4, 6, 8):
-        recipes[f"hypencoder-{layers}layer"] = RetrievalTrainConfig(
+        # The default is the 2-layer q-net: both names train and load the same checkpoint.
+        recipes[f"hypencoder-{layers}layer"] = default if layers == default.qnet_layers else RetrievalTrainConfig(
             name=f"hypencoder-{layers}layer-minilm-l6", qnet_layers=layers)
     recipes["be"] = RetrievalTrainConfig(name="be-minilm-l6", model="be")
     return recipes

@@ -43,7 +43,7 @@ class ExhaustiveSearch:
             best_ids = torch.zeros((len(batch), k), dtype=torch.long, device=self.device)
             for offset in range(0, self.passages.shape[0], self.chunk_size):
                 chunk = self.passages[offset : offset + self.chunk_size]
-                scores = batch.apply(chunk.unsqueeze(0).expand(len(batch), -1, -1)).float()
+                scores = batch.apply_shared(chunk).float()
                 ids = torch.arange(offset, offset + chunk.shape[0], device=self.device).expand(len(batch), -1)
                 merged, where = torch.cat([best, scores], dim=1).topk(k, dim=1)
                 best_ids = torch.cat([best_ids, ids], dim=1).gather(1, where)

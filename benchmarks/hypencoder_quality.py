@@ -1,0 +1,86 @@
+"""Hypencoder quality: nDCG@10 on SciFact test and the TREC-DL 2019 subset for the MiniLM
+bi-encoder as it ships, the bi-encoder fine-tuned (BE), and Hypencoder with 2/4/6/8-layer
+q-nets. BE and every Hypencoder run the same training loop on the same data (SciFact
+train, the same BM25 hard negatives), steps, batch size, learning rate and seed; only
+the scoring head differs. The paper's claim under test: Hypencoder beats BE trained the
+same way.
+
+Each recipe trains into the checkpoint cache (so `--models be`, `--models hypencoder-4layer`
+find it afterwards) and is evaluated by that name into results/, exactly as
+`hyperret-eval run` would. Writes benchmarks/results/hypencoder_quality.json after every
+model, so a partial run still reports what it finished; a run started again skips the
+training already done (checkpoints resume).
+
+    python benchmarks/hypencoder_quality.py --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+from hyperret_eval import atomic
+from hyperret_eval.models.hypencoder.train import train_retrieval
+from hyperret_eval.models.recipes import retrieval_recipes
+from hyperret_eval.results import package_versions
+from hyperret_eval.runner import RunOptions, run
+
+HERE = Path(__file__).parent
+TASKS = "SciFact,TRECDL2019Subset"
+TRAINED = ("be", "hypencoder", "hypencoder-4layer", "hypencoder-6layer", "hypencoder-8layer")
+
+
+def evaluate(model: str, data_root: Path, output_dir: Path) -> dict[str, float]:
+    argv = ["run", "--tasks", TASKS, "--models", model, "--data-root", str(data_root), "--output-dir", str(output_dir)]
+    options = RunOptions(tasks=TASKS, models=model, data_root=data_root, output_dir=output_dir, device="cpu",
+                         senteval=False, argv=argv)
+    return {score.task: score.main_score for score in run(options).scores}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="../shared/data")
+    parser.add_argument("--models", nargs="+", default=["minilm", *TRAINED], choices=["minilm", *TRAINED])
+    parser.add_argument("--output", default=str(HERE / "results" / "hypencoder_quality.json"))
+    parser.add_argument("--results-dir", default=str(HERE.parent / "results"))
+    args = parser.parse_args()
+    data_root = Path(args.data_root).resolve()
+    results_dir = Path(args.results_dir).resolve()
+    recipes = retrieval_recipes()
+
+    report = {
+        "benchmark": "hypencoder_quality",
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu"},
+        "packages": package_versions(),
+        "metric": "nDCG@10 (MTEB retrieval main score)",
+        "recipes": {key: recipes[key].to_dict() for key in TRAINED},
+        "models": {},
+    }
+    for key in args.models:
+        entry: dict = {}
+        if key != "minilm":
+            config = recipes[key]
+            started = time.perf_counter()
+            trained = train_retrieval(config, config.default_output(), data_root, device="cpu")
+            entry.update(
+                fingerprint=config.fingerprint(),
+                checkpoint=str(trained.output),
+                train_seconds_this_invocation=round(time.perf_counter() - started, 1),
+                resumed_from_step=trained.resumed_from,
+                loss_curve=[{k: h[k] for k in ("step", "loss", "elapsed_s")} for h in trained.history],
+            )
+        started = time.perf_counter()
+        entry["ndcg_at_10"] = evaluate(key, data_root, results_dir)
+        entry["eval_seconds"] = round(time.perf_counter() - started, 1)
+        report["models"][key] = entry
+        atomic.write_json(Path(args.output), report)
+        scores = ", ".join(f"{task} {100 * value:.2f}" for task, value in entry["ndcg_at_10"].items())
+        print(f"{key}: {scores}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
