@@ -1,4 +1,5 @@
-"""Exhaustive q-net search equals scoring one query at a time."""
+"""Exhaustive q-net search equals scoring one query at a time; graph search finds most
+of the exhaustive top-k while scoring a fraction of the corpus."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import pytest
 import torch
 
 from hyperret_eval.models.hypencoder import QNets, QNetShape
-from hyperret_eval.search import ExhaustiveSearch
+from hyperret_eval.errors import UserError
+from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 
 
 def random_qnets(num_queries: int, dims: tuple[int, ...], seed: int = 0) -> QNets:
@@ -52,3 +54,61 @@ def test_k_larger_than_corpus():
     passages = torch.randn(7, 8)
     scores, ids = ExhaustiveSearch(passages, chunk_size=3).search(random_qnets(2, (8, 8, 1)), 50)
     assert ids.shape == (2, 7) and sorted(ids[0].tolist()) == list(range(7))
+
+
+def clustered_passages(count: int = 3000, dim: int = 32) -> torch.Tensor:
+    """Vectors on a curved 6-dimensional manifold, as embeddings are: neighbours mean something."""
+    generator = torch.Generator().manual_seed(0)
+    latent = torch.randn(count, 6, generator=generator)
+    return torch.tanh(latent @ torch.randn(6, dim, generator=generator)) + 0.05 * torch.randn(count, dim, generator=generator)
+
+
+def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
+    return sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, exact)) / exact.numel()
+
+
+def test_graph_search_recalls_the_exhaustive_top_k_scoring_a_fraction():
+    passages = clustered_passages()
+    qnets = random_qnets(8, (32, 32, 32, 1), seed=1)
+    exact_scores, exact = ExhaustiveSearch(passages).search(qnets, 10)
+    engine = GraphSearch(passages, NeighbourGraph.build(passages, degree=16), entry_points=64, ncandidates=16)
+    scores, ids = engine.search(qnets, 10)
+    assert recall(ids, exact) >= 0.9
+    assert engine.last_scored.float().mean() < 0.3 * len(passages)
+    assert all(len(set(row.tolist())) == 10 for row in ids), "a passage is never returned twice"
+    assert (scores[:, :-1] >= scores[:, 1:]).all()
+    assert (scores <= exact_scores[:, :1] + 1e-5).all(), "never above the true best score"
+
+
+def test_graph_search_from_every_passage_is_exhaustive():
+    passages = clustered_passages(500)
+    qnets = random_qnets(3, (32, 32, 1))
+    exact_scores, exact = ExhaustiveSearch(passages).search(qnets, 10)
+    scores, ids = GraphSearch(passages, NeighbourGraph.build(passages, degree=8), entry_points=500).search(qnets, 10)
+    assert torch.equal(ids, exact)
+    torch.testing.assert_close(scores, exact_scores, atol=1e-5, rtol=0)
+
+
+def test_graph_search_with_explicit_entry_points_and_a_tiny_corpus():
+    passages = torch.randn(5, 8, generator=torch.Generator().manual_seed(3))
+    graph = NeighbourGraph.build(passages, degree=32)  # more neighbours asked than passages exist
+    assert graph.neighbours.shape == (5, 32) and (graph.neighbours[:, 4:] == -1).all()
+    scores, ids = GraphSearch(passages, graph, entry_points=torch.tensor([2]), max_iter=0).search(
+        random_qnets(2, (8, 8, 1)), 3)
+    assert ids[:, 0].tolist() == [2, 2] and (ids[:, 1:] == -1).all() and torch.isinf(scores[:, 1:]).all()
+    with pytest.raises(UserError, match="entry point"):
+        GraphSearch(passages, graph, entry_points=torch.tensor([7]))
+
+
+def test_graph_saved_reused_and_refused_for_other_passages(tmp_path):
+    passages = clustered_passages(400)
+    graph = NeighbourGraph.build(passages, degree=8, metric="ip")
+    path = tmp_path / "graph.safetensors"
+    graph.save(path)
+    loaded = NeighbourGraph.load(path, passages)
+    assert torch.equal(loaded.neighbours, graph.neighbours) and loaded.metric == "ip"
+    with pytest.raises(UserError, match="other passage vectors"):
+        NeighbourGraph.load(path, passages + 1e-3)
+    path.write_bytes(b"not a graph")
+    with pytest.raises(UserError, match="not a readable neighbour graph"):
+        NeighbourGraph.load(path)

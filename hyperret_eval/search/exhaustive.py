@@ -15,6 +15,22 @@ from hyperret_eval.models.hypencoder.qnet import QNets
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+class TopK:
+    """A running top-k per query: merge scored candidates in, keep the k best."""
+
+    def __init__(self, queries: int, k: int, device: torch.device) -> None:
+        self.k = k
+        self.scores = torch.full((queries, k), float("-inf"), device=device)
+        self.ids = torch.full((queries, k), -1, dtype=torch.long, device=device)
+
+    def merge(self, scores: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
+        """Merge [Q, M] scores and ids; return how many of each row's M made the top-k."""
+        merged, where = torch.cat([self.scores, scores], dim=1).topk(self.k, dim=1)
+        self.ids = torch.cat([self.ids, ids.expand(len(self.ids), -1)], dim=1).gather(1, where)
+        self.scores = merged
+        return ((where >= self.k) & (merged > float("-inf"))).sum(dim=1)
+
+
 class ExhaustiveSearch:
     def __init__(self, passages: torch.Tensor, *, chunk_size: int = 8192, query_batch: int = 16,
                  dtype: str | torch.dtype = torch.float32, device: str | torch.device | None = None,
@@ -26,28 +42,19 @@ class ExhaustiveSearch:
         self.query_batch = query_batch
         self.show_progress = show_progress
 
-    def _cast(self, qnets: QNets) -> QNets:
-        return QNets([w.to(self.device, self.dtype) for w in qnets.weights],
-                     [b.to(self.device, self.dtype) for b in qnets.biases], qnets.shape)
-
     @torch.inference_mode()
     def search(self, qnets: QNets, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores and passage indices [Q, k], best first (k is capped at the corpus size)."""
         k = min(k, self.passages.shape[0])
-        qnets = self._cast(qnets)
+        qnets = qnets.to(self.device, self.dtype)
         all_scores, all_ids = [], []
         batches = range(0, len(qnets), self.query_batch)
         for start in tqdm(batches, desc="Scoring queries", disable=not self.show_progress):
             batch = qnets.select(slice(start, start + self.query_batch))
-            best = torch.full((len(batch), k), float("-inf"), device=self.device)
-            best_ids = torch.zeros((len(batch), k), dtype=torch.long, device=self.device)
+            best = TopK(len(batch), k, self.device)
             for offset in range(0, self.passages.shape[0], self.chunk_size):
                 chunk = self.passages[offset : offset + self.chunk_size]
-                scores = batch.apply_shared(chunk).float()
-                ids = torch.arange(offset, offset + chunk.shape[0], device=self.device).expand(len(batch), -1)
-                merged, where = torch.cat([best, scores], dim=1).topk(k, dim=1)
-                best_ids = torch.cat([best_ids, ids], dim=1).gather(1, where)
-                best = merged
-            all_scores.append(best)
-            all_ids.append(best_ids)
+                best.merge(batch.apply_shared(chunk).float(), torch.arange(offset, offset + chunk.shape[0], device=self.device))
+            all_scores.append(best.scores)
+            all_ids.append(best.ids)
         return torch.cat(all_scores), torch.cat(all_ids)

@@ -44,6 +44,9 @@ class QNets:
     def __len__(self) -> int:
         return self.weights[0].shape[0]
 
+    def to(self, device: torch.device | str, dtype: torch.dtype) -> QNets:
+        return QNets([w.to(device, dtype) for w in self.weights], [b.to(device, dtype) for b in self.biases], self.shape)
+
     def select(self, index: torch.Tensor | slice) -> QNets:
         return QNets([w[index] for w in self.weights], [b[index] for b in self.biases], self.shape)
 
