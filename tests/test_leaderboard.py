@@ -219,6 +219,14 @@ def test_missing_results_folder(capsys, tmp_path):
     assert not (tmp_path / "board").exists()
 
 
+def test_a_damaged_leaderboard_json_is_reported_not_overwritten(capsys, results, published):
+    (published / "leaderboard.json").write_text('{"format": 1, "entries": [\n  {"model": }\n]}\n', encoding="utf-8")
+    before = snapshot(published)
+    code, _, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 2 and f"{published / 'leaderboard.json'}, line 2: not valid JSON" in err
+    assert snapshot(published) == before
+
+
 def test_names_are_escaped_in_markdown_and_html(capsys, results, tmp_path):
     evil = "<script>alert(1)</script>"
     derive_model(results, "evil__model", evil, "rev1", score_shift=-0.05)

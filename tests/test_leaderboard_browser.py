@@ -7,7 +7,6 @@ test fails rather than skips, so CI cannot pass without having looked at the pag
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -25,12 +24,12 @@ ALERT_HOOK = "window.__alerts = []; window.alert = function (message) { window._
 
 
 @pytest.fixture
-def browser(tmp_path):
+def browser(tmp_path, monkeypatch):
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     if missing:
         pytest.fail(f"{', '.join(missing)} missing: install Debian's chromium and chromium-driver "
                     "(bash scripts/setup.sh does, as root)")
-    os.environ["SE_OFFLINE"] = "true"  # selenium-manager must never try to download a driver
+    monkeypatch.setenv("SE_OFFLINE", "true")  # selenium-manager must never try to download a driver
     from selenium import webdriver
 
     options = webdriver.ChromeOptions()

@@ -6,7 +6,8 @@ Format (what a benchmark script writes and ``publish --benchmarks FILE`` copies 
         {"corpus": "SciFact", "method": "exhaustive" | "graph", "settings": "ef=64",
          "queries_per_second": 812.5, "recall_at_10": 0.97, "ndcg_at_10": 0.64}, ...]}
 
-Recall and nDCG are fractions in [0, 1]; extra keys in a point are kept.
+Recall@10 is the overlap with the exhaustive search's top 10 and nDCG@10 is measured
+against the qrels, both fractions in [0, 1]; extra keys in a point are kept.
 """
 
 from __future__ import annotations

@@ -54,6 +54,8 @@ class PublishSummary:
 def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = False,
             benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None) -> PublishSummary:
     catalogue = catalogue if catalogue is not None else load_catalogue()
+    if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
+        raise UserError(f"{leaderboard_dir} is a file; --leaderboard names a folder")
     results = _validated_results(results_dirs, catalogue)
     incoming = {key: (result.path, entry) for key, (result, entry) in results.items()}
     merged = merge(load_entries(leaderboard_dir / LEADERBOARD_FILE), incoming, replace)
@@ -81,7 +83,13 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
         outputs[BENCHMARKS_FILE] = render_benchmarks_json(benchmarks)
     exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
 
-    summary = PublishSummary(leaderboard_dir, merged.added, merged.unchanged, merged.replaced, benchmarks_state)
+    task_order = {name: i for i, name in enumerate(catalogue)}
+
+    def in_order(keys: list[Key]) -> list[Key]:
+        return sorted(keys, key=lambda k: (k[0], k[1], task_order.get(k[2], len(task_order))))
+
+    summary = PublishSummary(leaderboard_dir, in_order(merged.added), in_order(merged.unchanged),
+                             in_order(merged.replaced), benchmarks_state)
     if exports or not _already_on_disk(leaderboard_dir, outputs):
         atomic.write_directory(leaderboard_dir, lambda staging: _fill(staging, leaderboard_dir, outputs, exports))
         summary.written = True

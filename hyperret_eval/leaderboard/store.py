@@ -117,10 +117,6 @@ class Merge:
     replaced: list[Key] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
 
-    @property
-    def changed(self) -> bool:
-        return bool(self.added or self.replaced)
-
 
 def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[str, Any]]], replace: bool) -> Merge:
     """Merge new entries (by key, with the file each came from) into the published ones.
