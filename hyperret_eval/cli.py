@@ -1,4 +1,4 @@
-"""The ``hyperret-eval`` command line: ``run`` and ``list``."""
+"""The ``hyperret-eval`` command line: ``run``, ``train``, ``list`` and ``publish``."""
 
 from __future__ import annotations
 
@@ -46,6 +46,17 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--miner", choices=["bm25", "dense"], help="Hypencoder/BE: hard-negative miner")
     trainer.add_argument("--teacher-scores", help="Hypencoder/BE: query-id, doc-id, score TSV for margin-MSE")
     trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+
+    publisher = sub.add_parser("publish", help="check result files and publish them to the leaderboard folder")
+    publisher.add_argument("results_dirs", nargs="*", default=["results"], metavar="RESULTS_DIR",
+                           help="results folders written by `run` (default: results/)")
+    publisher.add_argument("--leaderboard", default="leaderboard",
+                           help="leaderboard folder: leaderboard.json, README.md, index.html and an MTEB "
+                                "results/ copy (default: leaderboard/)")
+    publisher.add_argument("--replace", action="store_true",
+                           help="replace published scores (and benchmarks) that a different run produced")
+    publisher.add_argument("--benchmarks", metavar="FILE",
+                           help='search speed/quality measurements to publish ({"search_tradeoff": [...]})')
 
     lister = sub.add_parser("list", help="list the known tasks or models")
     lister.add_argument("what", choices=["tasks", "models"])
@@ -115,6 +126,29 @@ def _command_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_publish(args: argparse.Namespace) -> int:
+    from hyperret_eval.leaderboard import publish
+
+    summary = publish(
+        [Path(d).expanduser() for d in args.results_dirs],
+        Path(args.leaderboard).expanduser(),
+        replace=args.replace,
+        benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,
+    )
+    counts = f"{len(summary.added)} added, {len(summary.unchanged)} unchanged, {len(summary.replaced)} replaced"
+    if summary.benchmarks:
+        counts += f"; search benchmarks {summary.benchmarks}"
+    where = "updated" if summary.written else "already up to date"
+    print(f"Leaderboard {summary.leaderboard_dir} {where}: {counts}.")
+    for label, keys in (("added", summary.added), ("replaced", summary.replaced)):
+        tasks_by_model: dict[str, list[str]] = {}
+        for model, revision, task in keys:
+            tasks_by_model.setdefault(f"{model}@{revision}", []).append(task)
+        for model, tasks in tasks_by_model.items():
+            print(f"  {label}: {model}: {', '.join(tasks)}")
+    return 0
+
+
 def _command_list(args: argparse.Namespace) -> int:
     from rich.console import Console
 
@@ -139,6 +173,8 @@ def main(argv: list[str] | None = None) -> int:
             return _command_run(args, argv)
         if args.command == "train":
             return _command_train(args)
+        if args.command == "publish":
+            return _command_publish(args)
         return _command_list(args)
     except UserError as exc:
         print(f"hyperret-eval: error: {exc}", file=sys.stderr)

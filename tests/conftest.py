@@ -68,16 +68,34 @@ def make_small_beir(src: Path, dst: Path, n_queries: int, n_extra_docs: int) -> 
                 fout.write(line)
 
 
-@pytest.fixture
-def small_data_root(tmp_path: Path, data_root: Path) -> Path:
+def make_small_data_root(root: Path, data_root: Path) -> Path:
     """A data root holding a 40-pair STS12 (two subsets) and a 10-query SciFact."""
-    root = tmp_path / "data"
     src = data_root / "sts" / "original" / "STS12"
     for subset in ("MSRpar", "MSRvid"):
         for kind in ("input", "gs"):
             copy_head(src / f"STS.{kind}.{subset}.txt", root / "sts/original/STS12" / f"STS.{kind}.{subset}.txt", 20)
     make_small_beir(data_root / "beir" / "scifact", root / "beir" / "scifact", n_queries=10, n_extra_docs=60)
     return root
+
+
+@pytest.fixture
+def small_data_root(tmp_path: Path, data_root: Path) -> Path:
+    """A data root holding a 40-pair STS12 (two subsets) and a 10-query SciFact."""
+    return make_small_data_root(tmp_path / "data", data_root)
+
+
+@pytest.fixture(scope="session")
+def minilm_run_results(tmp_path_factory, data_root: Path) -> Path:
+    """The results folder of one real `hyperret-eval run` of minilm on the small STS12 and
+    SciFact. Shared by the whole session: copy it before changing anything in it."""
+    from hyperret_eval.cli import main
+
+    folder = tmp_path_factory.mktemp("minilm-run")
+    small = make_small_data_root(folder / "data", data_root)
+    code = main(["run", "--tasks", "STS12,SciFact", "--models", "minilm", "--data-root", str(small),
+                 "--output-dir", str(folder / "results"), "--device", "cpu", "--no-senteval"])
+    assert code == 0, "the run that makes the leaderboard tests' results failed"
+    return folder / "results"
 
 
 @pytest.fixture

@@ -1,0 +1,67 @@
+"""``benchmarks.json``: search speed/quality measurements shown beside the scores.
+
+Format (what a benchmark script writes and ``publish --benchmarks FILE`` copies in)::
+
+    {"search_tradeoff": [
+        {"corpus": "SciFact", "method": "exhaustive" | "graph", "settings": "ef=64",
+         "queries_per_second": 812.5, "recall_at_10": 0.97, "ndcg_at_10": 0.64}, ...]}
+
+Recall@10 is the overlap with the exhaustive search's top 10 and nDCG@10 is measured
+against the qrels, both fractions in [0, 1]; extra keys in a point are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from hyperret_eval.errors import UserError
+
+BENCHMARKS_FILE = "benchmarks.json"
+SEARCH_METHODS = ("exhaustive", "graph")
+
+
+def load_benchmarks(path: Path) -> dict[str, Any]:
+    """Read and check a benchmarks file; every problem is reported at once."""
+    try:
+        body = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError(f"{path}: benchmarks file not found") from None
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    points = body.get("search_tradeoff") if isinstance(body, dict) else None
+    if not isinstance(points, list):
+        raise UserError(f'{path}: expected {{"search_tradeoff": [...]}}, a list of measured search settings')
+    problems = [f"{path}: search_tradeoff[{i}]: {p}" for i, point in enumerate(points) for p in _point_problems(point)]
+    if problems:
+        raise UserError("\n".join(problems))
+    return body
+
+
+def _point_problems(point: Any) -> list[str]:
+    if not isinstance(point, dict):
+        return ["not a JSON object"]
+    problems = []
+    for key in ("corpus", "settings"):
+        if not isinstance(point.get(key), str):
+            problems.append(f"{key} must be a string")
+    if point.get("method") not in SEARCH_METHODS:
+        problems.append(f"method is {point.get('method')!r}; expected one of {', '.join(SEARCH_METHODS)}")
+    qps = point.get("queries_per_second")
+    if not _is_number(qps) or not qps > 0:
+        problems.append(f"queries_per_second {qps!r} is not a positive number")
+    for key in ("recall_at_10", "ndcg_at_10"):
+        value = point.get(key)
+        if not _is_number(value) or not 0 <= value <= 1:
+            problems.append(f"{key} {value!r} is not a number in [0, 1]")
+    return problems
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def render_benchmarks_json(body: dict[str, Any]) -> str:
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,154 @@
+"""`hyperret-eval publish`: check result files, merge them into the leaderboard folder and
+regenerate its pages.
+
+The leaderboard folder holds::
+
+    leaderboard.json       every published (model, revision, task) with its provenance
+    README.md              the score tables in Markdown
+    index.html             the same as one static page: sortable tables, charts, run details
+    benchmarks.json        search speed/quality points, when some were published
+    results/<model>/<revision>/<Task>.json, model_meta.json
+                           the published result files themselves, an MTEB results folder:
+                           mteb.ResultCache(cache_path=<leaderboard>).load_results(include_remote=False)
+
+Nothing is written unless every input file is valid and no published score would be
+overwritten without ``--replace``; then the whole folder is rebuilt beside the old one and
+swapped in at once (:func:`hyperret_eval.atomic.write_directory`).
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hyperret_eval import atomic
+from hyperret_eval.catalogue import TaskSpec, load_catalogue
+from hyperret_eval.errors import UserError
+from hyperret_eval.leaderboard.benchmarks import BENCHMARKS_FILE, load_benchmarks, render_benchmarks_json
+from hyperret_eval.leaderboard.markdown import render_readme
+from hyperret_eval.leaderboard.page import render_page
+from hyperret_eval.leaderboard.store import (
+    Key, build_entry, load_entries, merge, render_leaderboard_json, sorted_entries,
+)
+from hyperret_eval.leaderboard.tables import build_sections
+from hyperret_eval.leaderboard.validate import MODEL_META_FILE, Problem, ValidResult, find_task_result_files, validate_file
+
+LEADERBOARD_FILE = "leaderboard.json"
+README_FILE = "README.md"
+PAGE_FILE = "index.html"
+MTEB_RESULTS_FOLDER = "results"
+
+
+@dataclass
+class PublishSummary:
+    leaderboard_dir: Path
+    added: list[Key] = field(default_factory=list)
+    unchanged: list[Key] = field(default_factory=list)
+    replaced: list[Key] = field(default_factory=list)
+    benchmarks: str | None = None  # "added", "unchanged" or "replaced" when a file was given
+    written: bool = False
+
+
+def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = False,
+            benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None) -> PublishSummary:
+    catalogue = catalogue if catalogue is not None else load_catalogue()
+    if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
+        raise UserError(f"{leaderboard_dir} is a file; --leaderboard names a folder")
+    results = _validated_results(results_dirs, catalogue)
+    incoming = {key: (result.path, entry) for key, (result, entry) in results.items()}
+    merged = merge(load_entries(leaderboard_dir / LEADERBOARD_FILE), incoming, replace)
+    conflicts = list(merged.conflicts)
+
+    old_benchmarks = _published_benchmarks(leaderboard_dir)
+    benchmarks, benchmarks_state = old_benchmarks, None
+    if benchmarks_file is not None:
+        new_benchmarks = load_benchmarks(benchmarks_file)
+        benchmarks_state = "added" if old_benchmarks is None else "unchanged" if new_benchmarks == old_benchmarks else "replaced"
+        if benchmarks_state == "replaced" and not replace:
+            conflicts.append(f"{benchmarks_file}: other search benchmarks are already published in "
+                             f"{leaderboard_dir / BENCHMARKS_FILE}. Pass --replace to publish these instead.")
+        benchmarks = new_benchmarks
+    if conflicts:
+        raise UserError("\n".join([f"nothing was published; {len(conflicts)} conflict(s):", *conflicts]))
+
+    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue)
+    outputs = {
+        LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue)),
+        README_FILE: render_readme(sections, benchmarks),
+        PAGE_FILE: render_page(sections, benchmarks),
+    }
+    if benchmarks is not None:
+        outputs[BENCHMARKS_FILE] = render_benchmarks_json(benchmarks)
+    exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
+
+    task_order = {name: i for i, name in enumerate(catalogue)}
+
+    def in_order(keys: list[Key]) -> list[Key]:
+        return sorted(keys, key=lambda k: (k[0], k[1], task_order.get(k[2], len(task_order))))
+
+    summary = PublishSummary(leaderboard_dir, in_order(merged.added), in_order(merged.unchanged),
+                             in_order(merged.replaced), benchmarks_state)
+    if exports or not _already_on_disk(leaderboard_dir, outputs):
+        atomic.write_directory(leaderboard_dir, lambda staging: _fill(staging, leaderboard_dir, outputs, exports))
+        summary.written = True
+    return summary
+
+
+def _validated_results(results_dirs: list[Path], catalogue: dict[str, TaskSpec]) -> dict[Key, tuple[ValidResult, dict[str, Any]]]:
+    """Every task result file under the folders, checked; a UserError listing all problems if any."""
+    files = []
+    for folder in results_dirs:
+        if not folder.is_dir():
+            raise UserError(f"{folder}: no such results folder")
+        found = find_task_result_files(folder)
+        if not found:
+            raise UserError(f"{folder}: no task result files in it (expected <org>__<model>/<revision>/<Task>.json)")
+        files.extend(found)
+    problems: list[Problem] = []
+    results: dict[Key, tuple[ValidResult, dict[str, Any]]] = {}
+    for path in files:
+        checked = validate_file(path, catalogue)
+        if isinstance(checked, list):
+            problems.extend(checked)
+            continue
+        entry = build_entry(checked)
+        key = (entry["model"], entry["revision"], entry["task"])
+        if key in results and results[key][1] != entry:
+            problems.append(Problem(path, f"another result for {key[0]}@{key[1]} on {key[2]} is given in "
+                                          f"{results[key][0].path}; publish one of them"))
+            continue
+        results.setdefault(key, (checked, entry))
+    if problems:
+        bad_files = len({p.path for p in problems})
+        raise UserError("\n".join([f"nothing was published; {bad_files} of {len(files)} result files are not valid:",
+                                   *(f"  {p}" for p in problems)]))
+    return results
+
+
+def _published_benchmarks(leaderboard_dir: Path) -> dict[str, Any] | None:
+    path = leaderboard_dir / BENCHMARKS_FILE
+    return load_benchmarks(path) if path.exists() else None
+
+
+def _already_on_disk(leaderboard_dir: Path, outputs: dict[str, str]) -> bool:
+    for name, text in outputs.items():
+        path = leaderboard_dir / name
+        if not path.is_file() or path.read_bytes() != text.encode("utf-8"):
+            return False
+    return True
+
+
+def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult]) -> None:
+    """The new leaderboard folder: the old one's files, the newly published result files
+    (in MTEB's results layout), and the regenerated pages."""
+    if leaderboard_dir.exists():
+        shutil.copytree(leaderboard_dir, staging, symlinks=True, dirs_exist_ok=True)
+    for result in exports:
+        target = staging / MTEB_RESULTS_FOLDER / result.path.parent.parent.name / result.revision
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(result.path, target / result.path.name)
+        shutil.copyfile(result.model_meta_path, target / MODEL_META_FILE)
+    for name, text in outputs.items():
+        (staging / name).write_text(text, encoding="utf-8")

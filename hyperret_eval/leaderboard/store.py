@@ -1,0 +1,159 @@
+"""``leaderboard.json``: one entry per (model, revision, task), merged run after run.
+
+An entry holds the main score, the task's main metrics and where the score came from
+(checkpoint, recipe, command, package versions, hardware, dates). Entries are written in
+a fixed order and hold no publishing time, so publishing the same results twice gives
+the same bytes.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from hyperret_eval.catalogue import TaskSpec
+from hyperret_eval.errors import UserError
+from hyperret_eval.leaderboard.validate import ValidResult
+
+FORMAT_VERSION = 1
+# Metrics shown beside the main score, when the result has them.
+MAIN_METRICS = {
+    "STS": ("cosine_spearman", "cosine_pearson", "spearman", "pearson"),
+    "Retrieval": (
+        "ndcg_at_10", "map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100",
+        "ir_measures:nDCG@10", "ir_measures:RR@10", "ir_measures:R@100", "ir_measures:AP",
+    ),
+}
+
+Key = tuple[str, str, str]  # model, revision, task
+
+
+def entry_key(entry: dict[str, Any]) -> Key:
+    return entry["model"], entry["revision"], entry["task"]
+
+
+def build_entry(result: ValidResult) -> dict[str, Any]:
+    """The leaderboard entry of a checked task result file."""
+    body, provenance, spec = result.body, result.provenance, result.spec
+    checkpoint = provenance.get("checkpoint")
+    run = provenance["run"]
+    return {
+        "model": result.model_name,
+        "revision": result.revision,
+        "task": spec.name,
+        "task_type": spec.type,
+        "split": spec.split,
+        "main_metric": spec.main_score,
+        "main_score": _mean(entry["main_score"] for entry in result.split_scores),
+        "metrics": _main_metrics(result.split_scores, spec),
+        "dataset_revision": body["dataset_revision"],
+        "mteb_version": body["mteb_version"],
+        "evaluation_time_s": body["evaluation_time"],
+        "evaluated_at": _iso_date(body.get("date")),
+        "provenance": {
+            "model_key": provenance.get("model_key"),
+            "source": provenance["source"],
+            # The checkpoint's fingerprint and recipe; its local path means nothing elsewhere.
+            "checkpoint": None if not isinstance(checkpoint, dict)
+            else {"fingerprint": checkpoint.get("fingerprint"), "recipe": checkpoint.get("recipe")},
+            "run": {
+                "manifest": run["manifest"],
+                "command": run["command"],
+                "started_at": run["started_at"],
+                "packages": run.get("packages") or {},
+                "device": run.get("device") or {},
+            },
+        },
+    }
+
+
+def _mean(values) -> float:
+    values = list(values)
+    return sum(values) / len(values)
+
+
+def _main_metrics(split_scores: list[dict[str, Any]], spec: TaskSpec) -> dict[str, float]:
+    metrics = {}
+    for name in MAIN_METRICS[spec.type]:
+        values = [entry.get(name) for entry in split_scores]
+        if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+            metrics[name] = _mean(values)
+    return metrics
+
+
+def _iso_date(value: Any) -> str | None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, timezone.utc).isoformat(timespec="seconds")
+    return None
+
+
+def load_entries(path: Path) -> list[dict[str, Any]]:
+    """The entries of an existing leaderboard.json (none when the file does not exist)."""
+    if not path.exists():
+        return []
+    try:
+        board = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}); fix or remove it") from None
+    entries = board.get("entries") if isinstance(board, dict) else None
+    well_formed = isinstance(entries, list) and all(
+        isinstance(e, dict) and {"model", "revision", "task"} <= e.keys() for e in entries
+    )
+    if not well_formed or board.get("format") != FORMAT_VERSION:
+        raise UserError(f"{path} is not a leaderboard.json of format {FORMAT_VERSION} written by `hyperret-eval publish`")
+    return entries
+
+
+@dataclass
+class Merge:
+    """What publishing does to each key: added, unchanged, replaced, or refused."""
+
+    entries: dict[Key, dict[str, Any]]
+    added: list[Key] = field(default_factory=list)
+    unchanged: list[Key] = field(default_factory=list)
+    replaced: list[Key] = field(default_factory=list)
+    conflicts: list[str] = field(default_factory=list)
+
+
+def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[str, Any]]], replace: bool) -> Merge:
+    """Merge new entries (by key, with the file each came from) into the published ones.
+
+    A key already published from another run, or with other scores, is a conflict unless
+    ``replace``: a published score is never overwritten by accident.
+    """
+    result = Merge(entries={entry_key(e): e for e in existing})
+    for key, (path, entry) in incoming.items():
+        old = result.entries.get(key)
+        if old is None:
+            result.added.append(key)
+        elif old == entry:
+            result.unchanged.append(key)
+            continue
+        elif replace:
+            result.replaced.append(key)
+        else:
+            result.conflicts.append(
+                f"{path}: {key[0]}@{key[1]} on {key[2]} is already published from "
+                f"{_describe(old)}; this file is from {_describe(entry)}. "
+                "Pass --replace to publish it instead."
+            )
+            continue
+        result.entries[key] = entry
+    return result
+
+
+def _describe(entry: dict[str, Any]) -> str:
+    run = entry["provenance"]["run"]
+    return f"run {run['manifest']} (started {run['started_at']}, main score {100 * entry['main_score']:.2f})"
+
+
+def sorted_entries(entries: dict[Key, dict[str, Any]], catalogue: dict[str, TaskSpec]) -> list[dict[str, Any]]:
+    order = {name: i for i, name in enumerate(catalogue)}
+    return sorted(entries.values(), key=lambda e: (e["model"], e["revision"], order.get(e["task"], len(order)), e["task"]))
+
+
+def render_leaderboard_json(entries: list[dict[str, Any]]) -> str:
+    return json.dumps({"format": FORMAT_VERSION, "entries": entries}, indent=2, ensure_ascii=False) + "\n"

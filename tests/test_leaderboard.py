@@ -1,0 +1,301 @@
+"""`hyperret-eval publish` end to end, in process: result files of a real run go in; the
+leaderboard folder (leaderboard.json, README.md, index.html, MTEB results copy) comes out,
+or, for any invalid input, an error naming the file and a folder left as it was."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from pathlib import Path
+
+import mteb
+import pytest
+
+from hyperret_eval.cli import main
+
+from .leaderboard_inputs import (
+    MINILM_NAME, MINILM_REVISION, copy_results, derive_model, main_score, minilm_folder, read_json,
+    set_main_score, write_json,
+)
+
+HICL = ("hyperret__hicl-minilm-l6", "hyperret/hicl-minilm-l6", "0123456789ab")
+
+
+def publish(capsys, *argv):
+    code = main(["publish", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes: what "unchanged" is checked against."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture
+def results(minilm_run_results, tmp_path) -> Path:
+    """The real run's results plus a recipe-trained model, in a folder the test may change."""
+    folder = copy_results(minilm_run_results, tmp_path / "results")
+    derive_model(folder, *HICL, source="recipe", score_shift=0.01, tasks=("STS12",))
+    return folder
+
+
+@pytest.fixture
+def published(capsys, results, tmp_path) -> Path:
+    """A leaderboard folder into which ``results`` were published once."""
+    board = tmp_path / "leaderboard"
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+    return board
+
+
+def test_publish_writes_leaderboard_json_readme_and_page(capsys, results, tmp_path):
+    board = tmp_path / "leaderboard"
+    code, out, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+    assert "3 added, 0 unchanged, 0 replaced" in out
+    assert {"leaderboard.json", "README.md", "index.html"} <= {p.name for p in board.iterdir()}
+
+    minilm_sts12 = main_score(minilm_folder(results) / "STS12.json")
+    minilm_scifact = main_score(minilm_folder(results) / "SciFact.json")
+    hicl_sts12 = main_score(results / HICL[0] / HICL[2] / "STS12.json")
+    board_json = read_json(board / "leaderboard.json")
+    entries = {(e["model"], e["revision"], e["task"]): e for e in board_json["entries"]}
+    assert set(entries) == {(MINILM_NAME, MINILM_REVISION, "STS12"), (MINILM_NAME, MINILM_REVISION, "SciFact"),
+                            (HICL[1], HICL[2], "STS12")}
+    sts12 = entries[(MINILM_NAME, MINILM_REVISION, "STS12")]
+    assert sts12["main_score"] == minilm_sts12 and sts12["task_type"] == "STS"
+    assert sts12["metrics"]["cosine_spearman"] == minilm_sts12
+    scifact = entries[(MINILM_NAME, MINILM_REVISION, "SciFact")]
+    assert scifact["main_score"] == minilm_scifact and scifact["main_metric"] == "ndcg_at_10"
+    assert scifact["metrics"]["ir_measures:nDCG@10"] == pytest.approx(minilm_scifact, abs=5e-5)
+
+    # Provenance: the run's command, versions, hardware and manifest, and a recipe model's recipe.
+    (manifest,) = (results / "runs").iterdir()
+    run = sts12["provenance"]["run"]
+    assert run["manifest"] == f"runs/{manifest.name}"
+    assert run["command"].startswith("hyperret-eval run --tasks STS12,SciFact")
+    assert run["packages"]["mteb"] == mteb.__version__ and run["device"]["device"] == "cpu"
+    assert sts12["dataset_revision"] == read_json(minilm_folder(results) / "STS12.json")["dataset_revision"]
+    assert sts12["provenance"]["source"] == "packaged" and sts12["provenance"]["checkpoint"] is None
+    hicl = entries[(HICL[1], HICL[2], "STS12")]["provenance"]
+    assert hicl["checkpoint"] == {"fingerprint": HICL[2], "recipe": {"name": "hicl-minilm-l6", "alpha": 0.3}}
+
+    readme = (board / "README.md").read_text()
+    assert f"| {MINILM_NAME} | {MINILM_REVISION} | {100 * minilm_sts12:.2f} | {100 * minilm_sts12:.2f} |" in readme
+    assert f"| {HICL[1]} | {HICL[2]} | {100 * hicl_sts12:.2f} | {100 * hicl_sts12:.2f} |" in readme
+    assert f"| {MINILM_NAME} | {MINILM_REVISION} | {100 * minilm_scifact:.2f} | {100 * minilm_scifact:.2f} |" in readme
+    assert readme.index("## STS") < readme.index("## BEIR")
+    assert "No search benchmark has been published yet." in readme
+
+    page = (board / "index.html").read_text()
+    assert f">{100 * minilm_sts12:.2f}</td>" in page and f">{100 * minilm_scifact:.2f}</td>" in page
+    assert 'id="board-STS"' in page and 'id="board-Retrieval"' in page
+    assert "No search benchmark has been published yet" in page
+    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+
+
+def test_republishing_the_same_run_changes_nothing(capsys, results, published):
+    before = snapshot(published)
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0, err
+    assert "0 added, 3 unchanged, 0 replaced" in out and "already up to date" in out
+    assert snapshot(published) == before
+
+
+def test_a_different_run_for_a_published_key_needs_replace(capsys, results, published):
+    result_file = minilm_folder(results) / "STS12.json"
+    body = read_json(result_file)
+    body["hyperret"]["run"].update(manifest="runs/20991231T000000000000Z.json", started_at="2099-12-31T00:00:00+00:00")
+    body["scores"]["test"][0]["main_score"] = 0.5
+    write_json(result_file, body)
+    before = snapshot(published)
+
+    code, _, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 2
+    assert str(result_file) in err and "already published" in err and "--replace" in err
+    assert "runs/20991231T000000000000Z.json" in err
+    assert snapshot(published) == before
+
+    code, out, err = publish(capsys, results, "--leaderboard", published, "--replace")
+    assert code == 0, err
+    assert "0 added, 2 unchanged, 1 replaced" in out
+    entries = read_json(published / "leaderboard.json")["entries"]
+    (sts12,) = [e for e in entries if e["model"] == MINILM_NAME and e["task"] == "STS12"]
+    assert sts12["main_score"] == 0.5
+    assert sts12["provenance"]["run"]["started_at"] == "2099-12-31T00:00:00+00:00"
+    exported = published / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MINILM_REVISION / "STS12.json"
+    assert exported.read_bytes() == result_file.read_bytes()
+
+
+def _bad_json(folder: Path) -> tuple[Path, str]:
+    path = folder / "STS12.json"
+    path.write_text('{\n  "task_name": "STS12",\n  "scores": {,\n}\n', encoding="utf-8")
+    return path, "line 3"
+
+
+def _unknown_task(folder: Path) -> tuple[Path, str]:
+    path = folder / "STS99.json"
+    body = read_json(folder / "STS12.json")
+    body["task_name"] = "STS99"
+    write_json(path, body)
+    return path, "unknown task 'STS99'"
+
+
+def _score_out_of_range(folder: Path) -> tuple[Path, str]:
+    set_main_score(folder / "SciFact.json", 64.5)
+    return folder / "SciFact.json", "main_score 64.5 is outside [0, 1]"
+
+
+def _score_nan(folder: Path) -> tuple[Path, str]:
+    set_main_score(folder / "STS12.json", math.nan)
+    return folder / "STS12.json", "not a finite number"
+
+
+def _score_not_a_number(folder: Path) -> tuple[Path, str]:
+    set_main_score(folder / "STS12.json", "0.7")
+    return folder / "STS12.json", "main_score '0.7' is not a number"
+
+
+def _no_provenance(folder: Path) -> tuple[Path, str]:
+    body = read_json(folder / "SciFact.json")
+    del body["hyperret"]
+    write_json(folder / "SciFact.json", body)
+    return folder / "SciFact.json", "no provenance"
+
+
+def _recipe_without_fingerprint(folder: Path) -> tuple[Path, str]:
+    body = read_json(folder / "STS12.json")
+    body["hyperret"]["source"] = "recipe"
+    body["hyperret"]["checkpoint"] = {"recipe": {"name": "hicl-minilm-l6"}}
+    write_json(folder / "STS12.json", body)
+    return folder / "STS12.json", "no checkpoint fingerprint"
+
+
+def _no_model_meta(folder: Path) -> tuple[Path, str]:
+    (folder / "model_meta.json").unlink()
+    return folder / "SciFact.json", "no model_meta.json"
+
+
+def _not_a_task_result(folder: Path) -> tuple[Path, str]:
+    body = read_json(folder / "STS12.json")
+    del body["dataset_revision"]
+    write_json(folder / "STS12.json", body)
+    return folder / "STS12.json", "not an mteb TaskResult: dataset_revision: Field required"
+
+
+@pytest.mark.parametrize("damage", [
+    _bad_json, _unknown_task, _score_out_of_range, _score_nan, _score_not_a_number, _no_provenance,
+    _recipe_without_fingerprint, _no_model_meta, _not_a_task_result,
+])
+def test_an_invalid_result_file_is_refused_and_nothing_changes(capsys, results, published, damage):
+    before = snapshot(published)
+    bad_file, problem = damage(minilm_folder(results))
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 2 and "Traceback" not in err
+    assert "nothing was published" in err
+    assert any(str(bad_file) in line and problem in line for line in err.splitlines()), err
+    assert snapshot(published) == before
+
+
+def test_every_problem_is_reported_at_once(capsys, results, tmp_path):
+    board = tmp_path / "leaderboard"
+    set_main_score(minilm_folder(results) / "SciFact.json", -0.2)
+    body = read_json(minilm_folder(results) / "STS12.json")
+    del body["hyperret"]
+    write_json(minilm_folder(results) / "STS12.json", body)
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 2
+    assert "2 of 3 result files are not valid" in err
+    assert "SciFact.json: scores.test subset 'default': main_score -0.2 is outside [0, 1]" in err
+    assert "STS12.json: no provenance" in err
+    assert not board.exists()
+
+
+def test_missing_results_folder(capsys, tmp_path):
+    code, _, err = publish(capsys, tmp_path / "nowhere", "--leaderboard", tmp_path / "board")
+    assert code == 2 and "nowhere: no such results folder" in err
+    assert not (tmp_path / "board").exists()
+
+
+def test_a_damaged_leaderboard_json_is_reported_not_overwritten(capsys, results, published):
+    (published / "leaderboard.json").write_text('{"format": 1, "entries": [\n  {"model": }\n]}\n', encoding="utf-8")
+    before = snapshot(published)
+    code, _, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 2 and f"{published / 'leaderboard.json'}, line 2: not valid JSON" in err
+    assert snapshot(published) == before
+
+
+def test_names_are_escaped_in_markdown_and_html(capsys, results, tmp_path):
+    evil = "<script>alert(1)</script>"
+    derive_model(results, "evil__model", evil, "rev1", score_shift=-0.05)
+    derive_model(results, "pipe__model", "org/a|b", "rev|2", score_shift=-0.02)
+    board = tmp_path / "leaderboard"
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+
+    readme = (board / "README.md").read_text()
+    assert "| &lt;script&gt;alert(1)&lt;/script&gt; | rev1 |" in readme
+    assert "| org/a\\|b | rev\\|2 |" in readme
+    assert "<script" not in readme
+
+    page = (board / "index.html").read_text()
+    assert evil not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert page.count("<script") == 2  # the page's own data element and script, nothing else
+    (data_text,) = re.findall(r'<script type="application/json" id="leaderboard-data">(.*?)</script>', page, re.S)
+    assert "<" not in data_text and ">" not in data_text and "&" not in data_text
+    names = {row["model"] for section in json.loads(data_text)["sections"] for row in section["rows"]}
+    assert {evil, "org/a|b", MINILM_NAME} <= names
+
+
+def test_mteb_reads_the_published_results(published):
+    loaded = mteb.ResultCache(cache_path=published).load_results(include_remote=False)
+    from_mteb = {(m.model_name, m.model_revision, t.task_name): t.get_score()
+                 for m in loaded.model_results for t in m.task_results}
+    from_board = {(e["model"], e["revision"], e["task"]): e["main_score"]
+                  for e in read_json(published / "leaderboard.json")["entries"]}
+    assert len(from_board) == 3
+    assert from_mteb == pytest.approx(from_board, abs=0)
+
+
+BENCHMARKS = {"search_tradeoff": [
+    {"corpus": "SciFact", "method": "exhaustive", "settings": "all passages", "queries_per_second": 35.0,
+     "recall_at_10": 1.0, "ndcg_at_10": 0.645},
+    {"corpus": "SciFact", "method": "graph", "settings": "ef=32", "queries_per_second": 410.5,
+     "recall_at_10": 0.93, "ndcg_at_10": 0.631},
+]}
+
+
+def test_benchmarks_are_published_and_shown(capsys, results, tmp_path):
+    bench = tmp_path / "bench.json"
+    write_json(bench, BENCHMARKS)
+    board = tmp_path / "leaderboard"
+    code, out, err = publish(capsys, results, "--leaderboard", board, "--benchmarks", bench)
+    assert code == 0, err
+    assert "search benchmarks added" in out
+    assert read_json(board / "benchmarks.json") == BENCHMARKS
+    readme = (board / "README.md").read_text()
+    assert "| SciFact | graph | ef=32 | 410.5 | 93.00 | 63.10 |" in readme
+    page = (board / "index.html").read_text()
+    assert 'id="tradeoff-chart"' in page and "No search benchmark" not in page
+
+    # A later publish without --benchmarks keeps them; other benchmarks need --replace.
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0 and read_json(board / "benchmarks.json") == BENCHMARKS
+    other = tmp_path / "other.json"
+    write_json(other, {"search_tradeoff": BENCHMARKS["search_tradeoff"][:1]})
+    before = snapshot(board)
+    code, _, err = publish(capsys, results, "--leaderboard", board, "--benchmarks", other)
+    assert code == 2 and str(other) in err and "--replace" in err
+    assert snapshot(board) == before
+
+
+def test_invalid_benchmarks_are_refused(capsys, results, tmp_path):
+    bench = tmp_path / "bench.json"
+    write_json(bench, {"search_tradeoff": [{**BENCHMARKS["search_tradeoff"][0], "method": "hnsw", "recall_at_10": 93}]})
+    code, _, err = publish(capsys, results, "--leaderboard", tmp_path / "board", "--benchmarks", bench)
+    assert code == 2
+    assert f"{bench}: search_tradeoff[0]: method is 'hnsw'" in err and "recall_at_10 93 is not a number in [0, 1]" in err
+    assert not (tmp_path / "board").exists()
