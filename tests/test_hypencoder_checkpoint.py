@@ -99,16 +99,25 @@ def test_not_a_checkpoint(tmp_path):
         Hypencoder.from_pretrained(tmp_path)
 
 
-def test_beir_evaluate_retrieval_runs_with_our_search(model, expected):
+@pytest.mark.parametrize("method", ["exhaustive", "graph"])
+def test_beir_evaluate_retrieval_runs_with_our_search(model, expected, method, tmp_path):
     from beir.retrieval.evaluation import EvaluateRetrieval
 
     from hyperret_eval.integrations.beir import HypencoderSearch
+    from hyperret_eval.search.settings import SearchSettings
 
     corpus = {f"d{i}": {"title": "", "text": text} for i, text in enumerate(expected["passages"])}
     queries = {f"q{i}": text for i, text in enumerate(expected["queries"])}
     qrels = {"q0": {"d0": 1}, "q1": {"d1": 1}, "q2": {"d2": 1}}
-    evaluator = EvaluateRetrieval(HypencoderSearch(model, show_progress=False), k_values=[1, 3])
+    # Graph search entered from every passage must find exactly what exhaustive search finds.
+    settings = SearchSettings(method=method, degree=2, entry_points=len(corpus), graph_dir=tmp_path)
+    evaluator = EvaluateRetrieval(HypencoderSearch(model, settings=settings, show_progress=False), k_values=[1, 3])
     results = evaluator.retrieve(corpus, queries)
+    if method == "graph":
+        (saved,) = tmp_path.iterdir()
+        before = saved.stat().st_mtime_ns
+        assert evaluator.retrieve(corpus, queries) == results
+        assert saved.stat().st_mtime_ns == before, "the saved graph is reused, not rebuilt"
     assert set(results) == set(queries) and all(len(docs) == 3 for docs in results.values())
     for i, qid in enumerate(queries):  # the top 3 of the reference scores, in order
         best = torch.tensor(expected["scores"][i]).topk(3).indices.tolist()

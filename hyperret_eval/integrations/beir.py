@@ -9,16 +9,18 @@ from __future__ import annotations
 
 from hyperret_eval.data.beir import document_text
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.search import ExhaustiveSearch
+from hyperret_eval.search.settings import SearchSettings, rankings
 
 
 class HypencoderSearch:
-    def __init__(self, model: Hypencoder, batch_size: int = 32, chunk_size: int = 8192, query_batch: int = 16,
-                 dtype: str = "float32", show_progress: bool = True) -> None:
+    """``settings`` picks the engine: exhaustive (default) or the approximate graph search."""
+
+    def __init__(self, model: Hypencoder, batch_size: int = 32, settings: SearchSettings | None = None,
+                 show_progress: bool = True) -> None:
         self.model = model
         self.batch_size = batch_size
-        self.engine_options = {"chunk_size": chunk_size, "query_batch": query_batch, "dtype": dtype,
-                               "show_progress": show_progress}
+        self.settings = settings or SearchSettings()
+        self.show_progress = show_progress
 
     def search(self, corpus: dict[str, dict[str, str]], queries: dict[str, str], top_k: int,
                score_function: str | None = None, **kwargs) -> dict[str, dict[str, float]]:
@@ -26,8 +28,5 @@ class HypencoderSearch:
         query_ids = list(queries)
         passages = self.model.encode_passages([document_text(corpus[d]) for d in doc_ids], self.batch_size)
         qnets = self.model.encode_queries([queries[q] for q in query_ids], self.batch_size)
-        scores, ids = ExhaustiveSearch(passages, **self.engine_options).search(qnets, top_k)
-        return {
-            qid: {doc_ids[i]: float(s) for s, i in zip(row_scores.tolist(), row_ids.tolist())}
-            for qid, row_scores, row_ids in zip(query_ids, scores, ids)
-        }
+        scores, ids = self.settings.engine(passages, self.show_progress).search(qnets, top_k)
+        return rankings(query_ids, doc_ids, scores, ids)

@@ -1,5 +1,6 @@
 """Hypencoder as an mteb ``SearchProtocol`` model: ``index`` encodes the corpus into
-passage vectors, ``search`` turns queries into q-nets and runs the exhaustive engine.
+passage vectors, ``search`` turns queries into q-nets and runs the search engine
+(exhaustive, or the graph search when ``settings`` says so).
 mteb then scores the run with its own retrieval evaluator."""
 
 from __future__ import annotations
@@ -8,17 +9,19 @@ from typing import Any
 
 from hyperret_eval.data.beir import document_text
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.search import ExhaustiveSearch
+from hyperret_eval.search import ExhaustiveSearch, GraphSearch
+from hyperret_eval.search.settings import SearchSettings, rankings
 
 
 class HypencoderMTEBSearch:
-    def __init__(self, model: Hypencoder, mteb_model_meta, batch_size: int = 32, dtype: str = "float32") -> None:
+    def __init__(self, model: Hypencoder, mteb_model_meta, batch_size: int = 32,
+                 settings: SearchSettings | None = None) -> None:
         self.model = model
         self.mteb_model_meta = mteb_model_meta
         self.batch_size = batch_size
-        self.dtype = dtype
+        self.settings = settings or SearchSettings()
         self._doc_ids: list[str] = []
-        self._engine: ExhaustiveSearch | None = None
+        self._engine: ExhaustiveSearch | GraphSearch | None = None
 
     def index(self, corpus, *, task_metadata, hf_split: str, hf_subset: str, encode_kwargs: dict,
               num_proc: int | None = None, **kwargs: Any) -> None:
@@ -27,7 +30,7 @@ class HypencoderMTEBSearch:
         texts = [document_text({"title": t, "text": x}) for t, x in zip(titles, corpus["text"])]
         self._doc_ids = [str(i) for i in corpus["id"]]
         passages = self.model.encode_passages(texts, batch_size)
-        self._engine = ExhaustiveSearch(passages, dtype=self.dtype, show_progress=True)
+        self._engine = self.settings.engine(passages)
 
     def search(self, queries, *, task_metadata, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: dict,
                top_ranked=None, num_proc: int | None = None, **kwargs: Any) -> dict[str, dict[str, float]]:
@@ -36,7 +39,4 @@ class HypencoderMTEBSearch:
         batch_size = encode_kwargs.get("batch_size", self.batch_size)
         qnets = self.model.encode_queries([str(t) for t in queries["text"]], batch_size)
         scores, ids = self._engine.search(qnets, top_k)
-        return {
-            str(qid): {self._doc_ids[i]: float(s) for s, i in zip(row_s.tolist(), row_i.tolist())}
-            for qid, row_s, row_i in zip(queries["id"], scores, ids)
-        }
+        return rankings(list(queries["id"]), self._doc_ids, scores, ids)

@@ -12,6 +12,10 @@ from tqdm.auto import tqdm
 
 from hyperret_eval.models.hypencoder.qnet import QNets
 
+# Passages per chunk. On the CPU a chunk's activations (query batch x chunk x hidden)
+# should stay in cache between the q-net's layers; a GPU wants large matrices.
+CPU_CHUNK = 1024
+CUDA_CHUNK = 65536
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
@@ -32,13 +36,13 @@ class TopK:
 
 
 class ExhaustiveSearch:
-    def __init__(self, passages: torch.Tensor, *, chunk_size: int = 8192, query_batch: int = 16,
+    def __init__(self, passages: torch.Tensor, *, chunk_size: int | None = None, query_batch: int = 16,
                  dtype: str | torch.dtype = torch.float32, device: str | torch.device | None = None,
                  show_progress: bool = False) -> None:
         self.dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
         self.device = torch.device(device) if device else passages.device
         self.passages = passages.to(self.device, self.dtype)
-        self.chunk_size = chunk_size
+        self.chunk_size = chunk_size or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK)
         self.query_batch = query_batch
         self.show_progress = show_progress
 

@@ -1,0 +1,161 @@
+"""Graph search vs exhaustive q-net search: speed-up, and recall@10 / nDCG@10 of the graph
+search's top 10 against the exhaustive top 10 (the exhaustive scores as graded truth).
+
+Two corpora, one run:
+- SciFact (5,183 abstracts, 300 test queries) encoded by a trained Hypencoder checkpoint
+  (default: the `hypencoder` recipe's, trained with `hyperret-eval train hypencoder`);
+  the real nDCG@10 against SciFact's qrels is reported for both searches too.
+- a synthetic corpus (default 100k vectors, d = 384) lying near a 16-dimensional curved
+  manifold, as embeddings do, searched by random q-nets shaped like the checkpoint's.
+
+Each corpus: the neighbour graph is built once (timed, not counted in search time), then
+a sweep of (entry points, ncandidates, max_iter) settings. Goal from the issue: >= 5x
+faster than exhaustive at recall@10 >= 0.95. Writes benchmarks/results/graph_search.json,
+whose "search_tradeoff" list is the shape `hyperret-eval publish --benchmarks` takes.
+
+    python benchmarks/graph_search.py --data-root ../shared/data [--synthetic 100000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from hyperret_eval import atomic
+from hyperret_eval.data.beir import document_text, read_beir_folder
+from hyperret_eval.models.hypencoder import Hypencoder, QNets
+from hyperret_eval.models.recipes import retrieval_recipes
+from hyperret_eval.results import package_versions
+from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
+
+HERE = Path(__file__).parent
+SETTINGS = [  # entry points, ncandidates, max_iter
+    (64, 16, 8), (128, 16, 16), (128, 32, 16), (256, 32, 16), (256, 64, 16), (512, 64, 16), (1024, 64, 16),
+]
+
+
+def overlap_at_10(found: torch.Tensor, exact: torch.Tensor) -> float:
+    return sum(len(set(a[:10].tolist()) & set(b[:10].tolist())) for a, b in zip(found, exact)) / exact[:, :10].numel()
+
+
+def ndcg_against_exhaustive(found: torch.Tensor, exact_ids: torch.Tensor, exact_scores: torch.Tensor) -> float:
+    """nDCG@10 of the graph ranking when the exhaustive top 10 are the relevant passages,
+    graded by exhaustive rank (10 for the best ... 1 for the 10th)."""
+    total = 0.0
+    ideal = sum(gain / math.log2(rank + 2) for rank, gain in enumerate(range(10, 0, -1)))
+    for row_found, row_exact in zip(found.tolist(), exact_ids.tolist()):
+        gains = {doc: 10 - rank for rank, doc in enumerate(row_exact[:10])}
+        total += sum(gains.get(doc, 0) / math.log2(rank + 2) for rank, doc in enumerate(row_found[:10])) / ideal
+    return total / len(found)
+
+
+def timed(fn):
+    started = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - started
+
+
+def sweep(name: str, passages: torch.Tensor, qnets: QNets, degree: int, qrels_ndcg=None) -> dict:
+    k = 10
+    (exact_scores, exact_ids), exhaustive_s = timed(lambda: ExhaustiveSearch(passages).search(qnets, k))
+    graph, build_s = timed(lambda: NeighbourGraph.build(passages, degree=degree, show_progress=True))
+    corpus = {"passages": passages.shape[0], "queries": len(qnets), "dim": passages.shape[1], "degree": degree,
+              "graph_build_seconds": round(build_s, 2), "exhaustive_seconds": round(exhaustive_s, 3),
+              "exhaustive_queries_per_second": len(qnets) / exhaustive_s, "settings": []}
+    if qrels_ndcg:
+        corpus["exhaustive_qrels_ndcg_at_10"] = qrels_ndcg(exact_ids)
+    for entry, ncandidates, max_iter in SETTINGS:
+        engine = GraphSearch(passages, graph, entry_points=entry, ncandidates=ncandidates, max_iter=max_iter)
+        (_, ids), seconds = timed(lambda engine=engine: engine.search(qnets, k))
+        row = {"entry_points": entry, "ncandidates": ncandidates, "max_iter": max_iter,
+               "seconds": round(seconds, 3), "queries_per_second": len(qnets) / seconds,
+               "speedup": exhaustive_s / seconds, "recall_at_10": overlap_at_10(ids, exact_ids),
+               "ndcg_at_10": ndcg_against_exhaustive(ids, exact_ids, exact_scores),
+               "fraction_scored": float(engine.last_scored.float().mean()) / passages.shape[0]}
+        if qrels_ndcg:
+            row["qrels_ndcg_at_10"] = qrels_ndcg(ids)
+        corpus["settings"].append(row)
+        print(f"{name}: entry {entry:5d} ncand {ncandidates:3d} iter {max_iter:2d}: {row['speedup']:5.1f}x, "
+              f"recall@10 {row['recall_at_10']:.3f}, scored {100 * row['fraction_scored']:.1f}%", flush=True)
+    return corpus
+
+
+def scifact(model: Hypencoder, data_root: Path, degree: int) -> dict:
+    import ir_measures
+
+    data = read_beir_folder(data_root / "beir" / "scifact", "test")
+    doc_ids = list(data.corpus)
+    query_ids = [q for q in data.queries if q in data.qrels]
+    print(f"Encoding {len(doc_ids)} SciFact passages and {len(query_ids)} queries", flush=True)
+    passages = model.encode_passages([document_text(data.corpus[d]) for d in doc_ids])
+    qnets = model.encode_queries([data.queries[q] for q in query_ids])
+    qrels = [ir_measures.Qrel(q, d, rel) for q, docs in data.qrels.items() for d, rel in docs.items()]
+
+    def qrels_ndcg(ids: torch.Tensor) -> float:
+        run = [ir_measures.ScoredDoc(q, doc_ids[i], 10.0 - rank)
+               for q, row in zip(query_ids, ids.tolist()) for rank, i in enumerate(row[:10]) if i >= 0]
+        return ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
+
+    return sweep("SciFact", passages, qnets, degree, qrels_ndcg)
+
+
+def synthetic(count: int, like: QNets, degree: int, queries: int) -> dict:
+    generator = torch.Generator().manual_seed(0)
+    dim = like.shape.vector_dimensions[0]
+    latent = torch.randn(count, 16, generator=generator)
+    passages = torch.tanh(latent @ torch.randn(16, dim, generator=generator)) \
+        + 0.05 * torch.randn(count, dim, generator=generator)
+    dims = like.shape.vector_dimensions
+    weights = [torch.randn(queries, i, o, generator=generator) / i**0.5 for i, o in zip(dims[:-1], dims[1:])]
+    biases = [0.1 * torch.randn(queries, h, generator=generator) for h in dims[1:-1]]
+    return sweep(f"synthetic {count}", passages, QNets(weights, biases, like.shape), degree)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data-root", default="../shared/data")
+    parser.add_argument("--model", default=None, help="Hypencoder checkpoint (default: the hypencoder recipe's)")
+    parser.add_argument("--synthetic", type=int, default=100_000)
+    parser.add_argument("--synthetic-queries", type=int, default=64)
+    parser.add_argument("--degree", type=int, default=32)
+    parser.add_argument("--output", default=str(HERE / "results" / "graph_search.json"))
+    args = parser.parse_args()
+    checkpoint = Path(args.model) if args.model else retrieval_recipes()["hypencoder"].default_output()
+    model = Hypencoder.from_pretrained(checkpoint).eval()
+
+    report = {
+        "benchmark": "graph_search",
+        "command": " ".join(["python", *sys.argv]),
+        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
+                    "torch_threads": torch.get_num_threads()},
+        "packages": package_versions(),
+        "checkpoint": str(checkpoint),
+        "qnet": list(model.shape.vector_dimensions),
+        "corpora": {},
+    }
+    report["corpora"]["SciFact"] = scifact(model, Path(args.data_root).resolve(), args.degree)
+    qnets_like = model.encode_queries(["shape only"])
+    report["corpora"][f"synthetic-{args.synthetic}"] = synthetic(args.synthetic, qnets_like, args.degree,
+                                                                args.synthetic_queries)
+    report["search_tradeoff"] = [
+        {"corpus": name, "method": "exhaustive", "settings": "all passages",
+         "queries_per_second": corpus["exhaustive_queries_per_second"], "recall_at_10": 1.0, "ndcg_at_10": 1.0}
+        for name, corpus in report["corpora"].items()
+    ] + [
+        {"corpus": name, "method": "graph",
+         "settings": f"entry {row['entry_points']}, ncandidates {row['ncandidates']}, max_iter {row['max_iter']}",
+         "queries_per_second": row["queries_per_second"], "recall_at_10": row["recall_at_10"],
+         "ndcg_at_10": row["ndcg_at_10"]}
+        for name, corpus in report["corpora"].items() for row in corpus["settings"]
+    ]
+    atomic.write_json(Path(args.output), report)
+
+
+if __name__ == "__main__":
+    main()

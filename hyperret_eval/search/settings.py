@@ -1,0 +1,63 @@
+"""How a Hypencoder run searches: the engine and its knobs, in one object the adapters
+(BEIR, mteb) and the command line share, and the conversion of a top-k to the
+``{query_id: {doc_id: score}}`` runs both frameworks expect."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from hyperret_eval.errors import UserError
+from hyperret_eval.search.exhaustive import ExhaustiveSearch
+from hyperret_eval.search.graph import GraphSearch, NeighbourGraph, passages_fingerprint
+
+METHODS = ("exhaustive", "graph")
+
+
+@dataclass(frozen=True)
+class SearchSettings:
+    method: str = "exhaustive"
+    dtype: str = "float32"
+    query_batch: int = 16
+    chunk_size: int | None = None  # exhaustive: passages per chunk (None: by device)
+    degree: int = 32  # graph: neighbours per passage
+    entry_points: int = 1024
+    ncandidates: int = 64
+    max_iter: int = 16
+    graph_dir: Path | None = None  # graphs are saved here by passage fingerprint and reused
+
+    def __post_init__(self) -> None:
+        if self.method not in METHODS:
+            raise UserError(f"search method must be one of {', '.join(METHODS)}, got {self.method!r}")
+
+    def engine(self, passages: torch.Tensor, show_progress: bool = True) -> ExhaustiveSearch | GraphSearch:
+        if self.method == "exhaustive":
+            return ExhaustiveSearch(passages, chunk_size=self.chunk_size, query_batch=self.query_batch,
+                                    dtype=self.dtype, show_progress=show_progress)
+        return GraphSearch(passages, self.graph(passages, show_progress), entry_points=self.entry_points,
+                           ncandidates=self.ncandidates, max_iter=self.max_iter, query_batch=self.query_batch,
+                           dtype=self.dtype, show_progress=show_progress)
+
+    def graph(self, passages: torch.Tensor, show_progress: bool) -> NeighbourGraph:
+        """The saved graph for these passages and degree, else a new one, saved."""
+        from hyperret_eval.paths import default_cache_root
+
+        folder = self.graph_dir or default_cache_root() / "graphs"
+        path = folder / f"{passages_fingerprint(passages)[:16]}-deg{self.degree}.safetensors"
+        if path.is_file():
+            return NeighbourGraph.load(path, passages)
+        graph = NeighbourGraph.build(passages, degree=self.degree, show_progress=show_progress)
+        graph.save(path)
+        return graph
+
+
+def rankings(query_ids: list[str], doc_ids: list[str], scores: torch.Tensor,
+             ids: torch.Tensor) -> dict[str, dict[str, float]]:
+    """Top-k tensors to ``{query_id: {doc_id: score}}``, skipping the -1 ids an
+    approximate search leaves where it reached fewer than k passages."""
+    return {
+        str(qid): {doc_ids[i]: float(s) for s, i in zip(row_scores.tolist(), row_ids.tolist()) if i >= 0}
+        for qid, row_scores, row_ids in zip(query_ids, scores, ids)
+    }
