@@ -30,6 +30,7 @@ import torch
 from hyperret_eval import atomic
 from hyperret_eval.data.beir import document_text, read_beir_folder
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
+from hyperret_eval.checkpoints import locate_checkpoint
 from hyperret_eval.models.recipes import retrieval_recipes
 from hyperret_eval.results import package_versions
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
@@ -126,7 +127,8 @@ def main() -> None:
     parser.add_argument("--degree", type=int, default=32)
     parser.add_argument("--output", default=str(HERE / "results" / "graph_search.json"))
     args = parser.parse_args()
-    checkpoint = Path(args.model) if args.model else retrieval_recipes()["hypencoder"].default_output()
+    data_root = Path(args.data_root).resolve()
+    checkpoint = Path(args.model) if args.model else locate_checkpoint(retrieval_recipes()["hypencoder"], data_root).path
     model = Hypencoder.from_pretrained(checkpoint).eval()
 
     report = {
@@ -139,7 +141,7 @@ def main() -> None:
         "qnet": list(model.shape.vector_dimensions),
         "corpora": {},
     }
-    report["corpora"]["SciFact"] = scifact(model, Path(args.data_root).resolve(), args.degree)
+    report["corpora"]["SciFact"] = scifact(model, data_root, args.degree)
     qnets_like = model.encode_queries(["shape only"])
     report["corpora"][f"synthetic-{args.synthetic}"] = synthetic(args.synthetic, qnets_like, args.degree,
                                                                 args.synthetic_queries)

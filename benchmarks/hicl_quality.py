@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from hyperret_eval import atomic
+from hyperret_eval.checkpoints import locate_checkpoint
 from hyperret_eval.models.hicl.config import RECIPES
 from hyperret_eval.models.hicl.train import train
 from hyperret_eval.results import package_versions
@@ -78,14 +79,15 @@ def main() -> None:
     for seed in args.seeds:
         for key in ("simcse", "hicl"):
             config = RECIPES[key].replace(seed=seed)
-            output = config.default_output()
+            checkpoint = locate_checkpoint(config, data_root)
+            output = checkpoint.path
             trained = train(config, output, data_root, device="cpu")
             if config == RECIPES[key]:
                 scores = evaluate_sts(key, data_root, Path(args.results_dir).resolve(), senteval=True)
             else:
                 scores = evaluate_sts(str(output), data_root, eval_dir)
             report["runs"][key].append({
-                "seed": seed, "checkpoint": str(output), "fingerprint": config.fingerprint(), "sts": scores,
+                "seed": seed, "checkpoint": str(output), "fingerprint": checkpoint.fingerprint, "sts": scores,
                 "loss_curve": [{k: h[k] for k in ("step", "loss", "global", "local", "elapsed_s")} for h in trained.history],
             })
             save()

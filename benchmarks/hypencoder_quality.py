@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from hyperret_eval import atomic
+from hyperret_eval.checkpoints import locate_checkpoint
 from hyperret_eval.models.hypencoder.train import train_retrieval
 from hyperret_eval.models.recipes import retrieval_recipes
 from hyperret_eval.results import package_versions
@@ -64,10 +65,11 @@ def main() -> None:
         entry: dict = {}
         if key != "minilm":
             config = recipes[key]
+            checkpoint = locate_checkpoint(config, data_root)
             started = time.perf_counter()
-            trained = train_retrieval(config, config.default_output(), data_root, device="cpu")
+            trained = train_retrieval(config, checkpoint.path, data_root, device="cpu")
             entry.update(
-                fingerprint=config.fingerprint(),
+                fingerprint=checkpoint.fingerprint,
                 checkpoint=str(trained.output),
                 train_seconds_this_invocation=round(time.perf_counter() - started, 1),
                 resumed_from_step=trained.resumed_from,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from hyperret_eval import __version__
 from hyperret_eval.errors import UserError
 from hyperret_eval.paths import resolve_data_root
+from hyperret_eval.training import STATE_DIR
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -24,7 +26,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="evaluate models on tasks and write MTEB result files")
     run.add_argument("--tasks", default="STS,BEIR", help="comma-separated tasks and groups (default: STS,BEIR)")
-    run.add_argument("--models", default="minilm", help="comma-separated models (default: minilm)")
+    run.add_argument("--models", default="minilm",
+                     help="comma-separated models or recipe files (.toml/.json/.yaml); a trainable model "
+                          "without a checkpoint is trained first (default: minilm)")
     run.add_argument("--data-root", help="benchmark data folder (default: $HYPERRET_DATA, else ~/.cache/hyperret-eval/data)")
     run.add_argument("--output-dir", default="results", help="results folder (default: results/)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
@@ -32,11 +36,17 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     run.add_argument("--no-senteval", dest="senteval", action="store_false",
                      help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
+    training = run.add_mutually_exclusive_group()
+    training.add_argument("--retrain", action="store_true",
+                          help="train the trainable models' checkpoints again from scratch, even complete ones")
+    training.add_argument("--no-train", dest="train_missing", action="store_false",
+                          help="fail instead of training a trainable model whose checkpoint is missing")
 
     trainer = sub.add_parser("train", help="train a model from a recipe (HiCL, SimCSE, Hypencoder, BE)")
-    trainer.add_argument("recipe", help="hicl, simcse, hypencoder, hypencoder-{2,4,6,8}layer or be")
-    trainer.add_argument("--config", help="TOML or JSON file overriding recipe settings")
-    trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>)")
+    trainer.add_argument("recipe", help="hicl, simcse, hypencoder, hypencoder-{2,4,6,8}layer, be, or a recipe file")
+    trainer.add_argument("--config", help="TOML, JSON or YAML file overriding recipe settings")
+    trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>, "
+                                          "the one `run` uses)")
     trainer.add_argument("--max-steps", type=int)
     trainer.add_argument("--seed", type=int)
     trainer.add_argument("--batch-size", type=int)
@@ -66,6 +76,7 @@ def _build_parser() -> argparse.ArgumentParser:
 
 def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.console import Console
+    from rich.markup import escape
 
     from hyperret_eval.report import score_table, senteval_table
     from hyperret_eval.runner import RunOptions, run
@@ -80,9 +91,12 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         batch_size=args.batch_size,
         seed=args.seed,
         senteval=args.senteval,
+        retrain=args.retrain,
+        train_missing=args.train_missing,
         argv=argv,
     )
-    report = run(options, progress=lambda msg: console.print(f"[bold]{msg}[/bold]"))
+    # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
+    report = run(options, progress=lambda msg: console.print(f"[bold]{escape(msg)}[/bold]", soft_wrap=True))
     console.print(score_table(report.scores))
     if report.senteval:
         console.print(senteval_table(report.senteval))
@@ -93,36 +107,35 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
 def _command_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from hyperret_eval.models.recipes import all_recipes, load_config_file
+    from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
+    from hyperret_eval.models.recipes import load_config_file, recipe_by_name_or_file, train_recipe
     from hyperret_eval.runner import resolve_device
 
-    recipes = all_recipes()
-    if args.recipe not in recipes:
-        raise UserError(f"unknown recipe {args.recipe!r}; expected one of {', '.join(recipes)}")
-    config = recipes[args.recipe]
+    config = recipe_by_name_or_file(args.recipe)
     if args.config:
         config = load_config_file(Path(args.config), config)
+    text_file = str(Path(args.text_file).expanduser().resolve()) if args.text_file else None
     overrides = {"max_steps": args.max_steps, "seed": args.seed, "batch_size": args.batch_size,
-                 "text_file": args.text_file, "qnet_layers": args.qnet_layers, "miner": args.miner,
+                 "text_file": text_file, "qnet_layers": args.qnet_layers, "miner": args.miner,
                  "teacher_scores": args.teacher_scores}
     fields = {f.name for f in dataclasses.fields(config)}
     misplaced = [k for k, v in overrides.items() if v is not None and k not in fields]
     if misplaced:
         raise UserError(f"recipe {args.recipe!r} takes no {', '.join('--' + k.replace('_', '-') for k in misplaced)}")
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
-    output = Path(args.output).expanduser().resolve() if args.output else config.default_output()
+    data_root = None if getattr(config, "text_file", None) else resolve_data_root(args.data_root)
     device = resolve_device(args.device)
-    if "text_file" in fields:
-        from hyperret_eval.models.hicl.train import train
-
-        result = train(config, output, None if config.text_file else resolve_data_root(args.data_root), device=device)
+    if args.output:
+        output = Path(args.output).expanduser().resolve()
+        train_recipe(config, output, data_root, device)
     else:
-        from hyperret_eval.models.hypencoder.train import train_retrieval
-
-        result = train_retrieval(config, output, resolve_data_root(args.data_root), device=device)
-    last = result.history[-1] if result.history else {}
-    print(f"{config.name}: {result.steps_done} steps (resumed from {result.resumed_from}), "
-          f"last loss {last.get('loss', float('nan')):.4f}; checkpoint at {output}")
+        checkpoint = locate_checkpoint(config, data_root)
+        ensure_checkpoint(checkpoint, args.recipe, device)
+        output = checkpoint.path
+    state = json.loads((output / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+    last = state["history"][-1] if state["history"] else {}
+    print(f"{config.name}: {state['step']} of {config.max_steps} steps, last loss "
+          f"{last.get('loss', float('nan')):.4f}; checkpoint at {output}")
     return 0
 
 

@@ -1,8 +1,10 @@
 """`hyperret-eval run`: read the data, evaluate every model on every task through
 ``mteb.evaluate``, write the results, and report the main scores.
 
-All user-input checks (task and model names, every data file) happen before the first
-model is evaluated, so a mistake never leaves a half-finished results folder behind.
+All user-input checks (task and model names, every data file, training data included)
+happen before any training or evaluation, so a mistake never leaves a half-finished
+results folder behind. A trainable model whose checkpoint is missing or incomplete is then
+trained (:mod:`hyperret_eval.checkpoints`) before the first evaluation.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any
 
 from hyperret_eval import atomic, catalogue, senteval_sts
 from hyperret_eval.catalogue import TaskSpec
+from hyperret_eval.checkpoints import ensure_checkpoint
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
 from hyperret_eval.data.sts import STSPairs
@@ -36,6 +39,8 @@ class RunOptions:
     batch_size: int = 32
     seed: int = 42
     senteval: bool = True  # also report the SimCSE/HiCL papers' STS protocol when STS runs
+    retrain: bool = False  # train recipe checkpoints again from scratch, even complete ones
+    train_missing: bool = True  # train a missing recipe checkpoint; if False, that is an error
     argv: list[str] = field(default_factory=list)
 
 
@@ -139,11 +144,15 @@ def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dic
 
 def run(options: RunOptions, progress=print) -> RunReport:
     specs = catalogue.select_tasks(options.tasks, options.data_root)
-    models = resolve_models(options.models)
+    models = resolve_models(options.models, options.data_root)
     device = resolve_device(options.device)
     if options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
     tasks = prepare_tasks(specs, options.data_root)
+    for resolved in models:
+        if resolved.checkpoint is not None:
+            ensure_checkpoint(resolved.checkpoint, resolved.key, device, retrain=options.retrain,
+                              train_missing=options.train_missing, announce=progress)
 
     manifest = RunManifest(
         options.output_dir,

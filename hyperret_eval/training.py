@@ -4,8 +4,6 @@ optimizer / scheduler / RNG state saved beside a checkpoint."""
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,20 +15,19 @@ STATE_DIR = "training"
 
 
 class Recipe:
-    """Mixin for frozen training-config dataclasses: a stable fingerprint of every setting,
-    which names the checkpoint the config trains in the cache."""
+    """Mixin for frozen training-config dataclasses. Every setting, with the training data
+    files, determines the checkpoint (see :mod:`hyperret_eval.checkpoints`)."""
+
+    name: str
+    max_steps: int
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
-    def fingerprint(self) -> str:
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:12]
-
-    def default_output(self) -> Path:
-        from hyperret_eval.paths import default_cache_root
-
-        return default_cache_root() / "checkpoints" / self.name / self.fingerprint()
+    def training_files(self, data_root: Path | None) -> list[Path]:
+        """The data files training reads (each checked to exist), so their hashes can name
+        the checkpoint."""
+        raise NotImplementedError
 
 
 def seed_everything(seed: int) -> None:

@@ -134,9 +134,23 @@ def test_train_with_unknown_config_key(capsys, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_run_with_untrained_model_says_how_to_train_it(capsys, data_root, tmp_path, monkeypatch):
+def test_run_no_train_with_untrained_model_says_how_to_train_it(capsys, data_root, tmp_path, monkeypatch):
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "empty-cache"))
     output = tmp_path / "results"
     code, _, err = _run(capsys, "run", "--tasks", "STS12", "--models", "hicl", "--data-root", str(data_root),
+                        "--output-dir", str(output), "--no-train")
+    _assert_failed_cleanly(code, err, output, "'hicl' has no complete trained checkpoint",
+                           str(tmp_path / "empty-cache" / "checkpoints" / "hicl-minilm-l6"),
+                           f"hyperret-eval train hicl --data-root {data_root}")
+    assert code == 2
+    assert not (tmp_path / "empty-cache" / "checkpoints").exists()
+
+
+def test_run_with_missing_training_data_fails_before_training(capsys, small_data_root, tmp_path, monkeypatch):
+    """hicl's default text sources (SentEval) are not in the small data root: an input error."""
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "STS12", "--models", "hicl", "--data-root", str(small_data_root),
                         "--output-dir", str(output))
-    _assert_failed_cleanly(code, err, output, "no trained checkpoint", "hyperret-eval train hicl")
+    _assert_failed_cleanly(code, err, output, "training text source 'senteval' needs")
+    assert not (tmp_path / "cache" / "checkpoints").exists()

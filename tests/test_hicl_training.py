@@ -92,12 +92,13 @@ def test_mteb_get_model_loads_the_trained_checkpoint(text_file, tmp_path, monkey
     import mteb
 
     import hyperret_eval  # noqa: F401  (registers the models with mteb)
+    from hyperret_eval.checkpoints import locate_checkpoint
     from hyperret_eval.models.hicl import config as config_module
 
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
     tiny = _config(text_file, max_steps=1)
     monkeypatch.setitem(config_module.RECIPES, "hicl", tiny)
-    train_module.train(tiny, tiny.default_output(), data_root=None)
+    train_module.train(tiny, locate_checkpoint(tiny, None).path, data_root=None)
 
     model = mteb.get_model("hyperret/hicl-minilm-l6", device="cpu")
     embeddings = model.model.encode(["hello world", TEXTS[-1]], convert_to_tensor=True)

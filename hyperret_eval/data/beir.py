@@ -93,15 +93,18 @@ def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
     return qrels, lines
 
 
-def read_beir_folder(folder: Path, split: str) -> RetrievalData:
-    """Read and cross-check a BEIR dataset folder for one split."""
-    corpus_file = folder / "corpus.jsonl"
-    queries_file = folder / "queries.jsonl"
-    qrels_file = folder / "qrels" / f"{split}.tsv"
-    for needed in (corpus_file, queries_file, qrels_file):
+def beir_split_files(folder: Path, split: str) -> tuple[Path, Path, Path]:
+    """The corpus, queries and qrels files of one split of a BEIR folder; each must exist."""
+    files = (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv")
+    for needed in files:
         if not needed.is_file():
             raise DataNotFoundError(f"BEIR dataset at {folder} lacks {needed.relative_to(folder)}")
+    return files
 
+
+def read_beir_folder(folder: Path, split: str) -> RetrievalData:
+    """Read and cross-check a BEIR dataset folder for one split."""
+    corpus_file, queries_file, qrels_file = beir_split_files(folder, split)
     corpus = read_corpus(corpus_file)
     queries = read_queries(queries_file)
     qrels, qrel_lines = read_qrels(qrels_file)

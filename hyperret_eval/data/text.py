@@ -39,9 +39,8 @@ def _read_source_file(path: Path) -> list[str]:
     return read_lines(path)
 
 
-def unlabeled_texts(data_root: Path, sources: tuple[str, ...] | list[str]) -> tuple[list[str], list[Path]]:
-    """De-duplicated texts from the named sources, in a fixed order, and the files read."""
-    texts: dict[str, None] = {}
+def text_source_files(data_root: Path, sources: tuple[str, ...] | list[str]) -> list[Path]:
+    """The files the named sources read, in order; each must exist."""
     files: list[Path] = []
     for source in sources:
         if source not in TEXT_SOURCES:
@@ -53,5 +52,13 @@ def unlabeled_texts(data_root: Path, sources: tuple[str, ...] | list[str]) -> tu
                     f"training text source {source!r} needs {path}; point --data-root at the benchmark data"
                 )
             files.append(path)
-            texts.update(dict.fromkeys(_read_source_file(path)))
+    return files
+
+
+def unlabeled_texts(data_root: Path, sources: tuple[str, ...] | list[str]) -> tuple[list[str], list[Path]]:
+    """De-duplicated texts from the named sources, in a fixed order, and the files read."""
+    texts: dict[str, None] = {}
+    files = text_source_files(data_root, sources)
+    for path in files:
+        texts.update(dict.fromkeys(_read_source_file(path)))
     return list(texts), files

@@ -1,7 +1,10 @@
 """Our models in mteb's model registry, so ``mteb.get_model("hyperret/...")`` loads them.
 
 ``import hyperret_eval`` calls :func:`register`. Each loader resolves the model through our
-own registry (the checkpoint cache) and returns mteb's sentence-transformers wrapper.
+own registry (the checkpoint the recipe trains on the default data root) and returns mteb's
+wrapper; it never trains: a missing checkpoint is an error that says how to train it. The
+registered metadata carries no revision, as the checkpoint's fingerprint depends on the
+training data; the loaded model's metadata has it.
 """
 
 from __future__ import annotations
@@ -22,10 +25,15 @@ HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
 
 def _load_trained(recipe_key: str):
     def loader(model_name: str, revision: str | None = None, device: str | None = None, **kwargs: Any):
+        from hyperret_eval.checkpoints import ensure_checkpoint
         from hyperret_eval.models.registry import resolve_model
+        from hyperret_eval.paths import resolve_data_root
         from hyperret_eval.runner import resolve_device
 
-        return resolve_model(recipe_key).load(resolve_device(device or "auto"))
+        resolved = resolve_model(recipe_key, resolve_data_root())
+        device = resolve_device(device or "auto")
+        ensure_checkpoint(resolved.checkpoint, recipe_key, device, train_missing=False)
+        return resolved.load(device)
 
     return loader
 
@@ -35,7 +43,7 @@ def _sentence_encoder_meta(recipe_key: str, description: str) -> ModelMeta:
     return ModelMeta(
         loader=_load_trained(recipe_key),
         name=f"hyperret/{config.name}",
-        revision=config.fingerprint(),
+        revision=None,
         release_date=None,
         languages=["eng-Latn"],
         n_parameters=22_713_216,  # the all-MiniLM-L6-v2 backbone; HiCL adds no parameters
@@ -64,7 +72,7 @@ def _hypencoder_meta() -> ModelMeta:
     return ModelMeta(
         loader=_load_trained("hypencoder"),
         name=f"hyperret/{config.name}",
-        revision=config.fingerprint(),
+        revision=None,
         release_date=None,
         languages=["eng-Latn"],
         n_parameters=None,

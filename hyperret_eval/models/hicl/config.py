@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from hyperret_eval.errors import UserError
+from hyperret_eval.data.text import text_source_files
+from hyperret_eval.errors import DataNotFoundError, UserError
 from hyperret_eval.models.hicl.losses import SAME_TEXT_SEGMENTS
 from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS
 from hyperret_eval.training import Recipe
@@ -57,6 +59,16 @@ class TrainConfig(Recipe):
         for ok, message in checks:
             if not ok:
                 raise UserError(f"training config {self.name!r}: {message}")
+
+    def training_files(self, data_root: Path | None) -> list[Path]:
+        if self.text_file:
+            path = Path(self.text_file).expanduser()
+            if not path.is_file():
+                raise DataNotFoundError(f"training text file not found: {path}")
+            return [path]
+        if data_root is None:
+            raise UserError("training needs --data-root (or HYPERRET_DATA) to build its text, or a text_file")
+        return text_source_files(data_root, self.text_sources)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

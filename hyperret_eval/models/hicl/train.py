@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,11 +39,9 @@ class TrainResult:
 
 
 def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str], list[Path]]:
+    files = config.training_files(data_root)
     if config.text_file:
-        path = Path(config.text_file).expanduser()
-        return read_lines(path), [path]
-    if data_root is None:
-        raise UserError("training needs --data-root (or HYPERRET_DATA) to build its text, or a text_file")
+        return read_lines(files[0]), files
     return unlabeled_texts(data_root, config.text_sources)
 
 
@@ -83,7 +82,9 @@ def _save(encoder: HiCLEncoder, optimizer, scheduler, state: dict, output: Path)
     encoder.train()
 
 
-def train(config: TrainConfig, output: Path, data_root: Path | None, device: str = "cpu") -> TrainResult:
+def train(config: TrainConfig, output: Path, data_root: Path | None, device: str = "cpu",
+          on_step: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record."""
     from transformers import get_linear_schedule_with_warmup
 
     texts, files = _load_texts(config, data_root)
@@ -142,6 +143,8 @@ def train(config: TrainConfig, output: Path, data_root: Path | None, device: str
         record.update(step=step + 1, lr=scheduler.get_last_lr()[0], elapsed_s=round(time.perf_counter() - started, 2))
         state["history"].append(record)
         state["step"] = step + 1
+        if on_step is not None:
+            on_step(record)
         progress.update(1)
         progress.set_postfix(loss=f"{record['loss']:.4f}")
         if state["step"] % config.save_every == 0 or state["step"] == config.max_steps:

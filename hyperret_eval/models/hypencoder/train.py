@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,9 +21,9 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from hyperret_eval import atomic
-from hyperret_eval.data.beir import read_beir_folder
+from hyperret_eval.data.beir import beir_split_files, read_beir_folder
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.errors import DataFormatError, UserError
+from hyperret_eval.errors import DataFormatError, DataNotFoundError, UserError
 from hyperret_eval.models.hypencoder.mining import MINERS, Example, mine_examples
 from hyperret_eval.training import STATE_DIR, Recipe, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
 
@@ -57,6 +58,17 @@ class RetrievalTrainConfig(Recipe):
             raise UserError(f"miner must be one of {MINERS}, got {self.miner!r}")
         if self.batch_size < 2 or self.negatives < 0 or self.max_steps < 1 or self.qnet_layers < 1:
             raise UserError("batch_size >= 2, negatives >= 0, max_steps >= 1 and qnet_layers >= 1 are required")
+
+    def training_files(self, data_root: Path | None) -> list[Path]:
+        if data_root is None:
+            raise UserError(f"training {self.name} needs --data-root (or HYPERRET_DATA): it reads {self.dataset}")
+        files = list(beir_split_files(data_root / self.dataset, self.split))
+        if self.teacher_scores:
+            teacher = Path(self.teacher_scores).expanduser()
+            if not teacher.is_file():
+                raise DataNotFoundError(f"teacher scores file not found: {teacher}")
+            files.append(teacher)
+        return files
 
 
 def read_teacher_scores(path: Path) -> dict[tuple[str, str], float]:
@@ -125,7 +137,8 @@ class RetrievalTrainResult:
 
 
 def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path, device: str = "cpu",
-                    encoder_for_mining=None) -> RetrievalTrainResult:
+                    encoder_for_mining=None, on_step: Callable[[dict], None] | None = None) -> RetrievalTrainResult:
+    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record."""
     from transformers import get_linear_schedule_with_warmup
 
     data = read_beir_folder(data_root / config.dataset, config.split)
@@ -181,6 +194,8 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
         record.update(step=step + 1, loss=float(loss.detach()), elapsed_s=round(time.perf_counter() - started, 2))
         state["history"].append(record)
         state["step"] = step + 1
+        if on_step is not None:
+            on_step(record)
         progress.update(1)
         progress.set_postfix(loss=f"{record['loss']:.4f}")
         if state["step"] % config.save_every == 0 or state["step"] == config.max_steps:

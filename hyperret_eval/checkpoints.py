@@ -1,0 +1,181 @@
+"""Trained checkpoints on demand: where a recipe's checkpoint lives, whether it is
+complete, and training it (once, under a lock) when it is not.
+
+A checkpoint is named by a fingerprint of the recipe's settings and of the content of the
+training data files it reads, so the same recipe on other data is another checkpoint::
+
+    <cache>/checkpoints/<name>/<fingerprint>/       the model, with training/state.json
+    <cache>/checkpoints/<name>/<fingerprint>.log    each training session: config, data, loss per step, time
+    <cache>/checkpoints/<name>/<fingerprint>.lock   held while a process checks and trains it
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shlex
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from hyperret_eval import atomic
+from hyperret_eval.errors import UserError
+from hyperret_eval.paths import default_cache_root
+from hyperret_eval.results import data_fingerprint
+from hyperret_eval.training import STATE_DIR, Recipe
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """The checkpoint one recipe trains on one set of training data."""
+
+    config: Recipe
+    data_root: Path | None
+    training_data: dict  # {"revision": ..., "files_sha256": {file: sha256}}
+    fingerprint: str
+
+    @property
+    def path(self) -> Path:
+        return default_cache_root() / "checkpoints" / self.config.name / self.fingerprint
+
+    @property
+    def log_path(self) -> Path:
+        return self.path.with_name(f"{self.fingerprint}.log")
+
+    @property
+    def lock_path(self) -> Path:
+        return self.path.with_name(f"{self.fingerprint}.lock")
+
+    def steps_done(self) -> int:
+        state_file = self.path / STATE_DIR / "state.json"
+        if not state_file.is_file():
+            return 0
+        return int(json.loads(state_file.read_text(encoding="utf-8"))["step"])
+
+    def is_complete(self) -> bool:
+        return self.steps_done() == self.config.max_steps
+
+    def provenance(self) -> dict:
+        """What a result file records of the checkpoint behind it."""
+        return {"fingerprint": self.fingerprint, "recipe": self.config.to_dict(),
+                "training_data": self.training_data, "path": str(self.path)}
+
+
+def locate_checkpoint(config: Recipe, data_root: Path | None) -> Checkpoint:
+    """The checkpoint of ``config`` trained on the data under ``data_root``.
+
+    Hashes the training data files (they must exist). The fingerprint covers every setting
+    and each file's content, not where the data root is, so a copy of the data elsewhere
+    names the same checkpoint.
+    """
+    files = config.training_files(data_root)
+    files_sha256, revision = data_fingerprint(files, data_root or Path.cwd())
+    canonical = json.dumps({"recipe": config.to_dict(), "training_data": list(files_sha256.values())},
+                           sort_keys=True, separators=(",", ":"))
+    return Checkpoint(config=config, data_root=data_root,
+                      training_data={"revision": revision, "files_sha256": files_sha256},
+                      fingerprint=hashlib.sha256(canonical.encode()).hexdigest()[:12])
+
+
+def train_command(model_key: str, checkpoint: Checkpoint) -> str:
+    parts = ["hyperret-eval", "train", model_key]
+    if checkpoint.data_root is not None:
+        parts += ["--data-root", str(checkpoint.data_root)]
+    return shlex.join(parts)
+
+
+def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, retrain: bool = False,
+                      train_missing: bool = True, announce: Callable[[str], None] = print) -> None:
+    """Make ``checkpoint`` complete: reuse it, resume it, or with ``retrain`` train it anew.
+
+    With ``train_missing`` false an incomplete checkpoint is a :class:`UserError` instead.
+    The check and the training happen under an exclusive lock, so two processes asking for
+    the same checkpoint train it once: the second waits, then reuses it.
+    """
+    if not train_missing:
+        if not checkpoint.is_complete():
+            raise UserError(missing_checkpoint_message(checkpoint, model_key))
+        return
+    with _exclusive_lock(checkpoint.lock_path, announce):
+        if checkpoint.is_complete() and not retrain:
+            announce(f"Reusing checkpoint {checkpoint.path}")
+            return
+        _train(checkpoint, device, from_scratch=retrain, announce=announce)
+
+
+def missing_checkpoint_message(checkpoint: Checkpoint, model_key: str) -> str:
+    done = checkpoint.steps_done()
+    partial = f"; it holds {done} of {checkpoint.config.max_steps} steps" if done else ""
+    return (f"Model {model_key!r} has no complete trained checkpoint (looked for {checkpoint.path}{partial}). "
+            f"Train it with `{train_command(model_key, checkpoint)}`, or let `hyperret-eval run` train it "
+            "(without --no-train).")
+
+
+@contextmanager
+def _exclusive_lock(lock_path: Path, announce: Callable[[str], None]) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on ``lock_path`` (released when the file closes)."""
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock_path, "a", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            announce(f"Waiting for another process training the same checkpoint (lock {lock_path})")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
+
+
+def _train(checkpoint: Checkpoint, device: str, from_scratch: bool, announce: Callable[[str], None]) -> None:
+    """Train into the checkpoint folder (resuming it), or from scratch into a fresh folder
+    swapped in when finished, so the old checkpoint stays whole until then."""
+    from hyperret_eval.models.recipes import train_recipe
+
+    config, data_root = checkpoint.config, checkpoint.data_root
+    done = 0 if from_scratch else checkpoint.steps_done()
+    how = "from scratch" if done == 0 else f"resuming from step {done}"
+    announce(f"Training {config.name} ({how}, {config.max_steps} steps) into {checkpoint.path}; "
+             f"log: {checkpoint.log_path}")
+    with TrainingLog(checkpoint, device, how) as log:
+        if from_scratch:
+            atomic.write_directory(checkpoint.path,
+                                   lambda staging: train_recipe(config, staging, data_root, device, on_step=log.step))
+        else:
+            train_recipe(config, checkpoint.path, data_root, device, on_step=log.step)
+    announce(f"Trained {config.name} in {log.elapsed_s:.1f} s")
+
+
+class TrainingLog:
+    """The log file beside a checkpoint; each training session appends its config, training
+    data, one line per step and how long it took (or what stopped it)."""
+
+    def __init__(self, checkpoint: Checkpoint, device: str, how: str) -> None:
+        self.checkpoint = checkpoint
+        self.header = f"training {checkpoint.config.name} {how} on {device} (pid {os.getpid()})"
+        self.elapsed_s = 0.0
+
+    def __enter__(self) -> TrainingLog:
+        self.checkpoint.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.checkpoint.log_path, "a", encoding="utf-8", buffering=1)
+        self.started = time.perf_counter()
+        self._write(f"=== {datetime.now(timezone.utc).isoformat()} {self.header}")
+        self._write(f"checkpoint: {self.checkpoint.path}")
+        self._write(f"config: {json.dumps(self.checkpoint.config.to_dict(), sort_keys=True)}")
+        self._write(f"training data: {json.dumps(self.checkpoint.training_data, sort_keys=True)}")
+        return self
+
+    def step(self, record: dict) -> None:
+        details = " ".join(f"{key}={value}" for key, value in record.items() if key != "step")
+        self._write(f"step {record['step']}/{self.checkpoint.config.max_steps} {details}")
+
+    def __exit__(self, exc_type, exc, traceback) -> None:
+        self.elapsed_s = time.perf_counter() - self.started
+        outcome = "finished" if exc_type is None else f"stopped by {exc_type.__name__}"
+        self._write(f"{outcome} after {self.elapsed_s:.1f} s")
+        self.handle.close()
+
+    def _write(self, line: str) -> None:
+        self.handle.write(line + "\n")
