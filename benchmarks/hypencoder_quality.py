@@ -17,16 +17,17 @@ training already done (checkpoints resume).
 from __future__ import annotations
 
 import argparse
+import json
 import platform
 import sys
 import time
 from pathlib import Path
 
 from hyperret_eval import atomic
-from hyperret_eval.checkpoints import locate_checkpoint
-from hyperret_eval.models.hypencoder.train import train_retrieval
+from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
 from hyperret_eval.models.recipes import retrieval_recipes
 from hyperret_eval.results import package_versions
+from hyperret_eval.training import STATE_DIR
 from hyperret_eval.runner import RunOptions, run
 
 HERE = Path(__file__).parent
@@ -66,14 +67,16 @@ def main() -> None:
         if key != "minilm":
             config = recipes[key]
             checkpoint = locate_checkpoint(config, data_root)
+            resumed_from = checkpoint.steps_done()
             started = time.perf_counter()
-            trained = train_retrieval(config, checkpoint.path, data_root, device="cpu")
+            ensure_checkpoint(checkpoint, key, "cpu")  # what `run` does: locked, logged, resumable
+            state = json.loads((checkpoint.path / STATE_DIR / "state.json").read_text(encoding="utf-8"))
             entry.update(
                 fingerprint=checkpoint.fingerprint,
-                checkpoint=str(trained.output),
+                checkpoint=str(checkpoint.path),
                 train_seconds_this_invocation=round(time.perf_counter() - started, 1),
-                resumed_from_step=trained.resumed_from,
-                loss_curve=[{k: h[k] for k in ("step", "loss", "elapsed_s")} for h in trained.history],
+                resumed_from_step=resumed_from,
+                loss_curve=[{k: h[k] for k in ("step", "loss", "elapsed_s")} for h in state["history"]],
             )
         started = time.perf_counter()
         entry["ndcg_at_10"] = evaluate(key, data_root, results_dir)
