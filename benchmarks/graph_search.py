@@ -94,7 +94,7 @@ def scifact(model: Hypencoder, data_root: Path, degree: int) -> dict:
     doc_ids = list(data.corpus)
     query_ids = [q for q in data.queries if q in data.qrels]
     print(f"Encoding {len(doc_ids)} SciFact passages and {len(query_ids)} queries", flush=True)
-    passages = model.encode_passages([document_text(data.corpus[d]) for d in doc_ids])
+    passages = model.encode_passages([document_text(data.corpus[d]) for d in doc_ids], show_progress=True)
     qnets = model.encode_queries([data.queries[q] for q in query_ids])
     qrels = [ir_measures.Qrel(q, d, rel) for q, docs in data.qrels.items() for d, rel in docs.items()]
 

@@ -26,7 +26,8 @@ class HypencoderSearch:
                score_function: str | None = None, **kwargs) -> dict[str, dict[str, float]]:
         doc_ids = list(corpus)
         query_ids = list(queries)
-        passages = self.model.encode_passages([document_text(corpus[d]) for d in doc_ids], self.batch_size)
-        qnets = self.model.encode_queries([queries[q] for q in query_ids], self.batch_size)
+        passages = self.model.encode_passages([document_text(corpus[d]) for d in doc_ids], self.batch_size,
+                                              self.show_progress)
+        qnets = self.model.encode_queries([queries[q] for q in query_ids], self.batch_size, self.show_progress)
         scores, ids = self.settings.engine(passages, self.show_progress).search(qnets, top_k)
         return rankings(query_ids, doc_ids, scores, ids)

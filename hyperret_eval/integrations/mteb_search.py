@@ -29,7 +29,7 @@ class HypencoderMTEBSearch:
         titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
         texts = [document_text({"title": t, "text": x}) for t, x in zip(titles, corpus["text"])]
         self._doc_ids = [str(i) for i in corpus["id"]]
-        passages = self.model.encode_passages(texts, batch_size)
+        passages = self.model.encode_passages(texts, batch_size, show_progress=True)
         self._engine = self.settings.engine(passages)
 
     def search(self, queries, *, task_metadata, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: dict,
@@ -37,6 +37,6 @@ class HypencoderMTEBSearch:
         if self._engine is None:
             raise RuntimeError("index() must be called before search()")
         batch_size = encode_kwargs.get("batch_size", self.batch_size)
-        qnets = self.model.encode_queries([str(t) for t in queries["text"]], batch_size)
+        qnets = self.model.encode_queries([str(t) for t in queries["text"]], batch_size, show_progress=True)
         scores, ids = self._engine.search(qnets, top_k)
         return rankings(list(queries["id"]), self._doc_ids, scores, ids)

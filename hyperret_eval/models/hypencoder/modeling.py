@@ -31,6 +31,12 @@ def pool_passages(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> tor
     raise ValueError(f"unknown passage pooling {pooling!r}; expected one of {PASSAGE_POOLINGS}")
 
 
+def _batch_starts(count: int, batch_size: int, description: str, show_progress: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(range(0, count, batch_size), desc=description, unit="batch", disable=not show_progress)
+
+
 class Hypencoder(nn.Module):
     def __init__(self, query_backbone: nn.Module, passage_backbone: nn.Module | None, tokenizer,
                  shape: QNetShape, passage_pooling: str = "cls", max_length: int | None = None) -> None:
@@ -68,8 +74,9 @@ class Hypencoder(nn.Module):
         return pool_passages(hidden, batch["attention_mask"], self.passage_pooling)
 
     @torch.inference_mode()
-    def encode_queries(self, texts: list[str], batch_size: int = 32) -> QNets:
-        parts = [self.query_qnets(self.tokenize(texts[i : i + batch_size])) for i in range(0, len(texts), batch_size)]
+    def encode_queries(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> QNets:
+        parts = [self.query_qnets(self.tokenize(texts[i : i + batch_size]))
+                 for i in _batch_starts(len(texts), batch_size, "Encoding queries", show_progress)]
         return QNets(
             [torch.cat([p.weights[k] for p in parts]) for k in range(len(parts[0].weights))],
             [torch.cat([p.biases[k] for p in parts]) for k in range(len(parts[0].biases))],
@@ -77,10 +84,10 @@ class Hypencoder(nn.Module):
         )
 
     @torch.inference_mode()
-    def encode_passages(self, texts: list[str], batch_size: int = 32) -> torch.Tensor:
+    def encode_passages(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> torch.Tensor:
         """[N, d]; each batch is padded to its longest member."""
         return torch.cat([self.passage_vectors(self.tokenize(texts[i : i + batch_size]))
-                          for i in range(0, len(texts), batch_size)])
+                          for i in _batch_starts(len(texts), batch_size, "Encoding passages", show_progress)])
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Hypencoder:
