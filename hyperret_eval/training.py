@@ -52,6 +52,25 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, start_step: int = 
             step += 1
 
 
+def optimizer_step(loss: torch.Tensor, optimizer, scheduler) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    scheduler.step()
+
+
+def record_step(state: dict, record: dict, progress, on_step, save_every: int, max_steps: int) -> bool:
+    """Append a finished step's record to the run state, report it (progress bar and the
+    ``on_step`` callback), and say whether a checkpoint is due."""
+    state["history"].append(record)
+    state["step"] = record["step"]
+    if on_step is not None:
+        on_step(record)
+    progress.update(1)
+    progress.set_postfix(loss=f"{record['loss']:.4f}")
+    return state["step"] % save_every == 0 or state["step"] == max_steps
+
+
 def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
     state_dir = folder / STATE_DIR
     state_dir.mkdir(exist_ok=True)

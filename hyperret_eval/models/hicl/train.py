@@ -25,7 +25,15 @@ from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
 from hyperret_eval.models.registry import backbone_path
 from hyperret_eval.results import data_fingerprint, package_versions
-from hyperret_eval.training import STATE_DIR, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
+from hyperret_eval.training import (
+    STATE_DIR,
+    epoch_batches,
+    load_optimizer_state,
+    optimizer_step,
+    record_step,
+    save_optimizer_state,
+    seed_everything,
+)
 
 log = logging.getLogger(__name__)
 
@@ -134,20 +142,10 @@ def train(config: TrainConfig, output: Path, data_root: Path | None, device: str
                 temperature=config.temperature,
                 same_text_segments=config.same_text_segments,
             )
-        optimizer.zero_grad(set_to_none=True)
-        losses["loss"].backward()
-        optimizer.step()
-        scheduler.step()
-
+        optimizer_step(losses["loss"], optimizer, scheduler)
         record = {k: round(float(v.detach()), 6) for k, v in losses.items()}
         record.update(step=step + 1, lr=scheduler.get_last_lr()[0], elapsed_s=round(time.perf_counter() - started, 2))
-        state["history"].append(record)
-        state["step"] = step + 1
-        if on_step is not None:
-            on_step(record)
-        progress.update(1)
-        progress.set_postfix(loss=f"{record['loss']:.4f}")
-        if state["step"] % config.save_every == 0 or state["step"] == config.max_steps:
+        if record_step(state, record, progress, on_step, config.save_every, config.max_steps):
             _save(encoder, optimizer, scheduler, state, output)
     progress.close()
     return TrainResult(output, state["step"], state["history"], start)

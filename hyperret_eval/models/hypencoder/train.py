@@ -25,7 +25,16 @@ from hyperret_eval.data.beir import beir_split_files, read_beir_folder
 from hyperret_eval.data.textfile import numbered_lines
 from hyperret_eval.errors import DataFormatError, DataNotFoundError, UserError
 from hyperret_eval.models.hypencoder.mining import MINERS, Example, mine_examples
-from hyperret_eval.training import STATE_DIR, Recipe, epoch_batches, load_optimizer_state, save_optimizer_state, seed_everything
+from hyperret_eval.training import (
+    STATE_DIR,
+    Recipe,
+    epoch_batches,
+    load_optimizer_state,
+    optimizer_step,
+    record_step,
+    save_optimizer_state,
+    seed_everything,
+)
 
 MODEL_KINDS = ("hypencoder", "be")
 BE_SCALE = 20.0  # cosine scores x 20 before the softmax, as sentence-transformers' MNRL does
@@ -187,18 +196,9 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
             mse = margin_mse(own[:, 0], own[:, 1:], t[:, 0], t[:, 1:])
             loss = loss + config.margin_mse_weight * mse
             record["margin_mse"] = float(mse.detach())
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
+        optimizer_step(loss, optimizer, scheduler)
         record.update(step=step + 1, loss=float(loss.detach()), elapsed_s=round(time.perf_counter() - started, 2))
-        state["history"].append(record)
-        state["step"] = step + 1
-        if on_step is not None:
-            on_step(record)
-        progress.update(1)
-        progress.set_postfix(loss=f"{record['loss']:.4f}")
-        if state["step"] % config.save_every == 0 or state["step"] == config.max_steps:
+        if record_step(state, record, progress, on_step, config.save_every, config.max_steps):
             def extra(folder: Path, state=state) -> None:
                 save_optimizer_state(folder, optimizer, scheduler)
                 atomic.write_json(folder / STATE_DIR / "state.json", state)
