@@ -6,8 +6,10 @@ Format (what a benchmark script writes and ``publish --benchmarks FILE`` copies 
         {"corpus": "SciFact", "method": "exhaustive" | "graph", "settings": "ef=64",
          "queries_per_second": 812.5, "recall_at_10": 0.97, "ndcg_at_10": 0.64}, ...]}
 
-Recall@10 is the overlap with the exhaustive search's top 10 and nDCG@10 is measured
-against the qrels, both fractions in [0, 1]; extra keys in a point are kept.
+Recall@10 is the overlap with the exhaustive search's top 10 and nDCG@10 grades the
+ranking against the exhaustive one (both 1.0 for exhaustive search itself), fractions in
+[0, 1]; extra keys in a point are kept (benchmarks/graph_search.py adds
+``qrels_ndcg_at_10``, nDCG@10 against the dataset's judgements, where there are some).
 """
 
 from __future__ import annotations
