@@ -169,3 +169,27 @@ def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
                            show_progress_bar=False).task_results[0].scores["test"][0]
     assert 0.0 <= scores["ndcg_at_10"] <= 1.0
     assert scores["ir_measures:nDCG@10"] == pytest.approx(scores["ndcg_at_10"], abs=5e-5)
+
+
+class _Payload:
+    """Unpickling this would create a file: the proof that code from a checkpoint ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_pickle_payload_in_weights_is_refused_and_never_runs(tmp_path):
+    import pickle
+
+    marker = tmp_path / "payload-ran"
+    folder = _copy(tmp_path)
+    (folder / "model.safetensors").unlink(missing_ok=True)
+    torch.save({"weights": _Payload(marker)}, folder / "pytorch_model.bin", pickle_module=pickle)
+    with pytest.raises(CheckpointError, match="cannot read the weights"):
+        Hypencoder.from_pretrained(folder)
+    assert not marker.exists(), "the checkpoint's pickle ran code"
+    torch.load(folder / "pytorch_model.bin", weights_only=False)  # the payload is real: full unpickling runs it
+    assert marker.exists()
