@@ -130,7 +130,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default="../shared/data")
     parser.add_argument("--model", default=None, help="Hypencoder checkpoint (default: the hypencoder recipe's)")
-    parser.add_argument("--synthetic", type=int, default=100_000)
+    parser.add_argument("--synthetic", type=int, default=100_000, help="synthetic corpus size (0: skip it)")
     parser.add_argument("--synthetic-queries", type=int, default=64)
     parser.add_argument("--degree", type=int, default=32)
     parser.add_argument("--output", default=str(HERE / "results" / "graph_search.json"))
