@@ -14,7 +14,7 @@ from hyperret_eval.models.hypencoder.qnet import QNets
 
 # Passages per chunk. On the CPU a chunk's activations (query batch x chunk x hidden)
 # should stay in cache between the q-net's layers; a GPU wants large matrices.
-CPU_CHUNK = 1024
+CPU_CHUNK = 256
 CUDA_CHUNK = 65536
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
