@@ -9,7 +9,7 @@ Each recipe trains into the checkpoint cache (so `--models be`, `--models hypenc
 find it afterwards) and is evaluated by that name into results/, exactly as
 `hyperret-eval run` would. Writes benchmarks/results/hypencoder_quality.json after every
 model, so a partial run still reports what it finished; a run started again skips the
-training already done (checkpoints resume).
+training already done (checkpoints resume) and keeps the models it does not redo.
 
     python benchmarks/hypencoder_quality.py --data-root ../shared/data
 """
@@ -42,6 +42,13 @@ def evaluate(model: str, data_root: Path, output_dir: Path) -> dict[str, float]:
     return {score.task: score.main_score for score in run(options).scores}
 
 
+def _earlier_models(report_file: Path) -> dict:
+    """Models measured by an earlier invocation: kept, so `--models` can add or redo some."""
+    if not report_file.is_file():
+        return {}
+    return json.loads(report_file.read_text(encoding="utf-8")).get("models", {})
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default="../shared/data")
@@ -60,7 +67,7 @@ def main() -> None:
         "packages": package_versions(),
         "metric": "nDCG@10 (MTEB retrieval main score)",
         "recipes": {key: recipes[key].to_dict() for key in TRAINED},
-        "models": {},
+        "models": _earlier_models(Path(args.output)),
     }
     for key in args.models:
         entry: dict = {}
