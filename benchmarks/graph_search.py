@@ -38,6 +38,7 @@ from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 HERE = Path(__file__).parent
 SETTINGS = [  # entry points, ncandidates, max_iter
     (64, 16, 8), (128, 16, 16), (128, 32, 16), (256, 32, 16), (256, 64, 16), (512, 64, 16), (1024, 64, 16),
+    (256, 128, 16), (1024, 128, 16),
 ]
 
 
