@@ -157,6 +157,14 @@ def test_recipe_file_needs_a_known_base_recipe(tiny_recipe):
             load_recipe_file(tiny_recipe)
 
 
+def test_recipe_file_with_wrongly_typed_settings_names_them(tiny_recipe):
+    tiny_recipe.write_text(_toml({**TINY_SETTINGS, "max_steps": "ten", "alpha": True}), encoding="utf-8")
+    with pytest.raises(UserError, match=r"wrong type: max_steps = 'ten' \(expected int\); alpha = True \(expected float\)"):
+        load_recipe_file(tiny_recipe)
+    tiny_recipe.write_text(_toml({**TINY_SETTINGS, "alpha": 1}), encoding="utf-8")
+    assert load_recipe_file(tiny_recipe).alpha == 1  # an integer where a float is expected is fine
+
+
 def test_toml_json_and_yaml_recipe_files_agree(tiny_recipe):
     import yaml
 

@@ -87,10 +87,31 @@ def _apply_settings(path: Path, base, values: dict):
     if unknown:
         raise UserError(f"{path}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
+    wrong = [f"{key} = {value!r} (expected {_expected_kind(getattr(base, key))})"
+             for key, value in values.items() if not _same_kind(value, getattr(base, key))]
+    if wrong:
+        raise UserError(f"{path}: setting(s) of the wrong type: {'; '.join(wrong)}")
     for key in PATH_SETTINGS:
         if isinstance(values.get(key), str):
             values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
     return dataclasses.replace(base, **values)
+
+
+def _same_kind(value, default) -> bool:
+    """Whether a file's value may replace a recipe default: same type, an integer where a
+    float is expected, a string where the default is None (an optional path), never a
+    boolean for a number."""
+    if default is None:
+        return value is None or isinstance(value, str)
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float))
+    return isinstance(value, type(default))
+
+
+def _expected_kind(default) -> str:
+    return "a string or nothing" if default is None else type(default).__name__
 
 
 def load_config_file(path: Path, base):
