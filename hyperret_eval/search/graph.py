@@ -122,12 +122,13 @@ class NeighbourGraph:
 
 
 def _drop_self(found: np.ndarray, own_ids: np.ndarray, degree: int) -> np.ndarray:
-    """Remove each row's own id (wherever ties put it) and keep ``degree`` columns."""
-    keep = found != own_ids[:, None]
+    """Remove each row's own id (wherever ties put it) and faiss's -1 fillers, keep the
+    first ``degree`` others in order, and pad short rows with -1."""
+    usable = (found != own_ids[:, None]) & (found >= 0)
+    order = np.argsort(~usable, axis=1, kind="stable")[:, :degree]  # usable ids first, in rank order
+    kept = np.where(np.take_along_axis(usable, order, axis=1), np.take_along_axis(found, order, axis=1), -1)
     out = np.full((found.shape[0], degree), -1, dtype=np.int64)
-    for row in range(found.shape[0]):
-        others = found[row][keep[row] & (found[row] >= 0)][:degree]
-        out[row, : len(others)] = others
+    out[:, : kept.shape[1]] = kept
     return out
 
 

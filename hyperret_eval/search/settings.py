@@ -45,9 +45,13 @@ class SearchSettings:
         from hyperret_eval.paths import default_cache_root
 
         folder = self.graph_dir or default_cache_root() / "graphs"
-        path = folder / f"{passages_fingerprint(passages)[:16]}-deg{self.degree}.safetensors"
+        fingerprint = passages_fingerprint(passages)
+        path = folder / f"{fingerprint[:16]}-deg{self.degree}.safetensors"
         if path.is_file():
-            return NeighbourGraph.load(path, passages)
+            graph = NeighbourGraph.load(path)
+            if graph.passages_sha256 != fingerprint:
+                raise UserError(f"{path}: this graph was built on other passage vectors; delete it to rebuild.")
+            return graph
         graph = NeighbourGraph.build(passages, degree=self.degree, show_progress=show_progress)
         graph.save(path)
         return graph

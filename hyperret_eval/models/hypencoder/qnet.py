@@ -52,7 +52,7 @@ class QNets:
 
     def _finish_hidden(self, layer: int, y: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         """Activation, layer norm and residual of hidden layer ``layer`` on its affine
-        output ``y`` (which this may overwrite), given the layer input ``x``."""
+        output ``y``, given the layer input ``x``."""
         y = ACTIVATIONS[self.shape.activation](y)
         last_hidden = self.shape.num_hidden - 1
         residual = self.shape.do_residual and (layer != last_hidden or self.shape.do_residual_on_last)
