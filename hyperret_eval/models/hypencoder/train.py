@@ -54,6 +54,10 @@ class RetrievalTrainConfig(Recipe):
     negatives: int = 3
     batch_size: int = 8
     learning_rate: float = 2e-5
+    # The hypernetwork starts from the paper's init, where the weight projections are
+    # N(0, 1/768^4): at the backbone's rate they would move by ~1e-3 in a 100-step budget,
+    # leaving every query with nearly the same q-net. BE has no such head and ignores it.
+    head_learning_rate: float = 1e-3
     max_steps: int = 100
     save_every: int = 50
     seed: int = 42
@@ -107,6 +111,12 @@ class _HypencoderTrainee:
             config.backbone, qnet_layers=config.qnet_layers, shared_encoder=config.shared_encoder,
             passage_pooling=config.passage_pooling, seed=config.seed)
 
+    def parameter_groups(self, config: RetrievalTrainConfig) -> list[dict]:
+        head = list(self.model.hypernetwork.parameters())
+        head_ids = {id(p) for p in head}
+        backbone = [p for p in self.model.parameters() if id(p) not in head_ids]
+        return [{"params": backbone, "lr": config.learning_rate}, {"params": head, "lr": config.head_learning_rate}]
+
     def scores(self, queries: list[str], passages: list[str]) -> torch.Tensor:
         qnets = self.model.query_qnets(self.model.tokenize(queries))
         return qnets.score(self.model.passage_vectors(self.model.tokenize(passages)))
@@ -120,6 +130,9 @@ class _BiEncoderTrainee:
         from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
 
         self.model = load_sentence_transformer(output if resume else backbone_path(config.backbone), "cpu")
+
+    def parameter_groups(self, config: RetrievalTrainConfig) -> list[dict]:
+        return [{"params": list(self.model.parameters()), "lr": config.learning_rate}]
 
     def _embed(self, texts: list[str]) -> torch.Tensor:
         features = {k: v.to(self.model.device) if torch.is_tensor(v) else v
@@ -168,7 +181,7 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     trainee = (_HypencoderTrainee if config.model == "hypencoder" else _BiEncoderTrainee)(config, output, resume)
     module = trainee.model.to(device)
     module.train()
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate)
+    optimizer = torch.optim.AdamW(trainee.parameter_groups(config))
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, config.max_steps)
     start = 0
     if resume:
