@@ -34,6 +34,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    run.add_argument("--save-predictions", action="store_true",
+                     help="also write each retrieval run (top-k documents per query, mteb's format) under "
+                          "<output-dir>/<model>/<revision>/predictions/")
     run.add_argument("--no-senteval", dest="senteval", action="store_false",
                      help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
     training = run.add_mutually_exclusive_group()
@@ -78,6 +81,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.console import Console
     from rich.markup import escape
 
+    from hyperret_eval.distributed import close_world, current_world
     from hyperret_eval.report import score_table, senteval_table
     from hyperret_eval.runner import RunOptions, run
 
@@ -93,10 +97,16 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         senteval=args.senteval,
         retrain=args.retrain,
         train_missing=args.train_missing,
+        save_predictions=args.save_predictions,
         argv=argv,
     )
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
-    report = run(options, progress=lambda msg: console.print(f"[bold]{escape(msg)}[/bold]", soft_wrap=True))
+    try:
+        report = run(options, progress=lambda msg: console.print(f"[bold]{escape(msg)}[/bold]", soft_wrap=True))
+    finally:
+        close_world()
+    if not current_world().is_main:
+        return 0  # under torchrun, rank 0 reports
     console.print(score_table(report.scores))
     if report.senteval:
         console.print(senteval_table(report.senteval))
@@ -195,3 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hyperret-eval: interrupted", file=sys.stderr)
         return 130
+
+
+if __name__ == "__main__":  # torchrun ... -m hyperret_eval.cli run ...
+    sys.exit(main())

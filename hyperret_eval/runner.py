@@ -10,6 +10,8 @@ trained (:mod:`hyperret_eval.checkpoints`) before the first evaluation.
 from __future__ import annotations
 
 import logging
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +23,7 @@ from hyperret_eval.checkpoints import ensure_checkpoint
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
 from hyperret_eval.data.sts import STSPairs
+from hyperret_eval.distributed import World, init_world
 from hyperret_eval.errors import UserError
 from hyperret_eval.models.registry import ResolvedModel, resolve_models
 from hyperret_eval.results import RunManifest, data_fingerprint, device_description, save_task_result
@@ -41,6 +44,7 @@ class RunOptions:
     senteval: bool = True  # also report the SimCSE/HiCL papers' STS protocol when STS runs
     retrain: bool = False  # train recipe checkpoints again from scratch, even complete ones
     train_missing: bool = True  # train a missing recipe checkpoint; if False, that is an error
+    save_predictions: bool = False  # also keep each retrieval run (top-k per query) beside the scores
     argv: list[str] = field(default_factory=list)
 
 
@@ -90,7 +94,23 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     return prepared
 
 
-def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict) -> Score:
+def _search_model_for(model, world: World):
+    """Under torchrun, a retrieval task searches each rank's share of the corpus."""
+    from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
+    from hyperret_eval.integrations.mteb_sharded import ShardedMTEBSearch
+
+    if not world.distributed:
+        return model
+    if not isinstance(model, HypencoderMTEBSearch):
+        from mteb.models.search_wrappers import SearchEncoderWrapper
+
+        model = SearchEncoderWrapper(model)
+    return ShardedMTEBSearch(model, world)
+
+
+def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
+                 world: World = World()) -> Score | None:
+    """Evaluate one model on one task; only rank 0 writes the result (and returns a Score)."""
     import mteb
 
     from hyperret_eval.integrations.mteb_tasks import build_task
@@ -102,19 +122,28 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         dataset_revision=task.revision,
         seed=options.seed,
     )
-    started = time.perf_counter()
-    result = mteb.evaluate(
-        model,
-        mteb_task,
-        cache=None,
-        overwrite_strategy="always",
-        encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": True},
-        show_progress_bar=True,
-    )
-    wall = time.perf_counter() - started
-    task_result = result.task_results[0]
-    provenance = {**resolved.provenance(), "run": run_record}
-    path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
+    keep_predictions = options.save_predictions and world.is_main
+    with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging:
+        started = time.perf_counter()
+        result = mteb.evaluate(
+            _search_model_for(model, world) if task.spec.type == "Retrieval" else model,
+            mteb_task,
+            cache=None,
+            overwrite_strategy="always",
+            encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": True},
+            show_progress_bar=True,
+            prediction_folder=staging if keep_predictions else None,
+        )
+        wall = time.perf_counter() - started
+        if not world.is_main:
+            return None
+        task_result = result.task_results[0]
+        provenance = {**resolved.provenance(), "run": run_record}
+        path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
+        # mteb writes predictions in place; they reach the results folder by an atomic copy.
+        for staged in Path(staging).glob("*.json") if keep_predictions else ():
+            atomic.write_with(path.parent / "predictions" / staged.name,
+                              lambda target, source=staged: shutil.copyfile(source, target))
     split_scores = task_result.scores[task.spec.split][0]
     return Score(
         model=resolved.key,
@@ -149,6 +178,10 @@ def run(options: RunOptions, progress=print) -> RunReport:
     if options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
     tasks = prepare_tasks(specs, options.data_root)
+    world = init_world(device)
+    device = world.device(device)
+    if not world.is_main:
+        progress = _silent
     for resolved in models:
         if resolved.checkpoint is not None:
             ensure_checkpoint(resolved.checkpoint, resolved.key, device, retrain=options.retrain,
@@ -180,8 +213,16 @@ def run(options: RunOptions, progress=print) -> RunReport:
         progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
         model = resolved.load(device)
         for task in tasks:
+            if resolved.kind == "hypencoder" and task.spec.type != "Retrieval":
+                progress(f"Skipping {task.spec.name} for {resolved.key}: a Hypencoder ranks passages for a query, "
+                         f"it does not embed sentences for {task.spec.type}")
+                continue
+            if not world.is_main and task.spec.type != "Retrieval":
+                continue  # only retrieval is sharded; rank 0 runs the rest alone
             progress(f"Evaluating {resolved.key} on {task.spec.name} ({task.size} {'pairs' if task.spec.type == 'STS' else 'queries'})")
-            score = evaluate_one(model, resolved, task, options, manifest.summary())
+            score = evaluate_one(model, resolved, task, options, manifest.summary(), world)
+            if score is None:
+                continue
             scores.append(score)
             manifest.add_result(
                 {
@@ -193,8 +234,13 @@ def run(options: RunOptions, progress=print) -> RunReport:
                     "result_file": str(score.result_file.relative_to(options.output_dir)),
                 }
             )
-        if with_senteval and resolved.kind == "sentence-transformers":
+        if with_senteval and world.is_main and resolved.kind == "sentence-transformers":
             progress(f"SentEval STS protocol (the SimCSE/HiCL papers') for {resolved.key}")
             senteval[resolved.key] = _senteval_report(model, resolved, options)
-    manifest.finish()
+    if world.is_main:
+        manifest.finish()
     return RunReport(scores, senteval)
+
+
+def _silent(message: str) -> None:
+    """Progress messages of ranks other than 0, which stay quiet."""

@@ -1,0 +1,47 @@
+"""Any mteb search model, run by every ``torchrun`` rank on its own slice of the corpus.
+
+Each rank indexes its contiguous share of the corpus with the model it wraps (mteb's
+own ``SearchEncoderWrapper`` for embedding models, our Hypencoder search model), answers
+the queries from that share, and the per-query top-k lists are merged across ranks, so
+every rank returns the same corpus-wide ranking that one process would. mteb then scores
+it with its own evaluator.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from hyperret_eval.distributed import World
+from hyperret_eval.search.settings import rankings
+from hyperret_eval.search.sharded import merge_ranked
+
+
+class ShardedMTEBSearch:
+    def __init__(self, inner, world: World) -> None:
+        self.inner = inner
+        self.world = world
+        self.mteb_model_meta = inner.mteb_model_meta
+        self._doc_ids: list[str] = []
+        self._position: dict[str, int] = {}
+
+    def index(self, corpus, *, encode_kwargs: dict, **kwargs: Any) -> None:
+        self._doc_ids = [str(i) for i in corpus["id"]]
+        self._position = {doc_id: i for i, doc_id in enumerate(self._doc_ids)}
+        share = self.world.shard(len(corpus), align=int(encode_kwargs.get("batch_size", 32)))
+        self.inner.index(corpus.select(share), encode_kwargs=encode_kwargs, **kwargs)
+
+    def search(self, queries, *, top_k: int, **kwargs: Any) -> dict[str, dict[str, float]]:
+        local = self.inner.search(queries, top_k=top_k, **kwargs)
+        query_ids = [str(q) for q in queries["id"]]
+        # float64 holds the float32 scores exactly, so the merge changes no score.
+        scores = torch.full((len(query_ids), top_k), float("-inf"), dtype=torch.float64)
+        ids = torch.full((len(query_ids), top_k), -1, dtype=torch.long)
+        for row, query_id in enumerate(query_ids):
+            ranked = sorted(local.get(query_id, {}).items(), key=lambda item: -item[1])[:top_k]
+            for column, (doc_id, score) in enumerate(ranked):
+                scores[row, column] = score
+                ids[row, column] = self._position[doc_id]
+        scores, ids = merge_ranked(self.world, scores, ids, top_k)
+        return rankings(query_ids, self._doc_ids, scores, ids)

@@ -1,0 +1,99 @@
+"""torchrun: two CPU processes over gloo give the single process's results, for a
+sentence-transformers model (mteb's own dense search, sharded) and a Hypencoder."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from hyperret_eval.distributed import World
+from tests.conftest import REPO, copy_head, make_small_beir
+
+FIXTURE = REPO.parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
+MODEL_FOLDERS = ("sentence-transformers__all-MiniLM-L6-v2", "local__hypencoder-official-format-tiny")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(launcher: list[str], data: Path, output: Path) -> None:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HYPERRET_CACHE": str(output.parent / "cache")}
+    command = [*launcher, "-m", "hyperret_eval.cli", "run", "--tasks", "STS12,SciFact",
+               "--models", f"minilm,{FIXTURE}", "--data-root", str(data), "--output-dir", str(output),
+               "--device", "cpu", "--batch-size", "16", "--no-senteval", "--save-predictions"]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
+def _result(folder: Path, model: str, name: str) -> dict:
+    [path] = folder.glob(f"{model}/*/{name}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def one_and_two_process_runs(tmp_path_factory, data_root: Path) -> tuple[Path, Path]:
+    root = tmp_path_factory.mktemp("torchrun")
+    data = root / "data"
+    # 30 queries over 232 passages: 15 batches of 16, so the two shards differ in size.
+    make_small_beir(data_root / "beir" / "scifact", data / "beir" / "scifact", n_queries=30, n_extra_docs=200)
+    for kind in ("input", "gs"):
+        copy_head(data_root / "sts/original/STS12" / f"STS.{kind}.MSRvid.txt",
+                  data / "sts/original/STS12" / f"STS.{kind}.MSRvid.txt", 20)
+    _run([sys.executable], data, root / "one")
+    _run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+          "--master-port", str(_free_port())], data, root / "two")
+    return root / "one", root / "two"
+
+
+@pytest.mark.parametrize("model", MODEL_FOLDERS)
+def test_two_gloo_ranks_rank_like_one_process(one_and_two_process_runs, model: str) -> None:
+    one, two = one_and_two_process_runs
+    single = _result(one, model, "predictions/SciFact_predictions.json")["default"]["test"]
+    sharded = _result(two, model, "predictions/SciFact_predictions.json")["default"]["test"]
+    assert single.keys() == sharded.keys() and len(single) == 30
+    for query_id, run in single.items():
+        ranked = sorted(run, key=run.get, reverse=True)
+        assert ranked == sorted(sharded[query_id], key=sharded[query_id].get, reverse=True)
+        # Hypencoder shards encode the very same batches: identical. mteb's dense encoder
+        # sorts a call's texts by length, so its batches (and last bits) may differ.
+        assert sharded[query_id] == pytest.approx(run, abs=1e-6)
+    assert _result(two, model, "SciFact.json")["scores"] == _result(one, model, "SciFact.json")["scores"]
+
+
+def test_rank_zero_alone_runs_sts_and_writes(one_and_two_process_runs) -> None:
+    one, two = one_and_two_process_runs
+    minilm = MODEL_FOLDERS[0]
+    assert _result(two, minilm, "STS12.json")["scores"] == _result(one, minilm, "STS12.json")["scores"]
+    assert len(list((two / "runs").glob("*.json"))) == 1  # one manifest: rank 0's
+
+
+def test_shards_cover_the_corpus_on_batch_boundaries() -> None:
+    for count in (0, 1, 15, 232, 1000):
+        for size in (1, 2, 3, 8):
+            shards = [World(rank=r, size=size).shard(count, align=16) for r in range(size)]
+            assert [i for s in shards for i in s] == list(range(count))
+            assert all(s.start % 16 == 0 for s in shards if len(s))
+
+
+def test_merge_is_the_global_top_k() -> None:
+    """The top-k merge over ranks, with gloo over two real processes."""
+    scores = torch.randn(5, 40, generator=torch.Generator().manual_seed(0))
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+         "--master-port", str(_free_port()), str(Path(__file__).with_name("distributed_merge_worker.py"))],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr[-3000:]
+    merged = json.loads(done.stdout.strip().splitlines()[-1])
+    best, ids = scores.topk(7, dim=1)
+    assert merged["ids"] == ids.tolist()
+    assert torch.equal(torch.tensor(merged["scores"]), best)
