@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import shlex
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +25,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from hyperret_eval import atomic
+from hyperret_eval.distributed import World, barrier, current_world
 from hyperret_eval.errors import UserError
 from hyperret_eval.paths import default_cache_root
 from hyperret_eval.results import data_fingerprint
@@ -101,11 +103,41 @@ def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, re
         if not checkpoint.is_complete():
             raise UserError(missing_checkpoint_message(checkpoint, model_key))
         return
+    world = current_world()
+    if world.distributed:
+        _ensure_together(checkpoint, world, device, retrain, announce)
+        return
     with _exclusive_lock(checkpoint.lock_path, announce):
         if checkpoint.is_complete() and not retrain:
             announce(f"Reusing checkpoint {checkpoint.path}")
             return
         _train(checkpoint, device, from_scratch=retrain, announce=announce)
+
+
+def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain: bool,
+                     announce: Callable[[str], None]) -> None:
+    """:func:`ensure_checkpoint` for the ranks of one torchrun job, which train together
+    (DistributedDataParallel). Every rank decides before any writes; rank 0 alone writes,
+    the way a single process would; the others train beside it, reading the checkpoint
+    folder only to resume (a folder every node sees)."""
+    from hyperret_eval.models.recipes import supports_data_parallel, train_recipe
+
+    complete = checkpoint.is_complete()
+    barrier(world)
+    if complete and not retrain:
+        announce(f"Reusing checkpoint {checkpoint.path}")
+        return
+    if world.is_main:
+        with _exclusive_lock(checkpoint.lock_path, announce):
+            _train(checkpoint, device, from_scratch=retrain, announce=announce)
+    elif not supports_data_parallel(checkpoint.config):
+        pass  # rank 0 trains alone (HiCL's loop has no DDP); the others wait below
+    elif retrain or checkpoint.steps_done() == 0:
+        with tempfile.TemporaryDirectory(prefix="hyperret-rank-") as scratch:  # never written
+            train_recipe(checkpoint.config, Path(scratch) / "model", checkpoint.data_root, device)
+    else:
+        train_recipe(checkpoint.config, checkpoint.path, checkpoint.data_root, device)
+    barrier(world)
 
 
 def missing_checkpoint_message(checkpoint: Checkpoint, model_key: str) -> str:

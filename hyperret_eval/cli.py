@@ -118,7 +118,13 @@ def _command_train(args: argparse.Namespace) -> int:
     import dataclasses
 
     from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-    from hyperret_eval.models.recipes import load_config_file, recipe_by_name_or_file, train_recipe
+    from hyperret_eval.distributed import close_world, init_world
+    from hyperret_eval.models.recipes import (
+        load_config_file,
+        recipe_by_name_or_file,
+        supports_data_parallel,
+        train_recipe,
+    )
     from hyperret_eval.runner import resolve_device
 
     config = recipe_by_name_or_file(args.recipe)
@@ -135,13 +141,23 @@ def _command_train(args: argparse.Namespace) -> int:
     config = dataclasses.replace(config, **{k: v for k, v in overrides.items() if v is not None})
     data_root = None if getattr(config, "text_file", None) else resolve_data_root(args.data_root)
     device = resolve_device(args.device)
-    if args.output:
-        output = Path(args.output).expanduser().resolve()
-        train_recipe(config, output, data_root, device)
-    else:
-        checkpoint = locate_checkpoint(config, data_root)
-        ensure_checkpoint(checkpoint, args.recipe, device)
-        output = checkpoint.path
+    world = init_world(device)
+    if world.distributed and not supports_data_parallel(config):
+        raise UserError(f"{config.name} trains in one process only (its loop has no DistributedDataParallel); "
+                        "run `hyperret-eval train` without torchrun")
+    device = world.device(device)
+    try:
+        if args.output:
+            output = Path(args.output).expanduser().resolve()
+            train_recipe(config, output, data_root, device)
+        else:
+            checkpoint = locate_checkpoint(config, data_root)
+            ensure_checkpoint(checkpoint, args.recipe, device)
+            output = checkpoint.path
+    finally:
+        close_world()
+    if not world.is_main:
+        return 0
     state = json.loads((output / STATE_DIR / "state.json").read_text(encoding="utf-8"))
     last = state["history"][-1] if state["history"] else {}
     print(f"{config.name}: {state['step']} of {config.max_steps} steps, last loss "

@@ -97,3 +97,16 @@ def gather_along_columns(world: World, tensor: torch.Tensor) -> torch.Tensor:
     parts = [torch.empty_like(tensor, device=wire) for _ in range(world.size)]
     dist.all_gather(parts, tensor.to(wire).contiguous())
     return torch.cat(parts, dim=1).to(tensor.device)
+
+
+def all_gather_with_grad(tensor: torch.Tensor) -> list[torch.Tensor]:
+    """Every rank's ``tensor`` (same shape on all ranks), gradients flowing back to their owners."""
+    from torch.distributed.nn.functional import all_gather
+
+    return list(all_gather(tensor.contiguous()))
+
+
+def reduce_mean(world: World, tensor: torch.Tensor) -> None:
+    """Average ``tensor`` over the ranks, in place."""
+    dist.all_reduce(tensor)
+    tensor /= world.size

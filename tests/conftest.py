@@ -3,6 +3,7 @@ it, and the packaged MiniLM model (loaded once per session)."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -42,8 +43,6 @@ def copy_head(src: Path, dst: Path, lines: int) -> None:
 def make_small_beir(src: Path, dst: Path, n_queries: int, n_extra_docs: int) -> None:
     """A BEIR folder with the first ``n_queries`` judged test queries, their judged
     documents, and ``n_extra_docs`` more documents as distractors."""
-    import json
-
     qrel_lines = (src / "qrels" / "test.tsv").read_text(encoding="utf-8").splitlines()
     header, rows = qrel_lines[0], [r.split("\t") for r in qrel_lines[1:] if r.strip()]
     keep_queries: list[str] = []
@@ -76,6 +75,28 @@ def make_small_data_root(root: Path, data_root: Path) -> Path:
             copy_head(src / f"STS.{kind}.{subset}.txt", root / "sts/original/STS12" / f"STS.{kind}.{subset}.txt", 20)
     make_small_beir(data_root / "beir" / "scifact", root / "beir" / "scifact", n_queries=10, n_extra_docs=60)
     return root
+
+
+@pytest.fixture
+def train_root(tmp_path, data_root):
+    """SciFact with its first 12 training queries, their documents and 60 distractors."""
+    src = data_root / "beir" / "scifact"
+    dst = tmp_path / "data" / "beir" / "scifact"
+    (dst / "qrels").mkdir(parents=True)
+    rows = (src / "qrels" / "train.tsv").read_text().splitlines()
+    keep = rows[1:13]
+    (dst / "qrels" / "train.tsv").write_text("\n".join([rows[0], *keep]) + "\n")
+    queries, docs = {r.split("\t")[0] for r in keep}, {r.split("\t")[1] for r in keep}
+    with open(src / "queries.jsonl") as fin, open(dst / "queries.jsonl", "w") as fout:
+        fout.writelines(line for line in fin if json.loads(line)["_id"] in queries)
+    with open(src / "corpus.jsonl") as fin, open(dst / "corpus.jsonl", "w") as fout:
+        extra = 0
+        for line in fin:
+            doc = json.loads(line)["_id"]
+            if doc in docs or extra < 60:
+                extra += doc not in docs
+                fout.write(line)
+    return tmp_path / "data"
 
 
 @pytest.fixture

@@ -14,28 +14,6 @@ from hyperret_eval.models.hypencoder.mining import mine_examples
 from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, margin_mse, train_retrieval
 
 
-@pytest.fixture
-def train_root(tmp_path, data_root):
-    """SciFact with its first 12 training queries, their documents and 60 distractors."""
-    src = data_root / "beir" / "scifact"
-    dst = tmp_path / "data" / "beir" / "scifact"
-    (dst / "qrels").mkdir(parents=True)
-    rows = (src / "qrels" / "train.tsv").read_text().splitlines()
-    keep = rows[1:13]
-    (dst / "qrels" / "train.tsv").write_text("\n".join([rows[0], *keep]) + "\n")
-    queries, docs = {r.split("\t")[0] for r in keep}, {r.split("\t")[1] for r in keep}
-    with open(src / "queries.jsonl") as fin, open(dst / "queries.jsonl", "w") as fout:
-        fout.writelines(line for line in fin if json.loads(line)["_id"] in queries)
-    with open(src / "corpus.jsonl") as fin, open(dst / "corpus.jsonl", "w") as fout:
-        extra = 0
-        for line in fin:
-            doc = json.loads(line)["_id"]
-            if doc in docs or extra < 60:
-                extra += doc not in docs
-                fout.write(line)
-    return tmp_path / "data"
-
-
 def test_bm25_mining_never_picks_a_positive(train_root):
     data = read_beir_folder(train_root / "beir" / "scifact", "train")
     examples = mine_examples(data, "bm25", negatives=3, depth=20)

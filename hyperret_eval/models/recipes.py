@@ -57,6 +57,11 @@ def train_recipe(config, output: Path, data_root: Path | None, device: str,
     return train(config, output, data_root, device=device, on_step=on_step)
 
 
+def supports_data_parallel(config) -> bool:
+    """Whether the recipe's training loop runs under torchrun with DistributedDataParallel."""
+    return isinstance(config, RetrievalTrainConfig)
+
+
 def is_recipe_file(path: Path) -> bool:
     return path.suffix.lower() in FILE_FORMATS
 

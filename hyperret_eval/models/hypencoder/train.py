@@ -18,11 +18,13 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 from tqdm.auto import tqdm
 
 from hyperret_eval import atomic
 from hyperret_eval.data.beir import beir_split_files, read_beir_folder
 from hyperret_eval.data.textfile import numbered_lines
+from hyperret_eval.distributed import World, all_gather_with_grad, barrier, current_world, reduce_mean
 from hyperret_eval.errors import DataFormatError, DataNotFoundError, UserError
 from hyperret_eval.models.hypencoder.mining import MINERS, Example, mine_examples
 from hyperret_eval.training import (
@@ -117,9 +119,15 @@ class _HypencoderTrainee:
         backbone = [p for p in self.model.parameters() if id(p) not in head_ids]
         return [{"params": backbone, "lr": config.learning_rate}, {"params": head, "lr": config.head_learning_rate}]
 
-    def scores(self, queries: list[str], passages: list[str]) -> torch.Tensor:
-        qnets = self.model.query_qnets(self.model.tokenize(queries))
-        return qnets.score(self.model.passage_vectors(self.model.tokenize(passages)))
+    def encode_queries(self, queries: list[str]):
+        return self.model.query_qnets(self.model.tokenize(queries))
+
+    def encode_passages(self, passages: list[str]) -> torch.Tensor:
+        return self.model.passage_vectors(self.model.tokenize(passages))
+
+    @staticmethod
+    def score(queries, passages: torch.Tensor) -> torch.Tensor:
+        return queries.score(passages)
 
     def save(self, folder: Path, extra) -> None:
         self.model.save_pretrained_with(folder, extra)
@@ -139,8 +147,15 @@ class _BiEncoderTrainee:
                     for k, v in self.model.preprocess(texts).items()}
         return F.normalize(self.model(features)["sentence_embedding"], dim=-1)
 
-    def scores(self, queries: list[str], passages: list[str]) -> torch.Tensor:
-        return BE_SCALE * self._embed(queries) @ self._embed(passages).T
+    def encode_queries(self, queries: list[str]) -> torch.Tensor:
+        return self._embed(queries)
+
+    def encode_passages(self, passages: list[str]) -> torch.Tensor:
+        return self._embed(passages)
+
+    @staticmethod
+    def score(queries: torch.Tensor, passages: torch.Tensor) -> torch.Tensor:
+        return BE_SCALE * queries @ passages.T
 
     def save(self, folder: Path, extra) -> None:
         def fill(staging: Path) -> None:
@@ -148,6 +163,57 @@ class _BiEncoderTrainee:
             extra(staging)
 
         atomic.write_directory(folder, fill)
+
+
+class _BatchScorer(nn.Module):
+    """One training step's forward: this rank's queries against the passages of the whole
+    (global) batch. Under torchrun the passage vectors of every rank are gathered, with
+    gradients, so each query meets exactly the in-batch negatives a single process would
+    give it; DistributedDataParallel wraps this module and averages the gradients."""
+
+    def __init__(self, trainee, world: World) -> None:
+        super().__init__()
+        self.trainee = trainee
+        self.model = trainee.model  # registered, so DDP sees its parameters
+        self.world = world
+
+    def forward(self, queries: list[str], passages: list[str]) -> torch.Tensor:
+        vectors = self.trainee.encode_passages(passages)
+        if self.world.distributed:
+            vectors = torch.cat(all_gather_with_grad(vectors))
+        return self.trainee.score(self.trainee.encode_queries(queries), vectors)
+
+
+def batch_loss(scorer: nn.Module, batch: list[Example], world: World, teacher: dict | None,
+               margin_mse_weight: float) -> tuple[torch.Tensor, dict]:
+    """This rank's loss on its share of the global ``batch`` (all of it in one process), and
+    the record of the whole batch's losses."""
+    per_rank = len(batch) // world.size
+    mine = range(world.rank * per_rank, (world.rank + 1) * per_rank)
+    share = [batch[i] for i in mine]
+    group = 1 + len(share[0].negatives)
+    passages = [text for ex in share for text in (ex.positive, *ex.negatives)]
+    scores = scorer([ex.query for ex in share], passages)  # [B / ranks, B * group]
+    # This rank's queries own the positives at their places in the global batch.
+    own_positions = torch.tensor(list(mine), device=scores.device) * group
+    loss = F.cross_entropy(scores, own_positions)
+    record = {"cross_entropy": _global_mean(world, loss)}
+    if teacher is not None:
+        own = scores.gather(1, own_positions.unsqueeze(1) + torch.arange(group, device=scores.device))
+        t = torch.tensor([[teacher.get((ex.query_id, d), 0.0) for d in (ex.positive_id, *ex.negative_ids)]
+                          for ex in share], device=scores.device)
+        mse = margin_mse(own[:, 0], own[:, 1:], t[:, 0], t[:, 1:])
+        loss = loss + margin_mse_weight * mse
+        record["margin_mse"] = _global_mean(world, mse)
+    return loss, record
+
+
+def _global_mean(world: World, value: torch.Tensor) -> float:
+    """The loss the whole batch had (what one process would log), from each rank's part."""
+    value = value.detach().clone()
+    if world.distributed:
+        reduce_mean(world, value)
+    return float(value)
 
 
 @dataclass
@@ -159,9 +225,20 @@ class RetrievalTrainResult:
 
 
 def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path, device: str = "cpu",
-                    encoder_for_mining=None, on_step: Callable[[dict], None] | None = None) -> RetrievalTrainResult:
-    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record."""
+                    encoder_for_mining=None, on_step: Callable[[dict], None] | None = None,
+                    world: World | None = None) -> RetrievalTrainResult:
+    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record.
+
+    Under torchrun each rank takes an equal share of every batch (``batch_size`` must divide
+    by the number of ranks) and the model is wrapped in DistributedDataParallel; only rank 0
+    writes checkpoints, the others read ``output`` to resume (a shared folder across nodes).
+    """
+    from torch.nn.parallel import DistributedDataParallel
     from transformers import get_linear_schedule_with_warmup
+
+    world = world or current_world()
+    if config.batch_size % world.size:
+        raise UserError(f"batch_size {config.batch_size} does not split evenly over {world.size} processes")
 
     data = read_beir_folder(data_root / config.dataset, config.split)
     teacher = read_teacher_scores(Path(config.teacher_scores)) if config.teacher_scores else None
@@ -181,6 +258,11 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     trainee = (_HypencoderTrainee if config.model == "hypencoder" else _BiEncoderTrainee)(config, output, resume)
     module = trainee.model.to(device)
     module.train()
+    scorer = _BatchScorer(trainee, world)
+    if world.distributed:
+        # The backbone's pooler takes no part in the loss: its parameters get no gradient.
+        scorer = DistributedDataParallel(scorer, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
+                                         find_unused_parameters=True)
     optimizer = torch.optim.AdamW(trainee.parameter_groups(config))
     scheduler = get_linear_schedule_with_warmup(optimizer, 0, config.max_steps)
     start = 0
@@ -190,33 +272,23 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     else:
         state = {"config": json.loads(json.dumps(config.to_dict())), "examples": len(examples), "step": 0, "history": []}
 
-    group = 1 + config.negatives
-    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step")
+    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
+                    disable=not world.is_main)
     started = time.perf_counter()
     for step, indices in epoch_batches(len(examples), config.batch_size, config.seed, start):
         if step >= config.max_steps:
             break
-        batch: list[Example] = [examples[i] for i in indices]
-        passages = [text for ex in batch for text in (ex.positive, *ex.negatives)]
-        scores = trainee.scores([ex.query for ex in batch], passages)  # [B, B * group]
-        targets = torch.arange(len(batch), device=scores.device) * group
-        loss = F.cross_entropy(scores, targets)
-        record = {"cross_entropy": float(loss.detach())}
-        if teacher is not None:
-            own = scores.reshape(len(batch), len(batch), group)[torch.arange(len(batch)), torch.arange(len(batch))]
-            t = torch.tensor([[teacher.get((ex.query_id, d), 0.0) for d in (ex.positive_id, *ex.negative_ids)]
-                              for ex in batch], device=scores.device)
-            mse = margin_mse(own[:, 0], own[:, 1:], t[:, 0], t[:, 1:])
-            loss = loss + config.margin_mse_weight * mse
-            record["margin_mse"] = float(mse.detach())
+        loss, record = batch_loss(scorer, [examples[i] for i in indices], world, teacher, config.margin_mse_weight)
         optimizer_step(loss, optimizer, scheduler)
-        record.update(step=step + 1, loss=float(loss.detach()), elapsed_s=round(time.perf_counter() - started, 2))
+        record.update(step=step + 1, loss=_global_mean(world, loss), elapsed_s=round(time.perf_counter() - started, 2))
         if record_step(state, record, progress, on_step, config.save_every, config.max_steps):
             def extra(folder: Path, state=state) -> None:
                 save_optimizer_state(folder, optimizer, scheduler)
                 atomic.write_json(folder / STATE_DIR / "state.json", state)
 
-            trainee.save(output, extra)
+            if world.is_main:
+                trainee.save(output, extra)
+            barrier(world)
             module.train()
     progress.close()
     return RetrievalTrainResult(output, state["step"], state["history"], start)
