@@ -167,6 +167,82 @@ def test_checkpoint_moved_aside_by_a_killed_save_is_reused(tmp_path, monkeypatch
     assert checkpoint.is_complete() and not aside.exists()
 
 
+# --- damaged checkpoints and training state: a message, and no code from them runs ------
+
+
+class _Payload:
+    """A pickle that creates a file when unpickled: proof of code execution."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _optimizer_and_scheduler():
+    import torch
+
+    parameter = torch.nn.Parameter(torch.zeros(3))
+    optimizer = torch.optim.AdamW([parameter])
+    return optimizer, torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+
+
+@pytest.mark.parametrize("damage", ["pickle payload", "truncated", "empty"])
+def test_damaged_training_state_is_refused_by_name(tmp_path, damage):
+    import pickle
+
+    import torch
+
+    from hyperret_eval.training import STATE_DIR, load_optimizer_state, save_optimizer_state
+
+    optimizer, scheduler = _optimizer_and_scheduler()
+    save_optimizer_state(tmp_path, optimizer, scheduler)
+    state_file, marker = tmp_path / STATE_DIR / "optimizer.pt", tmp_path / "payload-ran"
+    if damage == "pickle payload":
+        torch.save({"state": _Payload(marker)}, state_file, pickle_module=pickle)
+    else:
+        state_file.write_bytes(state_file.read_bytes()[: 100 if damage == "truncated" else 0])
+    with pytest.raises(UserError, match=rf"{state_file}: cannot read the training state"):
+        load_optimizer_state(tmp_path, *_optimizer_and_scheduler())
+    assert not marker.exists(), "unpickling the training state ran code"
+
+
+@pytest.fixture
+def sentence_model(tmp_path) -> Path:
+    """A copy of the packaged MiniLM folder (HiCL checkpoints have its layout)."""
+    import shutil
+
+    from hyperret_eval.models.registry import backbone_path
+
+    return Path(shutil.copytree(backbone_path("minilm"), tmp_path / "model"))
+
+
+def test_truncated_sentence_transformers_weights(sentence_model):
+    from hyperret_eval.models.registry import load_sentence_transformer
+
+    weights = sentence_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(UserError, match=rf"{sentence_model}: cannot read the model \(truncated"):
+        load_sentence_transformer(sentence_model, "cpu")
+
+
+def test_pickle_payload_in_sentence_transformers_weights_never_runs(sentence_model, tmp_path):
+    import pickle
+
+    import torch
+
+    from hyperret_eval.models.registry import load_sentence_transformer
+
+    marker = tmp_path / "payload-ran"
+    (sentence_model / "model.safetensors").unlink()
+    torch.save({"embeddings.word_embeddings.weight": _Payload(marker)}, sentence_model / "pytorch_model.bin",
+               pickle_module=pickle)
+    with pytest.raises(UserError, match=rf"{sentence_model}: cannot read the model .*Weights only load failed"):
+        load_sentence_transformer(sentence_model, "cpu")
+    assert not marker.exists(), "the checkpoint's pickle ran code"
+
+
 # --- writers killed mid-write -------------------------------------------------------------
 
 CHILD = r"""
