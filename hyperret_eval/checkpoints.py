@@ -27,7 +27,7 @@ from pathlib import Path
 from hyperret_eval import atomic
 from hyperret_eval.distributed import World, barrier, current_world
 from hyperret_eval.errors import UserError
-from hyperret_eval.paths import default_cache_root
+from hyperret_eval.paths import CACHE_ENV, default_cache_root
 from hyperret_eval.results import data_fingerprint
 from hyperret_eval.training import STATE_DIR, Recipe
 
@@ -103,11 +103,13 @@ def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, re
         if not checkpoint.is_complete():
             raise UserError(missing_checkpoint_message(checkpoint, model_key))
         return
+    atomic.check_writable_folder(checkpoint.path.parent, f"{CACHE_ENV}, the cache of trained checkpoints")
     world = current_world()
     if world.distributed:
         _ensure_together(checkpoint, world, device, retrain, announce)
         return
     with _exclusive_lock(checkpoint.lock_path, announce):
+        atomic.recover(checkpoint.path)  # a save killed mid-swap leaves the last checkpoint beside it
         if checkpoint.is_complete() and not retrain:
             announce(f"Reusing checkpoint {checkpoint.path}")
             return

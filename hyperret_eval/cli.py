@@ -10,7 +10,7 @@ import sys
 import warnings
 from pathlib import Path
 
-from hyperret_eval import __version__
+from hyperret_eval import __version__, atomic
 from hyperret_eval.errors import UserError
 from hyperret_eval.paths import resolve_data_root
 from hyperret_eval.training import STATE_DIR
@@ -149,6 +149,7 @@ def _command_train(args: argparse.Namespace) -> int:
     try:
         if args.output:
             output = Path(args.output).expanduser().resolve()
+            atomic.check_writable_folder(output, "--output")
             train_recipe(config, output, data_root, device)
         else:
             checkpoint = locate_checkpoint(config, data_root)
@@ -218,6 +219,13 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as exc:
         print(f"hyperret-eval: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # Outside the atomic writers (which name their target): a log, a lock, a cache of
+        # another library. The system's message names the file; HYPERRET_LOG_LEVEL=DEBUG shows the traceback.
+        logging.getLogger("hyperret_eval").debug("failed", exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"hyperret-eval: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("hyperret-eval: interrupted", file=sys.stderr)
         return 130

@@ -28,3 +28,15 @@ class DataFormatError(UserError):
 
 class DataNotFoundError(UserError):
     """A dataset that is neither on disk nor downloadable right now."""
+
+
+class WriteError(UserError):
+    """An output that could not be written: disk full, no permission, a read-only file
+    system, a file where a folder should be. Nothing was half-written: the old version of
+    the output, if any, is intact."""
+
+    exit_code = 1
+
+    def __init__(self, target: Path | str, reason: str) -> None:
+        super().__init__(f"cannot write {target}: {reason}")
+        self.target = Path(target)

@@ -76,6 +76,10 @@ def resolve_device(requested: str) -> str:
 
     if requested == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N") from None
     if requested.startswith("cuda") and not torch.cuda.is_available():
         raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
     return requested
@@ -177,6 +181,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
     device = resolve_device(options.device)
     if options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
+    atomic.check_writable_folder(options.output_dir, "--output-dir")
     tasks = prepare_tasks(specs, options.data_root)
     world = init_world(device)
     device = world.device(device)

@@ -72,6 +72,9 @@ def record_step(state: dict, record: dict, progress, on_step, save_every: int, m
 
 
 def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
+    """Write the optimizer, scheduler and RNG state into ``folder``: always the staging
+    folder of an atomic checkpoint swap (:func:`hyperret_eval.atomic.write_directory`),
+    so plain writes are safe here."""
     state_dir = folder / STATE_DIR
     state_dir.mkdir(exist_ok=True)
     torch.save(optimizer.state_dict(), state_dir / "optimizer.pt")
@@ -81,7 +84,12 @@ def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
 
 def load_optimizer_state(folder: Path, optimizer, scheduler) -> None:
     """Restore what :func:`save_optimizer_state` wrote (tensors only: ``weights_only``)."""
-    state_dir = folder / STATE_DIR
-    optimizer.load_state_dict(torch.load(state_dir / "optimizer.pt", weights_only=True))
-    scheduler.load_state_dict(torch.load(state_dir / "scheduler.pt", weights_only=True))
-    torch.set_rng_state(torch.load(state_dir / "rng.pt", weights_only=True)["cpu"])
+    from hyperret_eval.models.damaged import unreadable
+
+    def load(name: str):
+        with unreadable(folder / STATE_DIR / name, "training state"):
+            return torch.load(folder / STATE_DIR / name, weights_only=True)
+
+    optimizer.load_state_dict(load("optimizer.pt"))
+    scheduler.load_state_dict(load("scheduler.pt"))
+    torch.set_rng_state(load("rng.pt")["cpu"])

@@ -87,3 +87,36 @@ def test_invalid_utf8_is_reported_with_line(tmp_path):
     bad.write_bytes(b"g\tf\t2012\t1\t2.0\ta\tb\ng\tf\t2012\t2\t3.0\t\xff\tb\n")
     with pytest.raises(DataFormatError, match="line 2: not valid UTF-8"):
         read_stsb_csv(bad)
+
+
+@pytest.mark.parametrize("score", ["nan", "inf", "-Infinity"])
+def test_non_finite_gold_score_is_rejected(tmp_path, score):
+    folder = _write_subset(tmp_path, ["a\tb", "c\td"], ["1.0", score])
+    with pytest.raises(DataFormatError, match=rf"STS.gs.toy.txt, line 2: expected a similarity score, found '{score}'"):
+        read_semeval_all(folder)
+
+
+@pytest.mark.parametrize("golds", [[], ["", ""]], ids=["empty files", "every pair unscored"])
+def test_subset_without_scored_pairs(tmp_path, golds):
+    folder = _write_subset(tmp_path, ["a\tb", "c\td"][: len(golds)], golds)
+    with pytest.raises(DataFormatError, match="STS.gs.toy.txt: holds no scored sentence pairs"):
+        read_semeval_all(folder)
+
+
+def test_empty_stsb_and_sick_files(tmp_path):
+    (tmp_path / "sts-test.csv").write_text("\n", encoding="utf-8")
+    with pytest.raises(DataFormatError, match="sts-test.csv: holds no scored sentence pairs"):
+        read_stsb_csv(tmp_path / "sts-test.csv")
+    full, empty = tmp_path / "SICK_a.txt", tmp_path / "SICK_b.txt"
+    header = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\n"
+    full.write_text(header + "1\tx\ty\t3.0\n", encoding="utf-8")
+    empty.write_text(header, encoding="utf-8")
+    assert len(read_sick([full])) == 1
+    with pytest.raises(DataFormatError, match="SICK_b.txt: holds no scored sentence pairs"):
+        read_sick([full, empty])
+
+
+def test_sick_header_with_byte_order_mark(tmp_path):
+    path = tmp_path / "SICK_bom.txt"
+    path.write_bytes(b"\xef\xbb\xbfsentence_A\tsentence_B\trelatedness_score\nx\ty\t4.5\n")
+    assert read_sick([path]).scores == [4.5]

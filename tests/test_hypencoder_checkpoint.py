@@ -64,6 +64,21 @@ def test_truncated_weights_file(tmp_path):
         Hypencoder.from_pretrained(folder)
 
 
+@pytest.mark.parametrize("keep", [0, 5, 0.5], ids=["empty", "header cut", "half"])
+def test_truncated_safetensors_file(tmp_path, keep):
+    """Our own format: model.safetensors cut short anywhere is a message, not a traceback."""
+    from safetensors.torch import save_file
+
+    folder = _copy(tmp_path)
+    state = torch.load(folder / "pytorch_model.bin", weights_only=True)
+    (folder / "pytorch_model.bin").unlink()
+    save_file({k: v.clone().contiguous() for k, v in state.items()}, str(folder / "model.safetensors"))
+    data = (folder / "model.safetensors").read_bytes()
+    (folder / "model.safetensors").write_bytes(data[: int(keep * len(data)) if isinstance(keep, float) else keep])
+    with pytest.raises(CheckpointError, match=r"model.safetensors: cannot read the weights \(truncated"):
+        Hypencoder.from_pretrained(folder)
+
+
 def test_missing_qnet_key(tmp_path):
     folder = _copy(tmp_path)
     state = torch.load(folder / "pytorch_model.bin", weights_only=True)

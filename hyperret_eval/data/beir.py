@@ -33,7 +33,15 @@ def document_text(doc: dict[str, str]) -> str:
     return f"{doc.get('title') or ''} {doc.get('text') or ''}".strip()
 
 
-def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]:
+def _shown(value: object) -> str:
+    """A JSON value as the user wrote it, cut short for a message."""
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...], what: str) -> list[tuple[int, dict]]:
+    """The JSON objects of a corpus or queries file, checked: ``_id`` a string or an
+    integer (stored as a string) and unique, ``text`` (and ``title`` when present) a string."""
     records = []
     seen: dict[str, int] = {}
     for number, line in numbered_lines(path):
@@ -43,34 +51,48 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> list[tuple[int, dict]]
             record = json.loads(line)
         except json.JSONDecodeError as exc:
             raise DataFormatError(path, number, f"not valid JSON ({exc.msg})") from None
+        except RecursionError:
+            raise DataFormatError(path, number, "not valid JSON (nested too deeply)") from None
+        except ValueError as exc:  # an integer of thousands of digits
+            raise DataFormatError(path, number, f"not valid JSON ({exc})") from None
         if not isinstance(record, dict):
             raise DataFormatError(path, number, "expected a JSON object")
         for key in required:
             if key not in record:
                 raise DataFormatError(path, number, f"missing field {key!r}")
-        record["_id"] = str(record["_id"])
+        record_id = record["_id"]
+        if isinstance(record_id, bool) or not isinstance(record_id, (str, int)) or str(record_id) == "":
+            raise DataFormatError(path, number, f"_id must be a non-empty string, found {_shown(record_id)}")
+        for key, optional in (("text", False), ("title", True)):
+            value = record.get(key)
+            if not isinstance(value, str) and not (optional and value is None):
+                raise DataFormatError(path, number, f"field {key!r} must be a string, found {_shown(value)}")
+        record["_id"] = str(record_id)
         if record["_id"] in seen:
             raise DataFormatError(
                 path, number, f"duplicate _id {record['_id']!r} (first on line {seen[record['_id']]})"
             )
         seen[record["_id"]] = number
         records.append((number, record))
+    if not records:
+        raise DataFormatError(path, None, f"holds no {what} (one JSON object per line expected)")
     return records
 
 
 def read_corpus(path: Path) -> dict[str, dict[str, str]]:
-    return {
-        rec["_id"]: {"title": str(rec.get("title") or ""), "text": str(rec["text"])}
-        for _, rec in _read_jsonl(path, ("_id", "text"))
-    }
+    records = _read_jsonl(path, ("_id", "text"), "documents")
+    return {rec["_id"]: {"title": rec.get("title") or "", "text": rec["text"]} for _, rec in records}
 
 
 def read_queries(path: Path) -> dict[str, str]:
-    return {rec["_id"]: str(rec["text"]) for _, rec in _read_jsonl(path, ("_id", "text"))}
+    return {rec["_id"]: rec["text"] for _, rec in _read_jsonl(path, ("_id", "text"), "queries")}
 
 
 def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
-    """The judgements, and the line each (query, doc) pair was read from."""
+    """The judgements, and the line each (query, doc) pair was read from.
+
+    A pair judged twice is an error even with the same grade: BEIR's loader would keep the
+    last grade silently, and a repeated line usually means two files were concatenated."""
     qrels: Qrels = {}
     lines: dict[tuple[str, str], int] = {}
     for number, line in numbered_lines(path):
@@ -88,6 +110,11 @@ def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
             relevance = int(score)
         except ValueError:
             raise DataFormatError(path, number, f"relevance score must be an integer, found {score!r}") from None
+        if not query_id or not doc_id:
+            raise DataFormatError(path, number, "empty query-id or corpus-id")
+        if (query_id, doc_id) in lines:
+            raise DataFormatError(path, number, f"query {query_id!r} and document {doc_id!r} are judged twice "
+                                                f"(first on line {lines[(query_id, doc_id)]})")
         qrels.setdefault(query_id, {})[doc_id] = relevance
         lines[(query_id, doc_id)] = number
     return qrels, lines
@@ -103,7 +130,15 @@ def beir_split_files(folder: Path, split: str) -> tuple[Path, Path, Path]:
 
 
 def read_beir_folder(folder: Path, split: str) -> RetrievalData:
-    """Read and cross-check a BEIR dataset folder for one split."""
+    """Read and cross-check a BEIR dataset folder for one split.
+
+    Every file must be well formed (each problem is a :class:`DataFormatError` naming the
+    file and line), ids unique and the corpus, queries and judgements non-empty. A
+    judgement naming a query or a document that the folder does not hold is an error, not
+    a warning: BEIR and MTEB would keep it, so the document could never be retrieved and
+    every recall-based score would be silently lower. Queries without judgements are
+    dropped, as BEIR does.
+    """
     corpus_file, queries_file, qrels_file = beir_split_files(folder, split)
     corpus = read_corpus(corpus_file)
     queries = read_queries(queries_file)

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,9 +48,19 @@ _SEMEVAL_INPUT = re.compile(r"^(?P<prefix>STS(?:\d{4})?)\.input\.(?P<subset>.+)\
 
 def _parse_score(path: Path, number: int, text: str) -> float:
     try:
-        return float(text)
+        score = float(text)
     except ValueError:
-        raise DataFormatError(path, number, f"expected a similarity score, found {text!r}") from None
+        score = math.nan
+    if not math.isfinite(score):  # float() accepts "nan" and "inf"; no correlation survives them
+        raise DataFormatError(path, number, f"expected a similarity score, found {text!r}")
+    return score
+
+
+def _nonempty(pairs: STSPairs, path: Path, before: int = 0) -> STSPairs:
+    """``pairs``, unless ``path`` added none to the ``before`` it had: an empty file is an error."""
+    if len(pairs) == before:
+        raise DataFormatError(path, None, "holds no scored sentence pairs")
+    return pairs
 
 
 def read_semeval_subset(input_file: Path, gold_file: Path) -> STSPairs:
@@ -73,7 +84,7 @@ def read_semeval_subset(input_file: Path, gold_file: Path) -> STSPairs:
         pairs.sentence1.append(columns[0])
         pairs.sentence2.append(columns[1])
         pairs.scores.append(_parse_score(gold_file, number, gold.strip()))
-    return pairs
+    return _nonempty(pairs, gold_file)
 
 
 def read_semeval_folder(folder: Path) -> dict[str, STSPairs]:
@@ -116,7 +127,7 @@ def read_stsb_csv(path: Path) -> STSPairs:
         pairs.scores.append(_parse_score(path, number, columns[4]))
         pairs.sentence1.append(columns[5])
         pairs.sentence2.append(columns[6])
-    return pairs
+    return _nonempty(pairs, path)
 
 
 def read_sick(paths: list[Path]) -> STSPairs:
@@ -124,6 +135,7 @@ def read_sick(paths: list[Path]) -> STSPairs:
     pairs = STSPairs()
     for path in paths:
         pairs.files.append(path)
+        before = len(pairs)
         lines = numbered_lines(path)
         header = next(lines, (1, ""))[1].split("\t")
         needed = ("sentence_A", "sentence_B", "relatedness_score")
@@ -142,4 +154,5 @@ def read_sick(paths: list[Path]) -> STSPairs:
             pairs.sentence1.append(columns[a])
             pairs.sentence2.append(columns[b])
             pairs.scores.append(_parse_score(path, number, columns[s]))
+        _nonempty(pairs, path, before)
     return pairs

@@ -72,6 +72,8 @@ def _read_settings(path: Path) -> dict:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read recipe file {path}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start + 1})") from None
     try:
         if file_format == "JSON":
             values = json.loads(text)
@@ -79,7 +81,8 @@ def _read_settings(path: Path) -> dict:
             values = yaml.safe_load(text)
         else:
             values = tomllib.loads(text)
-    except (json.JSONDecodeError, tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+    # JSONDecodeError and TOMLDecodeError are ValueErrors; so are over-long integers.
+    except (ValueError, RecursionError, yaml.YAMLError) as exc:
         raise UserError(f"{path}: not valid {file_format} ({exc})") from None
     if not isinstance(values, dict):
         raise UserError(f"{path}: expected a mapping of training settings, found {type(values).__name__}")

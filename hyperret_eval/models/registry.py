@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperret_eval.errors import UserError
+from hyperret_eval.models.damaged import unreadable
 
 if TYPE_CHECKING:
     from hyperret_eval.checkpoints import Checkpoint
@@ -94,8 +95,12 @@ def load_sentence_transformer(path: Path, device: str):
     """
     from sentence_transformers import SentenceTransformer
 
+    def read_json(file: Path):
+        with unreadable(file, "model's settings"):
+            return json.loads(file.read_text(encoding="utf-8"))
+
     modules_file = path / "modules.json"
-    modules = json.loads(modules_file.read_text(encoding="utf-8")) if modules_file.is_file() else []
+    modules = read_json(modules_file) if modules_file.is_file() else []
     foreign = [m.get("type", "?") for m in modules if not str(m.get("type", "")).startswith(TRUSTED_MODULE_PACKAGES)]
     if foreign:
         raise UserError(
@@ -103,10 +108,11 @@ def load_sentence_transformer(path: Path, device: str):
             f"({', '.join(foreign)}); refusing to import code named by a checkpoint."
         )
     for config in path.rglob("config.json"):
-        if "auto_map" in json.loads(config.read_text(encoding="utf-8")):
+        if "auto_map" in read_json(config):
             raise UserError(f"{config} maps to custom modelling code (auto_map); refusing to run code from a checkpoint.")
     ours = any(str(m.get("type", "")).startswith("hyperret_eval.") for m in modules)
-    return SentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=ours)
+    with unreadable(path, "model"):
+        return SentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=ours)
 
 
 def is_hypencoder_checkpoint(folder: Path) -> bool:

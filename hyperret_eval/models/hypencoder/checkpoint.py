@@ -14,14 +14,13 @@ lookup; a shared backbone is stored once, under the query prefix.
 from __future__ import annotations
 
 import json
-import pickle
 import re
-import zipfile
 from pathlib import Path
 
 import torch
 
 from hyperret_eval.errors import UserError
+from hyperret_eval.models.damaged import unreadable
 from hyperret_eval.models.hypencoder.modeling import Hypencoder
 from hyperret_eval.models.hypencoder.qnet import QNetShape
 
@@ -36,16 +35,14 @@ class CheckpointError(UserError):
 
 def _read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
     safetensors_file, bin_file = folder / "model.safetensors", folder / "pytorch_model.bin"
-    try:
-        if safetensors_file.is_file():
-            from safetensors.torch import load_file
+    if safetensors_file.is_file():
+        from safetensors.torch import load_file
 
+        with unreadable(safetensors_file, "weights", CheckpointError):
             return load_file(str(safetensors_file), device="cpu")
-        if bin_file.is_file():
+    if bin_file.is_file():
+        with unreadable(bin_file, "weights", CheckpointError):
             return torch.load(bin_file, map_location="cpu", weights_only=True)
-    except (RuntimeError, OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, ValueError) as exc:
-        target = safetensors_file if safetensors_file.is_file() else bin_file
-        raise CheckpointError(f"{target}: cannot read the weights (truncated or not a weights file?): {exc}") from None
     raise CheckpointError(f"{folder} holds neither model.safetensors nor pytorch_model.bin")
 
 
