@@ -11,20 +11,19 @@ training data files it reads, so the same recipe on other data is another checkp
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shlex
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from hyperret_eval import atomic
 from hyperret_eval.errors import UserError
+from hyperret_eval.locks import exclusive_lock
 from hyperret_eval.paths import default_cache_root
 from hyperret_eval.results import data_fingerprint
 from hyperret_eval.training import STATE_DIR, Recipe
@@ -101,7 +100,8 @@ def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, re
         if not checkpoint.is_complete():
             raise UserError(missing_checkpoint_message(checkpoint, model_key))
         return
-    with _exclusive_lock(checkpoint.lock_path, announce):
+    waiting = f"Waiting for another process training the same checkpoint (lock {checkpoint.lock_path})"
+    with exclusive_lock(checkpoint.lock_path, on_wait=lambda: announce(waiting)):
         if checkpoint.is_complete() and not retrain:
             announce(f"Reusing checkpoint {checkpoint.path}")
             return
@@ -114,19 +114,6 @@ def missing_checkpoint_message(checkpoint: Checkpoint, model_key: str) -> str:
     return (f"Model {model_key!r} has no complete trained checkpoint (looked for {checkpoint.path}{partial}). "
             f"Train it with `{train_command(model_key, checkpoint)}`, or let `hyperret-eval run` train it "
             "(without --no-train).")
-
-
-@contextmanager
-def _exclusive_lock(lock_path: Path, announce: Callable[[str], None]) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (released when the file closes)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            announce(f"Waiting for another process training the same checkpoint (lock {lock_path})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _train(checkpoint: Checkpoint, device: str, from_scratch: bool, announce: Callable[[str], None]) -> None:
