@@ -213,3 +213,29 @@ def test_a_run_killed_mid_encoding_resumes_at_the_first_unfinished_chunk(model, 
     assert torch.equal(cached(model, tmp_path), reference)
     assert calls == [8], "only the last chunk is encoded"
     assert json.loads((entry / "meta.json").read_text())["complete"]
+
+
+def test_both_adapters_use_the_cache_under_the_cache_root(model, reference, tmp_path, monkeypatch):
+    import datasets
+
+    from hyperret_eval.integrations.beir import HypencoderSearch
+    from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
+
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "root"))
+    corpus = {doc_id: {"title": "", "text": text} for doc_id, text in zip(DOC_IDS, TEXTS)}
+    queries = {"q0": "retrieval", "q1": "hypernetworks"}
+    uncached = HypencoderSearch(model, batch_size=BATCH, show_progress=False, use_cache=False).search(corpus, queries, 5)
+    assert not (tmp_path / "root").exists()
+
+    calls = count_encoding(model, monkeypatch)
+    search = HypencoderSearch(model, batch_size=BATCH, show_progress=False)
+    assert search.search(corpus, queries, 5) == uncached
+    assert search.search(corpus, queries, 5) == uncached
+    assert sum(calls) == len(TEXTS), "the second search encodes no passage"
+    (entry,) = entries(tmp_path / "root" / "passages")
+
+    mteb_corpus = datasets.Dataset.from_dict({"id": DOC_IDS, "title": [""] * len(DOC_IDS), "text": TEXTS})
+    HypencoderMTEBSearch(model, mteb_model_meta=None, batch_size=BATCH).index(
+        mteb_corpus, task_metadata=None, hf_split="test", hf_subset="default", encode_kwargs={})
+    assert sum(calls) == len(TEXTS), "mteb's adapter is served the same entry"
+    assert entries(tmp_path / "root" / "passages") == [entry]
