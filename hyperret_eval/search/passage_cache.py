@@ -86,7 +86,7 @@ def cached_passage_vectors(model: Hypencoder, doc_ids: Sequence[str], texts: Seq
             log.info("Passage vectors served from %s", folder)
         else:
             _encode_remaining(model, texts, folder, meta, batch_size, show_progress)
-    return _read_only_tensor(folder / VECTORS)
+    return read_only_tensor(folder / VECTORS)
 
 
 def corpus_vectors(model: Hypencoder, doc_ids: Sequence[str], texts: Sequence[str], batch_size: int, *,
@@ -202,7 +202,8 @@ def _encode_remaining(model: Hypencoder, texts: Sequence[str], folder: Path, met
             bar.update(len(encoded))
 
 
-def _read_only_tensor(path: Path) -> torch.Tensor:
+def read_only_tensor(path: Path) -> torch.Tensor:
+    """A tensor over a read-only memmap of the .npy file at ``path`` (no copy)."""
     array = np.load(path, mmap_mode="r")
     with warnings.catch_warnings():
         # torch warns that it cannot protect a non-writable array; the mapping is
