@@ -20,6 +20,7 @@ DOC_IDS = [f"d{i}" for i in range(40)]
 TEXTS = [f"Passage {i} on " + " ".join(["retrieval"] * (i % 7) + ["and hypernetworks"]) for i in range(40)]
 # Chunks are a whole number of batches, so chunked encoding pads exactly as one pass does.
 CHUNK, BATCH = 16, 8
+ALL_BATCHES = [8] * 5  # passages per call to encode_passages: one call per batch
 
 
 @pytest.fixture(scope="module")
@@ -35,8 +36,8 @@ def reference(model) -> torch.Tensor:
 
 
 def count_encoding(model: Hypencoder, monkeypatch, fail_on_call: int | None = None) -> list[int]:
-    """Record how many passages each call to ``model.encode_passages`` gets; with
-    ``fail_on_call``, that call (counting from 1) raises instead, as a killed run stops."""
+    """Record how many passages each call to ``model.encode_passages`` (one batch) gets;
+    with ``fail_on_call``, that call (counting from 1) raises instead, as a killed run stops."""
     calls: list[int] = []
     encode = model.encode_passages
 
@@ -83,11 +84,11 @@ def with_shape(model: Hypencoder, qnet_layers: int, **changes) -> Hypencoder:
 def test_cached_vectors_equal_encoding_and_are_served_from_a_memmap(model, reference, tmp_path, monkeypatch):
     calls = count_encoding(model, monkeypatch)
     first = cached(model, tmp_path)
-    assert calls == [16, 16, 8], "encoded a chunk at a time"
+    assert calls == ALL_BATCHES
     assert torch.equal(first, reference)
 
     second = cached(model, tmp_path)
-    assert calls == [16, 16, 8], "the second call encodes nothing"
+    assert calls == ALL_BATCHES, "the second call encodes nothing"
     assert torch.equal(second, reference)
     (entry,) = entries(tmp_path)
     assert mapped_files(second) == [str((entry / "vectors.npy").resolve())], "served over the file, not a copy"
@@ -192,7 +193,7 @@ def test_an_entry_that_does_not_match_is_never_served(damage, model, reference, 
     TAMPERING[damage](entry)
     calls = count_encoding(model, monkeypatch)
     assert torch.equal(cached(model, tmp_path), reference)
-    assert calls == [16, 16, 8], "encoded again from the start"
+    assert calls == ALL_BATCHES, "encoded again from the start"
     assert "encoding the passages again" in caplog.text
     monkeypatch.undo()
     calls = count_encoding(model, monkeypatch)
@@ -201,7 +202,7 @@ def test_an_entry_that_does_not_match_is_never_served(damage, model, reference, 
 
 
 def test_a_run_killed_mid_encoding_resumes_at_the_first_unfinished_chunk(model, reference, tmp_path, monkeypatch):
-    count_encoding(model, monkeypatch, fail_on_call=3)
+    count_encoding(model, monkeypatch, fail_on_call=5)  # the first batch of the third chunk
     with pytest.raises(RuntimeError, match="killed"):
         cached(model, tmp_path)
     (entry,) = entries(tmp_path)

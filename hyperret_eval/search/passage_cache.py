@@ -187,7 +187,7 @@ def _encode_remaining(model: Hypencoder, texts: Sequence[str], folder: Path, met
               disable=not show_progress) as bar:
         for index in range(done, meta["chunks"]):
             start = index * size
-            encoded = model.encode_passages(list(texts[start : start + size]), batch_size)
+            encoded = _encode_chunk(model, texts[start : start + size], batch_size, bar)
             encoded = encoded.to("cpu", STORAGE_DTYPES[meta["dtype"]]).numpy()
             if vectors is None:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -199,7 +199,16 @@ def _encode_remaining(model: Hypencoder, texts: Sequence[str], folder: Path, met
             meta["chunks_done"] = index + 1
             meta["complete"] = index + 1 == meta["chunks"]
             atomic.write_json(folder / META, meta)
-            bar.update(len(encoded))
+
+
+def _encode_chunk(model: Hypencoder, texts: Sequence[str], batch_size: int, bar: tqdm) -> torch.Tensor:
+    """One chunk's vectors, a batch per call so the progress bar moves between records
+    (a chunk can take minutes on a CPU)."""
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        parts.append(model.encode_passages(list(texts[start : start + batch_size]), batch_size))
+        bar.update(len(parts[-1]))
+    return torch.cat(parts)
 
 
 def read_only_tensor(path: Path) -> torch.Tensor:
