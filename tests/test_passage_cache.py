@@ -5,7 +5,10 @@ and used by both adapters."""
 from __future__ import annotations
 
 import copy
+import fcntl
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +16,7 @@ import pytest
 import torch
 
 from hyperret_eval.models.hypencoder import Hypencoder, QNetShape
-from hyperret_eval.search.passage_cache import cached_passage_vectors
+from hyperret_eval.search.passage_cache import cached_passage_vectors, entry_name, passage_cache_key
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 DOC_IDS = [f"d{i}" for i in range(40)]
@@ -214,6 +217,22 @@ def test_a_run_killed_mid_encoding_resumes_at_the_first_unfinished_chunk(model, 
     assert torch.equal(cached(model, tmp_path), reference)
     assert calls == [8], "only the last chunk is encoded"
     assert json.loads((entry / "meta.json").read_text())["complete"]
+
+
+def test_an_entry_being_filled_elsewhere_is_waited_for(model, reference, tmp_path, caplog):
+    """Another process holding the entry's lock: the call waits, then goes on."""
+    lock = tmp_path / f"{entry_name(passage_cache_key(model, DOC_IDS, TEXTS, 'float32'))}.lock"
+    results = []
+    with open(lock, "a") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        worker = threading.Thread(target=lambda: results.append(cached(model, tmp_path)))
+        worker.start()
+        deadline = time.monotonic() + 30
+        while "Waiting for another process" not in caplog.text and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "Waiting for another process" in caplog.text and not results
+    worker.join(timeout=60)
+    assert torch.equal(results[0], reference)
 
 
 def test_both_adapters_use_the_cache_under_the_cache_root(model, reference, tmp_path, monkeypatch):
