@@ -4,9 +4,11 @@ the corpus.
 A synthetic corpus (default 2,000,000 x 384 float16, seeded) is written chunk by chunk
 into a .npy memmap in a temporary folder, evicted from the page cache, then searched by
 a few random 2-layer q-nets through ExhaustiveSearch over a read-only memmap tensor, in
-float32, 4,096 passages a chunk (the engine's CPU default of 256 suits 16 queries; with
-4 queries a chunk is too little work and per-chunk overhead dominates). A background thread samples /proc/self/status: RssAnon is the memory the process
-owns (the corpus's file-backed pages are not in it; the OS can drop them and read them
+float32, 4,096 passages a chunk (the engine's CPU default of 256 suits 16 queries; for 4
+queries a chunk is too little work and per-chunk overhead dominates).
+
+A background thread samples /proc/self/status: RssAnon is the memory the process owns
+(the corpus's file-backed pages are not in it; the OS can drop them and read them
 again), RssFile the pages of mapped files resident now; VmHWM, the kernel's peak of
 resident memory, counts both. Bounded memory means the peak RssAnon stays far below the
 size of the array. Writes benchmarks/results/memmap_search.json.
