@@ -11,15 +11,13 @@ training data files it reads, so the same recipe on other data is another checkp
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
 import shlex
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,6 +25,7 @@ from pathlib import Path
 from hyperret_eval import atomic
 from hyperret_eval.distributed import World, barrier, current_world
 from hyperret_eval.errors import UserError
+from hyperret_eval.locks import exclusive_lock
 from hyperret_eval.paths import CACHE_ENV, default_cache_root
 from hyperret_eval.results import data_fingerprint
 from hyperret_eval.training import STATE_DIR, Recipe
@@ -108,7 +107,7 @@ def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, re
     if world.distributed:
         _ensure_together(checkpoint, world, device, retrain, announce)
         return
-    with _exclusive_lock(checkpoint.lock_path, announce):
+    with _checkpoint_lock(checkpoint, announce):
         atomic.recover(checkpoint.path)  # a save killed mid-swap leaves the last checkpoint beside it
         if checkpoint.is_complete() and not retrain:
             announce(f"Reusing checkpoint {checkpoint.path}")
@@ -130,7 +129,7 @@ def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain:
         announce(f"Reusing checkpoint {checkpoint.path}")
         return
     if world.is_main:
-        with _exclusive_lock(checkpoint.lock_path, announce):
+        with _checkpoint_lock(checkpoint, announce):
             _train(checkpoint, device, from_scratch=retrain, announce=announce)
     elif not supports_data_parallel(checkpoint.config):
         pass  # rank 0 trains alone (HiCL's loop has no DDP); the others wait below
@@ -142,25 +141,17 @@ def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain:
     barrier(world)
 
 
+def _checkpoint_lock(checkpoint: Checkpoint, announce: Callable[[str], None]):
+    waiting = f"Waiting for another process training the same checkpoint (lock {checkpoint.lock_path})"
+    return exclusive_lock(checkpoint.lock_path, on_wait=lambda: announce(waiting))
+
+
 def missing_checkpoint_message(checkpoint: Checkpoint, model_key: str) -> str:
     done = checkpoint.steps_done()
     partial = f"; it holds {done} of {checkpoint.config.max_steps} steps" if done else ""
     return (f"Model {model_key!r} has no complete trained checkpoint (looked for {checkpoint.path}{partial}). "
             f"Train it with `{train_command(model_key, checkpoint)}`, or let `hyperret-eval run` train it "
             "(without --no-train).")
-
-
-@contextmanager
-def _exclusive_lock(lock_path: Path, announce: Callable[[str], None]) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path`` (released when the file closes)."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "a", encoding="utf-8") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            announce(f"Waiting for another process training the same checkpoint (lock {lock_path})")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def _train(checkpoint: Checkpoint, device: str, from_scratch: bool, announce: Callable[[str], None]) -> None:

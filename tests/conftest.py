@@ -1,10 +1,11 @@
 """Shared fixtures: the real benchmark data at ../shared/data, small data roots cut from
-it, and the packaged MiniLM model (loaded once per session)."""
+it, the packaged MiniLM model (loaded once per session), and a throwaway cache root."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,17 @@ def shared_data_root() -> Path:
     if not (root / "sts").is_dir():
         pytest.fail(f"benchmark data not found at {root}; set HYPERRET_TEST_DATA to the shared data folder")
     return root
+
+
+@pytest.fixture(scope="session", autouse=True)
+def throwaway_cache_root(tmp_path_factory) -> Iterator[Path]:
+    """Point ``$HYPERRET_CACHE`` at a temporary folder for the whole session, so nothing a
+    test runs (cached passage vectors, graphs, checkpoints) is read from or written to the
+    user's cache. Tests that need a cache of their own still set it themselves."""
+    root = tmp_path_factory.mktemp("cache-root")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HYPERRET_CACHE", str(root))
+        yield root
 
 
 @pytest.fixture(scope="session")

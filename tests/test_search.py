@@ -3,6 +3,7 @@ of the exhaustive top-k while scoring a fraction of the corpus."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -48,6 +49,21 @@ def test_low_precision_keeps_most_of_the_top_k():
     _, approx = ExhaustiveSearch(passages, dtype="bfloat16", chunk_size=300).search(qnets, 20)
     overlap = sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(exact, approx)) / exact.numel()
     assert overlap > 0.8
+
+
+def test_memory_mapped_float16_passages_are_scored_in_place(tmp_path):
+    values = torch.randn(500, 16, generator=torch.Generator().manual_seed(3)).half()
+    stored = np.lib.format.open_memmap(tmp_path / "passages.npy", mode="w+", dtype=np.float16, shape=(500, 16))
+    stored[:] = values.numpy()
+    stored.flush()
+    mapped = torch.from_numpy(np.load(tmp_path / "passages.npy", mmap_mode="r+"))
+    qnets = random_qnets(3, (16, 16, 16, 1))
+    engine = ExhaustiveSearch(mapped, chunk_size=64)
+    assert engine.passages.data_ptr() == mapped.data_ptr(), "the memmap is not copied"
+    scores, ids = engine.search(qnets, 10)
+    expected_scores, expected_ids = reference_top_k(qnets, values.float(), k=10)
+    assert torch.equal(ids, expected_ids)
+    torch.testing.assert_close(scores, expected_scores, atol=1e-4, rtol=0)
 
 
 def test_k_larger_than_corpus():

@@ -1,25 +1,32 @@
 """Hypencoder as an mteb ``SearchProtocol`` model: ``index`` encodes the corpus into
 passage vectors, ``search`` turns queries into q-nets and runs the search engine
 (exhaustive, or the graph search when ``settings`` says so).
-mteb then scores the run with its own retrieval evaluator."""
+mteb then scores the run with its own retrieval evaluator.
+
+Passage vectors go through the passage cache (``search/passage_cache.py``, under
+``cache_dir``, default ``<cache root>/passages``) unless ``use_cache`` is off."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from hyperret_eval.data.beir import document_text
 from hyperret_eval.models.hypencoder import Hypencoder
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch
+from hyperret_eval.search.passage_cache import corpus_vectors
 from hyperret_eval.search.settings import SearchSettings, rankings
 
 
 class HypencoderMTEBSearch:
     def __init__(self, model: Hypencoder, mteb_model_meta, batch_size: int = 32,
-                 settings: SearchSettings | None = None) -> None:
+                 settings: SearchSettings | None = None, use_cache: bool = True, cache_dir: Path | None = None) -> None:
         self.model = model
         self.mteb_model_meta = mteb_model_meta
         self.batch_size = batch_size
         self.settings = settings or SearchSettings()
+        self.use_cache = use_cache
+        self.cache_dir = cache_dir
         self._doc_ids: list[str] = []
         self._engine: ExhaustiveSearch | GraphSearch | None = None
 
@@ -29,7 +36,8 @@ class HypencoderMTEBSearch:
         titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
         texts = [document_text({"title": t, "text": x}) for t, x in zip(titles, corpus["text"])]
         self._doc_ids = [str(i) for i in corpus["id"]]
-        passages = self.model.encode_passages(texts, batch_size, show_progress=True)
+        passages = corpus_vectors(self.model, self._doc_ids, texts, batch_size, use_cache=self.use_cache,
+                                  cache_dir=self.cache_dir, show_progress=True)
         self._engine = self.settings.engine(passages)
 
     def search(self, queries, *, task_metadata, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: dict,

@@ -3,6 +3,10 @@
 Passages are scored a chunk at a time and queries a batch at a time, so memory holds
 one (query batch x passage chunk x widest q-net layer) activation, never Q x N x hidden;
 a running top-k is merged after each chunk.
+
+Passages already on the search device are used where they are, each chunk converted to
+the compute dtype as it is scored, so a memory-mapped corpus (say float16 vectors from
+the passage cache) is read a chunk at a time and never copied whole into memory.
 """
 
 from __future__ import annotations
@@ -41,7 +45,7 @@ class ExhaustiveSearch:
                  show_progress: bool = False) -> None:
         self.dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
         self.device = torch.device(device) if device else passages.device
-        self.passages = passages.to(self.device, self.dtype)
+        self.passages = passages if passages.device == self.device else passages.to(self.device, self.dtype)
         self.chunk_size = chunk_size or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK)
         self.query_batch = query_batch
         self.show_progress = show_progress
@@ -57,7 +61,7 @@ class ExhaustiveSearch:
             batch = qnets.select(slice(start, start + self.query_batch))
             best = TopK(len(batch), k, self.device)
             for offset in range(0, self.passages.shape[0], self.chunk_size):
-                chunk = self.passages[offset : offset + self.chunk_size]
+                chunk = self.passages[offset : offset + self.chunk_size].to(self.dtype)
                 best.merge(batch.apply_shared(chunk).float(), torch.arange(offset, offset + chunk.shape[0], device=self.device))
             all_scores.append(best.scores)
             all_ids.append(best.ids)

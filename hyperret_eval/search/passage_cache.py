@@ -1,0 +1,223 @@
+"""Passage vectors cached on disk: a corpus is encoded once per passage encoder, and a
+run killed while encoding resumes where it stopped.
+
+An entry is named by a hash of its key::
+
+    <cache>/passages/<name>/meta.json     the full key, N, d, dtype, chunk size, chunks done, complete
+    <cache>/passages/<name>/vectors.npy   [N, d], filled a chunk at a time through a memmap
+    <cache>/passages/<name>.lock          held while a process checks or fills the entry
+
+The key is what the vectors depend on: the passage encoder (the passage backbone's
+weights, or the query backbone's where the two are shared, its config and tokenizer; not
+the hypernetwork, so Hypencoders that differ only in their q-nets share an entry), its
+pooling and max length, the corpus (ids and texts, in order) and the storage dtype.
+An entry is served only when the key stored in its meta.json equals the requested key;
+anything else in its folder is discarded and the corpus encoded anew.
+
+After each chunk the vectors are flushed to disk before meta.json (rewritten atomically)
+counts the chunk, so the count never runs ahead of the data, and a rerun continues at
+the first chunk not counted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import math
+import shutil
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from hyperret_eval import atomic
+from hyperret_eval.errors import UserError
+from hyperret_eval.locks import exclusive_lock
+from hyperret_eval.models.hypencoder import Hypencoder
+from hyperret_eval.paths import default_cache_root
+
+FORMAT = "hyperret-passage-cache/1"
+CHUNK_SIZE = 4096  # passages encoded between two progress records
+STORAGE_DTYPES = {"float32": torch.float32, "float16": torch.float16}
+META = "meta.json"
+VECTORS = "vectors.npy"
+
+log = logging.getLogger(__name__)
+
+
+def passage_cache_root() -> Path:
+    return default_cache_root() / "passages"
+
+
+def cached_passage_vectors(model: Hypencoder, doc_ids: Sequence[str], texts: Sequence[str], batch_size: int = 32,
+                           cache_dir: Path | None = None, dtype: str = "float32", chunk_size: int = CHUNK_SIZE,
+                           show_progress: bool = True) -> torch.Tensor:
+    """``model.encode_passages(texts)`` as ``dtype`` [N, d]: served from the cache when this
+    passage encoder has encoded this corpus before, else encoded into it ``chunk_size``
+    passages at a time, continuing where an interrupted run stopped (in its chunk size).
+
+    The tensor lies over a read-only memmap of the cache file, not a copy in memory: the
+    OS pages it in as it is read and may drop those pages again, so a corpus larger than
+    memory can be searched. ``cache_dir`` defaults to ``<cache root>/passages``.
+    """
+    if dtype not in STORAGE_DTYPES:
+        raise UserError(f"passage cache dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
+    if len(doc_ids) != len(texts):
+        raise ValueError(f"{len(doc_ids)} document ids for {len(texts)} texts")
+    if not texts:
+        raise UserError("the corpus has no passages to encode")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+    key = passage_cache_key(model, doc_ids, texts, dtype)
+    folder = Path(cache_dir or passage_cache_root()) / entry_name(key)
+    lock = folder.with_name(f"{folder.name}.lock")
+    with exclusive_lock(lock, on_wait=lambda: log.warning("Waiting for another process encoding into %s", folder)):
+        meta = _stored_progress(folder, key, len(texts))
+        if meta is None:
+            shutil.rmtree(folder, ignore_errors=True)
+            meta = {"key": key, "count": len(texts), "dim": None, "dtype": dtype,
+                    "chunk_size": chunk_size, "chunks": math.ceil(len(texts) / chunk_size), "chunks_done": 0,
+                    "complete": False}
+        if meta["complete"]:
+            log.info("Passage vectors served from %s", folder)
+        else:
+            _encode_remaining(model, texts, folder, meta, batch_size, show_progress)
+    return read_only_tensor(folder / VECTORS)
+
+
+def corpus_vectors(model: Hypencoder, doc_ids: Sequence[str], texts: Sequence[str], batch_size: int, *,
+                   use_cache: bool, cache_dir: Path | None, show_progress: bool) -> torch.Tensor:
+    """The passage vectors the adapters search, on the model's device: through the cache
+    (moved to the GPU whole when the model is there) or, without ``use_cache``, encoded."""
+    if not use_cache:
+        return model.encode_passages(list(texts), batch_size, show_progress)
+    return cached_passage_vectors(model, doc_ids, texts, batch_size, cache_dir=cache_dir,
+                                  show_progress=show_progress).to(model.device)
+
+
+def passage_cache_key(model: Hypencoder, doc_ids: Sequence[str], texts: Sequence[str], dtype: str) -> dict:
+    return {"format": FORMAT, "passage_encoder": passage_encoder_fingerprint(model),
+            "corpus": corpus_fingerprint(doc_ids, texts), "max_length": model.max_length,
+            "pooling": model.passage_pooling, "dtype": dtype}
+
+
+def entry_name(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:24]
+
+
+def passage_encoder_fingerprint(model: Hypencoder) -> str:
+    """sha256 of the backbone that encodes passages: its config, tokenizer and weights.
+
+    Settings that name where the model came from (``_name_or_path``, the transformers
+    version) are left out, so the same weights loaded from two places share an entry.
+    """
+    backbone = model.passage_backbone if model.passage_backbone is not None else model.query_backbone
+    config = {name: value for name, value in backbone.config.to_dict().items()
+              if not name.startswith("_") and name != "transformers_version"}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    digest.update(_tokenizer_description(model.tokenizer).encode())
+    for name, tensor in sorted(backbone.state_dict().items()):
+        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
+        digest.update(memoryview(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()))
+    return digest.hexdigest()
+
+
+def _tokenizer_description(tokenizer) -> str:
+    """The tokenizer's full definition (vocabulary, normaliser, special tokens), without
+    the truncation and padding state that each call to it sets anew."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is None:
+        return json.dumps([type(tokenizer).__name__, sorted(tokenizer.get_vocab().items())])
+    definition = json.loads(backend.to_str())
+    definition.pop("truncation", None)
+    definition.pop("padding", None)
+    return json.dumps(definition, sort_keys=True)
+
+
+def corpus_fingerprint(doc_ids: Sequence[str], texts: Sequence[str]) -> str:
+    """sha256 over the (id, text) pairs in order, each string length-prefixed so that two
+    different corpora never feed sha256 the same bytes."""
+    digest = hashlib.sha256()
+    for doc_id, text in zip(doc_ids, texts):
+        for value in (doc_id, text):
+            data = str(value).encode("utf-8")
+            digest.update(len(data).to_bytes(8, "little"))
+            digest.update(data)
+    return digest.hexdigest()
+
+
+def _stored_progress(folder: Path, key: dict, count: int) -> dict | None:
+    """The meta.json of an entry for exactly ``key`` whose vectors file has the shape and
+    dtype it records; None (saying why, if there was an entry) to start afresh."""
+    meta_path = folder / META
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        if meta.get("key") != key:
+            log.warning("%s was stored for another key; not served, encoding the passages again", folder)
+            return None
+        vectors = np.load(folder / VECTORS, mmap_mode="r")
+        consistent = (meta["count"] == count and vectors.shape == (count, meta["dim"])
+                      and vectors.dtype == np.dtype(key["dtype"])
+                      and meta["chunks"] == math.ceil(count / meta["chunk_size"])
+                      and 0 < meta["chunks_done"] <= meta["chunks"]
+                      and meta["complete"] == (meta["chunks_done"] == meta["chunks"]))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, ZeroDivisionError) as exc:
+        log.warning("%s is unreadable (%s: %s); encoding the passages again", folder, type(exc).__name__, exc)
+        return None
+    if not consistent:
+        log.warning("%s: meta.json and vectors.npy disagree; encoding the passages again", folder)
+        return None
+    return meta
+
+
+def _encode_remaining(model: Hypencoder, texts: Sequence[str], folder: Path, meta: dict, batch_size: int,
+                      show_progress: bool) -> None:
+    """Encode the chunks ``meta`` does not count yet into ``folder``, recording each one."""
+    size, done, count = meta["chunk_size"], meta["chunks_done"], meta["count"]
+    if done:
+        log.info("Resuming the passage encoding in %s at chunk %d of %d", folder, done + 1, meta["chunks"])
+    vectors = np.load(folder / VECTORS, mmap_mode="r+") if done else None
+    with tqdm(total=count, initial=min(done * size, count), desc="Encoding passages (cached)", unit="passage",
+              disable=not show_progress) as bar:
+        for index in range(done, meta["chunks"]):
+            start = index * size
+            encoded = _encode_chunk(model, texts[start : start + size], batch_size, bar)
+            encoded = encoded.to("cpu", STORAGE_DTYPES[meta["dtype"]]).numpy()
+            if vectors is None:
+                folder.mkdir(parents=True, exist_ok=True)
+                vectors = np.lib.format.open_memmap(folder / VECTORS, mode="w+", dtype=encoded.dtype,
+                                                    shape=(count, encoded.shape[1]))
+                meta["dim"] = encoded.shape[1]
+            vectors[start : start + len(encoded)] = encoded
+            vectors.flush()
+            meta["chunks_done"] = index + 1
+            meta["complete"] = index + 1 == meta["chunks"]
+            atomic.write_json(folder / META, meta)
+
+
+def _encode_chunk(model: Hypencoder, texts: Sequence[str], batch_size: int, bar: tqdm) -> torch.Tensor:
+    """One chunk's vectors, a batch per call so the progress bar moves between records
+    (a chunk can take minutes on a CPU)."""
+    parts = []
+    for start in range(0, len(texts), batch_size):
+        parts.append(model.encode_passages(list(texts[start : start + batch_size]), batch_size))
+        bar.update(len(parts[-1]))
+    return torch.cat(parts)
+
+
+def read_only_tensor(path: Path) -> torch.Tensor:
+    """A tensor over a read-only memmap of the .npy file at ``path`` (no copy)."""
+    array = np.load(path, mmap_mode="r")
+    with warnings.catch_warnings():
+        # torch warns that it cannot protect a non-writable array; the mapping is
+        # read-only, so a write would fault rather than change the cache. A copy-on-write
+        # mapping would silence the warning but is charged against memory in full, which
+        # a corpus larger than memory may not get.
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+        return torch.from_numpy(array)
