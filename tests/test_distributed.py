@@ -97,3 +97,20 @@ def test_merge_is_the_global_top_k() -> None:
     best, ids = scores.topk(7, dim=1)
     assert merged["ids"] == ids.tolist()
     assert torch.equal(torch.tensor(merged["scores"]), best)
+
+
+def test_a_rank_without_a_share_indexes_nothing() -> None:
+    """More ranks than batches: the rank left without passages must not index an empty corpus."""
+    from datasets import Dataset
+
+    from hyperret_eval.integrations.mteb_sharded import ShardedMTEBSearch
+
+    class Inner:
+        mteb_model_meta = None
+
+        def index(self, corpus, **kwargs):
+            raise AssertionError("a rank without a share must not index")
+
+    search = ShardedMTEBSearch(Inner(), World(rank=1, size=2))
+    search.index(Dataset.from_dict({"id": ["a", "b"], "text": ["x", "y"]}), encode_kwargs={"batch_size": 32})
+    assert World(rank=1, size=2).shard(2, align=32) == range(2, 2)

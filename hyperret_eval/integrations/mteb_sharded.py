@@ -25,15 +25,18 @@ class ShardedMTEBSearch:
         self.mteb_model_meta = inner.mteb_model_meta
         self._doc_ids: list[str] = []
         self._position: dict[str, int] = {}
+        self._has_share = False
 
     def index(self, corpus, *, encode_kwargs: dict, **kwargs: Any) -> None:
         self._doc_ids = [str(i) for i in corpus["id"]]
         self._position = {doc_id: i for i, doc_id in enumerate(self._doc_ids)}
         share = self.world.shard(len(corpus), align=int(encode_kwargs.get("batch_size", 32)))
-        self.inner.index(corpus.select(share), encode_kwargs=encode_kwargs, **kwargs)
+        self._has_share = len(share) > 0  # a small corpus over many ranks leaves some without one
+        if self._has_share:
+            self.inner.index(corpus.select(share), encode_kwargs=encode_kwargs, **kwargs)
 
     def search(self, queries, *, top_k: int, **kwargs: Any) -> dict[str, dict[str, float]]:
-        local = self.inner.search(queries, top_k=top_k, **kwargs)
+        local = self.inner.search(queries, top_k=top_k, **kwargs) if self._has_share else {}
         query_ids = [str(q) for q in queries["id"]]
         # float64 holds the float32 scores exactly, so the merge changes no score.
         scores = torch.full((len(query_ids), top_k), float("-inf"), dtype=torch.float64)
