@@ -111,6 +111,6 @@ def test_a_rank_without_a_share_indexes_nothing() -> None:
         def index(self, corpus, **kwargs):
             raise AssertionError("a rank without a share must not index")
 
-    search = ShardedMTEBSearch(Inner(), World(rank=1, size=2))
+    search = ShardedMTEBSearch(Inner(), World(rank=0, size=2))
     search.index(Dataset.from_dict({"id": ["a", "b"], "text": ["x", "y"]}), encode_kwargs={"batch_size": 32})
-    assert World(rank=1, size=2).shard(2, align=32) == range(2, 2)
+    assert len(World(rank=0, size=2).shard(2, align=32)) == 0
