@@ -87,13 +87,32 @@ def test_graph_search_recalls_the_exhaustive_top_k_scoring_a_fraction():
     passages = clustered_passages()
     qnets = random_qnets(8, (32, 32, 32, 1), seed=1)
     exact_scores, exact = ExhaustiveSearch(passages).search(qnets, 10)
-    engine = GraphSearch(passages, NeighbourGraph.build(passages, degree=16), entry_points=64, ncandidates=16)
+    # Random q-nets over Gaussian clusters: the closest passages are the better neighbours
+    # here (an inner-product graph reached 0.84); trained Hypencoders favour inner product.
+    graph = NeighbourGraph.build(passages, degree=16, metric="l2")
+    engine = GraphSearch(passages, graph, entry_points=64, ncandidates=16)
     scores, ids = engine.search(qnets, 10)
     assert recall(ids, exact) >= 0.9
     assert engine.last_scored.float().mean() < 0.3 * len(passages)
     assert all(len(set(row.tolist())) == 10 for row in ids), "a passage is never returned twice"
     assert (scores[:, :-1] >= scores[:, 1:]).all()
     assert (scores <= exact_scores[:, :1] + 1e-5).all(), "never above the true best score"
+
+
+def test_graph_search_scores_the_same_per_query_and_batched():
+    """The CPU's per-query products and the GPU's padded batched product walk the graph
+    identically: same passages reached, same top-k."""
+    passages = clustered_passages()
+    qnets = random_qnets(5, (32, 32, 32, 1), seed=4)
+    graph = NeighbourGraph.build(passages, degree=16)
+    runs = []
+    for batched in (False, True):
+        engine = GraphSearch(passages, graph, entry_points=32, ncandidates=8, query_batch=3, batched_scoring=batched)
+        runs.append((*engine.search(qnets, 10), engine.last_scored))
+    (scores, ids, scored), (batched_scores, batched_ids, batched_scored) = runs
+    assert torch.equal(ids, batched_ids) and torch.equal(scored, batched_scored)
+    torch.testing.assert_close(scores, batched_scores, atol=1e-5, rtol=0)
+    assert (scored > 32).all(), "the search went past its entry points"
 
 
 def test_graph_search_from_every_passage_is_exhaustive():
@@ -128,3 +147,15 @@ def test_graph_saved_reused_and_refused_for_other_passages(tmp_path):
     path.write_bytes(b"not a graph")
     with pytest.raises(UserError, match="not a readable neighbour graph"):
         NeighbourGraph.load(path)
+
+
+def test_search_settings_build_one_graph_per_metric_and_refuse_unknown_ones(tmp_path):
+    from hyperret_eval.search.settings import SearchSettings
+
+    passages = clustered_passages(300)
+    graphs = {metric: SearchSettings(method="graph", metric=metric, degree=8, graph_dir=tmp_path).graph(passages, False)
+              for metric in ("ip", "l2")}
+    assert {g.metric for g in graphs.values()} == {"ip", "l2"} and len(list(tmp_path.iterdir())) == 2
+    assert not torch.equal(graphs["ip"].neighbours, graphs["l2"].neighbours)
+    with pytest.raises(UserError, match="graph metric must be one of l2, ip, got 'cosine'"):
+        SearchSettings(method="graph", metric="cosine")

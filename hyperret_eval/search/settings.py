@@ -11,7 +11,7 @@ import torch
 
 from hyperret_eval.errors import UserError
 from hyperret_eval.search.exhaustive import ExhaustiveSearch
-from hyperret_eval.search.graph import GraphSearch, NeighbourGraph, passages_fingerprint
+from hyperret_eval.search.graph import METRICS, GraphSearch, NeighbourGraph, passages_fingerprint
 
 METHODS = ("exhaustive", "graph")
 
@@ -23,6 +23,7 @@ class SearchSettings:
     query_batch: int = 16
     chunk_size: int | None = None  # exhaustive: passages per chunk (None: by device)
     degree: int = 32  # graph: neighbours per passage
+    metric: str = "ip"  # graph: what "near" means; see NeighbourGraph.build
     entry_points: int = 1024
     ncandidates: int = 64
     max_iter: int = 16
@@ -31,6 +32,8 @@ class SearchSettings:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise UserError(f"search method must be one of {', '.join(METHODS)}, got {self.method!r}")
+        if self.metric not in METRICS:
+            raise UserError(f"graph metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
 
     def engine(self, passages: torch.Tensor, show_progress: bool = True) -> ExhaustiveSearch | GraphSearch:
         if self.method == "exhaustive":
@@ -46,13 +49,13 @@ class SearchSettings:
 
         folder = self.graph_dir or default_cache_root() / "graphs"
         fingerprint = passages_fingerprint(passages)
-        path = folder / f"{fingerprint[:16]}-deg{self.degree}.safetensors"
+        path = folder / f"{fingerprint[:16]}-{self.metric}-deg{self.degree}.safetensors"
         if path.is_file():
             graph = NeighbourGraph.load(path)
             if graph.passages_sha256 != fingerprint:
                 raise UserError(f"{path}: this graph was built on other passage vectors; delete it to rebuild.")
             return graph
-        graph = NeighbourGraph.build(passages, degree=self.degree, show_progress=show_progress)
+        graph = NeighbourGraph.build(passages, degree=self.degree, metric=self.metric, show_progress=show_progress)
         graph.save(path)
         return graph
 
