@@ -70,6 +70,8 @@ def _build_parser() -> argparse.ArgumentParser:
                            help="replace published scores (and benchmarks) that a different run produced")
     publisher.add_argument("--benchmarks", metavar="FILE",
                            help='search speed/quality measurements to publish ({"search_tradeoff": [...]})')
+    publisher.add_argument("--withdraw", action="append", default=[], metavar="MODEL@REVISION",
+                           help="take a published model revision off the leaderboard (repeatable)")
 
     lister = sub.add_parser("list", help="list the known tasks or models")
     lister.add_argument("what", choices=["tasks", "models"])
@@ -174,13 +176,16 @@ def _command_publish(args: argparse.Namespace) -> int:
         Path(args.leaderboard).expanduser(),
         replace=args.replace,
         benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,
+        withdraw=args.withdraw,
     )
     counts = f"{len(summary.added)} added, {len(summary.unchanged)} unchanged, {len(summary.replaced)} replaced"
+    if summary.withdrawn:
+        counts += f", {len(summary.withdrawn)} withdrawn"
     if summary.benchmarks:
         counts += f"; search benchmarks {summary.benchmarks}"
     where = "updated" if summary.written else "already up to date"
     print(f"Leaderboard {summary.leaderboard_dir} {where}: {counts}.")
-    for label, keys in (("added", summary.added), ("replaced", summary.replaced)):
+    for label, keys in (("added", summary.added), ("replaced", summary.replaced), ("withdrawn", summary.withdrawn)):
         tasks_by_model: dict[str, list[str]] = {}
         for model, revision, task in keys:
             tasks_by_model.setdefault(f"{model}@{revision}", []).append(task)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import shutil
 from pathlib import Path
 
 import mteb
@@ -299,3 +300,32 @@ def test_invalid_benchmarks_are_refused(capsys, results, tmp_path):
     assert code == 2
     assert f"{bench}: search_tradeoff[0]: method is 'hnsw'" in err and "recall_at_10 93 is not a number in [0, 1]" in err
     assert not (tmp_path / "board").exists()
+
+
+def test_a_withdrawn_revision_leaves_the_board_and_its_results_copy(capsys, results, published):
+    hicl = f"{HICL[1]}@{HICL[2]}"
+    before = snapshot(published)
+    code, _, err = publish(capsys, results, "--leaderboard", published, "--withdraw", hicl)
+    assert code == 2 and f"--withdraw {hicl}: the results being published hold it" in err
+    assert snapshot(published) == before, "nothing is withdrawn while the same results are published"
+
+    shutil.rmtree(results / HICL[0])
+    code, out, err = publish(capsys, results, "--leaderboard", published, "--withdraw", hicl)
+    assert code == 0, err
+    assert "0 added, 2 unchanged, 0 replaced, 1 withdrawn" in out and f"withdrawn: {hicl}: STS12" in out
+    entries = read_json(published / "leaderboard.json")["entries"]
+    assert {e["model"] for e in entries} == {MINILM_NAME}
+    assert not (published / "results" / HICL[0]).exists()
+    assert (published / "results" / minilm_folder(results).parent.name).is_dir()
+    assert HICL[1] not in (published / "README.md").read_text() and HICL[1] not in (published / "index.html").read_text()
+
+
+@pytest.mark.parametrize("argument, message", [
+    ("hyperret/unknown@0123", "--withdraw hyperret/unknown@0123: no such model revision is published"),
+    ("no-revision", "--withdraw 'no-revision': expected MODEL@REVISION"),
+])
+def test_withdrawing_what_is_not_there_changes_nothing(capsys, results, published, argument, message):
+    before = snapshot(published)
+    code, _, err = publish(capsys, results, "--leaderboard", published, "--withdraw", argument)
+    assert code == 2 and message in err
+    assert snapshot(published) == before

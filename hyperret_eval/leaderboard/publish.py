@@ -14,6 +14,9 @@ The leaderboard folder holds::
 Nothing is written unless every input file is valid and no published score would be
 overwritten without ``--replace``; then the whole folder is rebuilt beside the old one and
 swapped in at once (:func:`hyperret_eval.atomic.write_directory`).
+
+``--withdraw MODEL@REVISION`` takes a published model revision off: its entries, its rows
+and its copy of the result files (say, scores of a checkpoint whose recipe has changed).
 """
 
 from __future__ import annotations
@@ -48,18 +51,22 @@ class PublishSummary:
     unchanged: list[Key] = field(default_factory=list)
     replaced: list[Key] = field(default_factory=list)
     benchmarks: str | None = None  # "added", "unchanged" or "replaced" when a file was given
+    withdrawn: list[Key] = field(default_factory=list)
     written: bool = False
 
 
 def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = False,
-            benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None) -> PublishSummary:
+            benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None,
+            withdraw: list[str] | None = None) -> PublishSummary:
     catalogue = catalogue if catalogue is not None else load_catalogue()
     if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
         raise UserError(f"{leaderboard_dir} is a file; --leaderboard names a folder")
+    withdrawals = [_parse_withdrawal(text) for text in withdraw or []]
     results = _validated_results(results_dirs, catalogue)
     incoming = {key: (result.path, entry) for key, (result, entry) in results.items()}
     merged = merge(load_entries(leaderboard_dir / LEADERBOARD_FILE), incoming, replace)
     conflicts = list(merged.conflicts)
+    withdrawn = _withdraw(merged.entries, withdrawals, incoming, leaderboard_dir, conflicts)
 
     old_benchmarks = _published_benchmarks(leaderboard_dir)
     benchmarks, benchmarks_state = old_benchmarks, None
@@ -89,11 +96,39 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
         return sorted(keys, key=lambda k: (k[0], k[1], task_order.get(k[2], len(task_order))))
 
     summary = PublishSummary(leaderboard_dir, in_order(merged.added), in_order(merged.unchanged),
-                             in_order(merged.replaced), benchmarks_state)
-    if exports or not _already_on_disk(leaderboard_dir, outputs):
-        atomic.write_directory(leaderboard_dir, lambda staging: _fill(staging, leaderboard_dir, outputs, exports))
+                             in_order(merged.replaced), benchmarks_state, in_order(withdrawn))
+    if exports or withdrawn or not _already_on_disk(leaderboard_dir, outputs):
+        atomic.write_directory(leaderboard_dir,
+                               lambda staging: _fill(staging, leaderboard_dir, outputs, exports, withdrawals))
         summary.written = True
     return summary
+
+
+def _parse_withdrawal(text: str) -> tuple[str, str]:
+    model, sep, revision = text.rpartition("@")
+    if not sep or not model or not revision:
+        raise UserError(f"--withdraw {text!r}: expected MODEL@REVISION, e.g. hyperret/hypencoder-minilm-l6@78a824a5df3f")
+    return model, revision
+
+
+def _withdraw(entries: dict[Key, dict[str, Any]], withdrawals: list[tuple[str, str]],
+              incoming: dict[Key, tuple[Path, dict[str, Any]]], leaderboard_dir: Path, conflicts: list[str]) -> list[Key]:
+    """Drop every entry of each withdrawn model revision from ``entries``; a revision that
+    is not published, or that the results being published hold, is a conflict."""
+    withdrawn = []
+    for model, revision in withdrawals:
+        keys = [key for key in entries if key[:2] == (model, revision)]
+        republished = [key for key in incoming if key[:2] == (model, revision)]
+        if republished:
+            conflicts.append(f"--withdraw {model}@{revision}: the results being published hold it "
+                             f"({incoming[republished[0]][0]}); withdraw it or publish it, not both")
+        elif not keys:
+            conflicts.append(f"--withdraw {model}@{revision}: no such model revision is published in "
+                             f"{leaderboard_dir / LEADERBOARD_FILE}")
+        for key in keys:
+            del entries[key]
+        withdrawn.extend(keys)
+    return withdrawn
 
 
 def _validated_results(results_dirs: list[Path], catalogue: dict[str, TaskSpec]) -> dict[Key, tuple[ValidResult, dict[str, Any]]]:
@@ -140,11 +175,17 @@ def _already_on_disk(leaderboard_dir: Path, outputs: dict[str, str]) -> bool:
     return True
 
 
-def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult]) -> None:
-    """The new leaderboard folder: the old one's files, the newly published result files
-    (in MTEB's results layout), and the regenerated pages."""
+def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult],
+          withdrawals: list[tuple[str, str]]) -> None:
+    """The new leaderboard folder: the old one's files less the withdrawn revisions', the
+    newly published result files (in MTEB's results layout), and the regenerated pages."""
     if leaderboard_dir.exists():
         shutil.copytree(leaderboard_dir, staging, symlinks=True, dirs_exist_ok=True)
+    for model, revision in withdrawals:
+        model_folder = staging / MTEB_RESULTS_FOLDER / model.replace("/", "__")
+        shutil.rmtree(model_folder / revision, ignore_errors=True)
+        if model_folder.is_dir() and not any(model_folder.iterdir()):
+            model_folder.rmdir()
     for result in exports:
         target = staging / MTEB_RESULTS_FOLDER / result.path.parent.parent.name / result.revision
         target.mkdir(parents=True, exist_ok=True)
