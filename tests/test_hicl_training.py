@@ -104,6 +104,7 @@ def test_mteb_get_model_loads_the_trained_checkpoint(text_file, tmp_path, monkey
     embeddings = model.model.encode(["hello world", TEXTS[-1]], convert_to_tensor=True)
     assert embeddings.shape == (2, 384)
     assert model.mteb_model_meta.name == "hyperret/hicl-minilm-l6"
+    assert model.mteb_model_meta.revision == locate_checkpoint(tiny, None).fingerprint
 
 
 def _losses(result) -> list[dict]:

@@ -78,3 +78,32 @@ def test_same_seed_gives_the_same_losses_and_scores_on_cpu(tiny_train_root, tmp_
         with torch.no_grad():
             scores.append(model.encode_queries(queries).score(model.encode_passages(passages)))
     assert torch.equal(scores[0], scores[1])
+
+
+def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_path, monkeypatch):
+    """``mteb.get_model("hyperret/hypencoder-minilm-l6")``: refused with the command to run
+    while the recipe's checkpoint is missing, then mteb's search model over it, searching
+    exhaustively or as the ``search`` settings say."""
+    import mteb
+
+    import hyperret_eval  # noqa: F401  (registers the models with mteb)
+    from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
+    from hyperret_eval.errors import UserError
+    from hyperret_eval.models import recipes
+    from hyperret_eval.search.settings import SearchSettings
+
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("HYPERRET_DATA", str(train_root))
+    tiny = RetrievalTrainConfig(qnet_layers=1, batch_size=4, negatives=1, max_steps=1, save_every=1)
+    monkeypatch.setattr(recipes, "retrieval_recipes", lambda: {"hypencoder": tiny})
+    with pytest.raises(UserError, match="hyperret-eval train hypencoder"):
+        mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu")
+
+    checkpoint = locate_checkpoint(tiny, train_root)
+    ensure_checkpoint(checkpoint, "hypencoder", "cpu", announce=lambda message: None)
+    exhaustive = mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu")
+    assert isinstance(exhaustive, mteb.SearchProtocol) and exhaustive.settings.method == "exhaustive"
+    assert exhaustive.mteb_model_meta.name == "hyperret/hypencoder-minilm-l6"
+    assert exhaustive.mteb_model_meta.revision == checkpoint.fingerprint
+    graph = mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu", search=SearchSettings(method="graph"))
+    assert graph.settings == SearchSettings(method="graph")

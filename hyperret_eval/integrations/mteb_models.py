@@ -24,7 +24,9 @@ HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
 
 
 def _load_trained(recipe_key: str):
-    def loader(model_name: str, revision: str | None = None, device: str | None = None, **kwargs: Any):
+    def loader(model_name: str, revision: str | None = None, device: str | None = None, search=None, **kwargs: Any):
+        """``search``: a Hypencoder's :class:`~hyperret_eval.search.settings.SearchSettings`
+        (``mteb.get_model(name, search=SearchSettings(method="graph"))``)."""
         from hyperret_eval.checkpoints import ensure_checkpoint
         from hyperret_eval.models.registry import resolve_model
         from hyperret_eval.paths import resolve_data_root
@@ -33,7 +35,7 @@ def _load_trained(recipe_key: str):
         resolved = resolve_model(recipe_key, resolve_data_root())
         device = resolve_device(device or "auto")
         ensure_checkpoint(resolved.checkpoint, recipe_key, device, train_missing=False)
-        return resolved.load(device)
+        return resolved.load(device, search=search)
 
     return loader
 

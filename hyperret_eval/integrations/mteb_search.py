@@ -12,13 +12,14 @@ from pathlib import Path
 from typing import Any
 
 from hyperret_eval.data.beir import document_text
+from hyperret_eval.integrations.mteb_meta import KeepsCheckpointRevision
 from hyperret_eval.models.hypencoder import Hypencoder
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch
 from hyperret_eval.search.passage_cache import corpus_vectors
 from hyperret_eval.search.settings import SearchSettings, rankings
 
 
-class HypencoderMTEBSearch:
+class HypencoderMTEBSearch(KeepsCheckpointRevision):
     def __init__(self, model: Hypencoder, mteb_model_meta, batch_size: int = 32,
                  settings: SearchSettings | None = None, use_cache: bool = True, cache_dir: Path | None = None) -> None:
         self.model = model

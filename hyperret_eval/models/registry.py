@@ -30,6 +30,7 @@ from hyperret_eval.models.damaged import unreadable
 
 if TYPE_CHECKING:
     from hyperret_eval.checkpoints import Checkpoint
+    from hyperret_eval.search.settings import SearchSettings
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,19 @@ class ResolvedModel:
         checkpoint = self.checkpoint.provenance() if self.checkpoint else None
         return {"model_key": self.key, "source": self.source, "revision": self.revision, "checkpoint": checkpoint}
 
-    def load(self, device: str):
-        """The model as mteb runs it: an encoder, or for Hypencoder a search model."""
+    def load(self, device: str, search: SearchSettings | None = None):
+        """The model as mteb runs it: an encoder, or for Hypencoder a search model that
+        searches as ``search`` says (default: exhaustively)."""
         if self.kind == "hypencoder":
-            return self._load_hypencoder(device)
+            return self._load_hypencoder(device, search)
+        if search is not None:
+            raise UserError(f"{self.key}: search settings are for a Hypencoder; {self.describe} is an embedding model")
         from mteb.models import ModelMeta
-        from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+        from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper
+
         model = load_sentence_transformer(self.path, device)
-        wrapper = SentenceTransformerEncoderWrapper(model)
+        wrapper = CheckpointEncoderWrapper(model)
         if self.mteb_meta_from:
             import mteb
 
@@ -68,7 +74,7 @@ class ResolvedModel:
         wrapper.mteb_model_meta = meta.model_copy(update={"name": self.mteb_name, "revision": self.revision})
         return wrapper
 
-    def _load_hypencoder(self, device: str):
+    def _load_hypencoder(self, device: str, search: SearchSettings | None):
         from mteb.models import ModelMeta
 
         from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
@@ -77,7 +83,7 @@ class ResolvedModel:
         model = Hypencoder.from_pretrained(self.path).to(device)
         meta = ModelMeta.create_empty(overwrites={"name": self.mteb_name, "revision": self.revision,
                                                   "framework": ["PyTorch"], "model_type": ["dense"]})
-        return HypencoderMTEBSearch(model, meta)
+        return HypencoderMTEBSearch(model, meta, settings=search)
 
 
 # Module classes a saved model may name: sentence-transformers' own and ours, both
