@@ -105,5 +105,11 @@ def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_p
     assert isinstance(exhaustive, mteb.SearchProtocol) and exhaustive.settings.method == "exhaustive"
     assert exhaustive.mteb_model_meta.name == "hyperret/hypencoder-minilm-l6"
     assert exhaustive.mteb_model_meta.revision == checkpoint.fingerprint
-    graph = mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu", search=SearchSettings(method="graph"))
-    assert graph.settings == SearchSettings(method="graph")
+    graph = mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu", search={"method": "graph", "entry_points": 64})
+    assert graph.settings == SearchSettings(method="graph", entry_points=64)
+    assert graph.mteb_model_meta.revision == checkpoint.fingerprint
+    # mteb files the run as an experiment of its own, apart from the exhaustive search's.
+    assert graph.mteb_model_meta.experiment_kwargs == {"search": {"method": "graph", "entry_points": 64}}
+    assert graph.mteb_model_meta.experiment_name and exhaustive.mteb_model_meta.experiment_name is None
+    with pytest.raises(UserError, match="unknown search setting.*ef_search"):
+        mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu", search={"ef_search": 64})

@@ -24,9 +24,14 @@ HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
 
 
 def _load_trained(recipe_key: str):
-    def loader(model_name: str, revision: str | None = None, device: str | None = None, search=None, **kwargs: Any):
-        """``search``: a Hypencoder's :class:`~hyperret_eval.search.settings.SearchSettings`
-        (``mteb.get_model(name, search=SearchSettings(method="graph"))``)."""
+    def loader(model_name: str, revision: str | None = None, device: str | None = None,
+               search: dict[str, Any] | None = None, **kwargs: Any):
+        """``search``: a Hypencoder's search settings, as the keyword arguments of
+        :class:`~hyperret_eval.search.settings.SearchSettings`
+        (``mteb.get_model(name, search={"method": "graph"})``). A dict, not the object,
+        because mteb names the experiment after the loader's arguments and serialises
+        nothing else."""
+        from hyperret_eval.search.settings import SearchSettings
         from hyperret_eval.checkpoints import ensure_checkpoint
         from hyperret_eval.models.registry import resolve_model
         from hyperret_eval.paths import resolve_data_root
@@ -35,7 +40,7 @@ def _load_trained(recipe_key: str):
         resolved = resolve_model(recipe_key, resolve_data_root())
         device = resolve_device(device or "auto")
         ensure_checkpoint(resolved.checkpoint, recipe_key, device, train_missing=False)
-        return resolved.load(device, search=search)
+        return resolved.load(device, search=None if search is None else SearchSettings.from_dict(search))
 
     return loader
 

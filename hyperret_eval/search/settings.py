@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 
 import torch
@@ -34,6 +34,18 @@ class SearchSettings:
             raise UserError(f"search method must be one of {', '.join(METHODS)}, got {self.method!r}")
         if self.metric not in METRICS:
             raise UserError(f"graph metric must be one of {', '.join(METRICS)}, got {self.metric!r}")
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> SearchSettings:
+        """Settings from plain keyword values; an unknown name is an error that lists the known."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise UserError(f"unknown search setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        values = dict(settings)
+        if values.get("graph_dir") is not None:
+            values["graph_dir"] = Path(values["graph_dir"])
+        return cls(**values)
 
     def engine(self, passages: torch.Tensor, show_progress: bool = True) -> ExhaustiveSearch | GraphSearch:
         if self.method == "exhaustive":
