@@ -38,7 +38,7 @@ def test_training_lowers_the_loss_and_saves_a_loadable_model(kind, train_root, t
     assert len(losses) == 6
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2, losses
     state = json.loads((tmp_path / kind / "training" / "state.json").read_text())
-    assert state["step"] == 6
+    assert state["step"] == 6 and state["autocast"] is None, "float32 throughout on the CPU"
     if kind == "hypencoder":
         model = Hypencoder.from_pretrained(tmp_path / kind)
         assert model.encode_queries(["a claim"]).score(model.encode_passages(["an abstract"])).shape == (1, 1)

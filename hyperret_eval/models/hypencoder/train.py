@@ -233,6 +233,10 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     Under torchrun each rank takes an equal share of every batch (``batch_size`` must divide
     by the number of ranks) and the model is wrapped in DistributedDataParallel; only rank 0
     writes checkpoints, the others read ``output`` to resume (a shared folder across nodes).
+
+    On a GPU that supports bfloat16 the forward passes run under bfloat16 autocast (weights
+    and optimizer stay float32). Like the device itself, this is not part of the recipe's
+    fingerprint; the state file records it.
     """
     from torch.nn.parallel import DistributedDataParallel
     from transformers import get_linear_schedule_with_warmup
@@ -273,13 +277,16 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     else:
         state = {"config": json.loads(json.dumps(config.to_dict())), "examples": len(examples), "step": 0, "history": []}
 
+    bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    state["autocast"] = "bfloat16" if bf16 else None
     progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
                     disable=not world.is_main)
     started = time.perf_counter()
     for step, indices in epoch_batches(len(examples), config.batch_size, config.seed, start):
         if step >= config.max_steps:
             break
-        loss, record = batch_loss(scorer, [examples[i] for i in indices], world, teacher, config.margin_mse_weight)
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss, record = batch_loss(scorer, [examples[i] for i in indices], world, teacher, config.margin_mse_weight)
         optimizer_step(loss, optimizer, scheduler)
         record.update(step=step + 1, loss=_global_mean(world, loss), elapsed_s=round(time.perf_counter() - started, 2))
         if record_step(state, record, progress, on_step, config.save_every, config.max_steps):
