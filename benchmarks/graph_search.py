@@ -10,9 +10,9 @@ Two corpora, one run:
 
 Each corpus: a neighbour graph is built once per metric (inner product and L2; timed,
 not counted in search time), then a sweep of (entry points, ncandidates, max_iter)
-settings on each. Goal from the issue: >= 5x
-faster than exhaustive at recall@10 >= 0.95. Writes benchmarks/results/graph_search.json,
-whose "search_tradeoff" list is the shape `hyperret-eval publish --benchmarks` takes.
+settings on each. Goal from the issue: >= 5x faster than exhaustive at recall@10 >= 0.95.
+Writes benchmarks/results/graph_search.json, whose "search_tradeoff" list is the shape
+`hyperret-eval publish --benchmarks` takes.
 
     python benchmarks/graph_search.py --data-root ../shared/data [--synthetic 100000]
 """

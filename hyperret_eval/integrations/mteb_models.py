@@ -31,11 +31,11 @@ def _load_trained(recipe_key: str):
         (``mteb.get_model(name, search={"method": "graph"})``). A dict, not the object,
         because mteb names the experiment after the loader's arguments and serialises
         nothing else."""
-        from hyperret_eval.search.settings import SearchSettings
         from hyperret_eval.checkpoints import ensure_checkpoint
         from hyperret_eval.models.registry import resolve_model
         from hyperret_eval.paths import resolve_data_root
         from hyperret_eval.runner import resolve_device
+        from hyperret_eval.search.settings import SearchSettings
 
         resolved = resolve_model(recipe_key, resolve_data_root())
         device = resolve_device(device or "auto")
