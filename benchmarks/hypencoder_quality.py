@@ -5,13 +5,16 @@ train, the same BM25 hard negatives), steps, batch size, learning rate and seed;
 the scoring head differs. The paper's claim under test: Hypencoder beats BE trained the
 same way.
 
-Each recipe trains into the checkpoint cache (so `--models be`, `--models hypencoder-4layer`
-find it afterwards) and is evaluated by that name into results/, exactly as
-`hyperret-eval run` would. Writes benchmarks/results/hypencoder_quality.json after every
-model, so a partial run still reports what it finished; a run started again skips the
-training already done (checkpoints resume) and keeps the models it does not redo.
+A model is a recipe name (`be`, `hypencoder-4layer`: the default budget of 100 steps) or a
+recipe file (benchmarks/recipes/*-300steps*.toml: the same recipes at 300 steps, and with
+another seed). Each trains into the checkpoint cache (so `hyperret-eval run --models` finds
+it afterwards) and is evaluated by that name into results/, exactly as `hyperret-eval run`
+would. Writes benchmarks/results/hypencoder_quality.json after every model, so a partial
+run still reports what it finished; a run started again skips the training already done
+(checkpoints resume) and keeps the models it does not redo.
 
     python benchmarks/hypencoder_quality.py --data-root ../shared/data
+    python benchmarks/hypencoder_quality.py --models benchmarks/recipes/hypencoder-300steps.toml
 """
 
 from __future__ import annotations
@@ -25,14 +28,14 @@ from pathlib import Path
 
 from hyperret_eval import atomic
 from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.models.recipes import retrieval_recipes
+from hyperret_eval.models.recipes import recipe_by_name_or_file
 from hyperret_eval.results import package_versions
 from hyperret_eval.training import STATE_DIR
 from hyperret_eval.runner import RunOptions, run
 
 HERE = Path(__file__).parent
 TASKS = "SciFact,TRECDL2019Subset"
-TRAINED = ("be", "hypencoder", "hypencoder-4layer", "hypencoder-6layer", "hypencoder-8layer")
+TRAINED = ("hypencoder", "be", "hypencoder-4layer", "hypencoder-6layer", "hypencoder-8layer")
 
 
 def evaluate(model: str, data_root: Path, output_dir: Path) -> dict[str, float]:
@@ -42,23 +45,25 @@ def evaluate(model: str, data_root: Path, output_dir: Path) -> dict[str, float]:
     return {score.task: score.main_score for score in run(options).scores}
 
 
-def _earlier_models(report_file: Path) -> dict:
-    """Models measured by an earlier invocation: kept, so `--models` can add or redo some."""
+def _earlier(report_file: Path, section: str) -> dict:
+    """What an earlier invocation measured (its models, their recipes): kept, so `--models`
+    can add or redo some."""
     if not report_file.is_file():
         return {}
-    return json.loads(report_file.read_text(encoding="utf-8")).get("models", {})
+    return json.loads(report_file.read_text(encoding="utf-8")).get(section, {})
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-root", default="../shared/data")
-    parser.add_argument("--models", nargs="+", default=["minilm", *TRAINED], choices=["minilm", *TRAINED])
+    parser.add_argument("--models", nargs="+", default=[*TRAINED, "minilm"],
+                        help="minilm, recipe names or recipe files (default: %(default)s)")
     parser.add_argument("--output", default=str(HERE / "results" / "hypencoder_quality.json"))
     parser.add_argument("--results-dir", default=str(HERE.parent / "results"))
     args = parser.parse_args()
     data_root = Path(args.data_root).resolve()
     results_dir = Path(args.results_dir).resolve()
-    recipes = retrieval_recipes()
+    recipes = {key: recipe_by_name_or_file(key) for key in args.models if key != "minilm"}
 
     report = {
         "benchmark": "hypencoder_quality",
@@ -66,8 +71,8 @@ def main() -> None:
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu"},
         "packages": package_versions(),
         "metric": "nDCG@10 (MTEB retrieval main score)",
-        "recipes": {key: recipes[key].to_dict() for key in TRAINED},
-        "models": _earlier_models(Path(args.output)),
+        "recipes": {**_earlier(Path(args.output), "recipes"), **{key: config.to_dict() for key, config in recipes.items()}},
+        "models": _earlier(Path(args.output), "models"),
     }
     for key in args.models:
         entry: dict = {}

@@ -10,7 +10,7 @@ import torch
 from torch.nn.parallel import DistributedDataParallel
 
 from hyperret_eval.distributed import World, close_world, init_world
-from hyperret_eval.models.hypencoder.mining import Example
+from hyperret_eval.data.training_examples import Example
 from hyperret_eval.models.hypencoder.train import (
     RetrievalTrainConfig,
     _BatchScorer,
@@ -39,7 +39,7 @@ def gradient(kind: str, world: World) -> tuple[torch.Tensor, float]:
     scorer = _BatchScorer(trainee, world)
     if world.distributed:
         scorer = DistributedDataParallel(scorer, find_unused_parameters=True)
-    loss, record = batch_loss(scorer, BATCH, world, None, 1.0)
+    loss, record = batch_loss(scorer, BATCH, world)
     loss.backward()
     grads = [p.grad.flatten() for p in trainee.model.parameters() if p.grad is not None]
     return torch.cat(grads), record["cross_entropy"]

@@ -14,6 +14,8 @@ from __future__ import annotations
 import dataclasses
 import json
 import tomllib
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
 
@@ -25,7 +27,7 @@ from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_re
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
 BASE_RECIPE_KEY = "recipe"
-PATH_SETTINGS = ("text_file", "teacher_scores")  # file paths, read relative to the recipe file
+PATH_SETTINGS = ("text_file", "teacher_scores", "training_file")  # file paths, read relative to the recipe file
 
 
 def retrieval_recipes() -> dict[str, RetrievalTrainConfig]:
@@ -95,8 +97,9 @@ def _apply_settings(path: Path, base, values: dict):
     if unknown:
         raise UserError(f"{path}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
     values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    wrong = [f"{key} = {value!r} (expected {_expected_kind(getattr(base, key))})"
-             for key, value in values.items() if not _same_kind(value, getattr(base, key))]
+    accepted = {key: _accepted_types(base, key) for key in values}
+    wrong = [f"{key} = {value!r} (expected {_kind_names(accepted[key])})"
+             for key, value in values.items() if not _same_kind(value, accepted[key])]
     if wrong:
         raise UserError(f"{path}: setting(s) of the wrong type: {'; '.join(wrong)}")
     for key in PATH_SETTINGS:
@@ -105,21 +108,25 @@ def _apply_settings(path: Path, base, values: dict):
     return dataclasses.replace(base, **values)
 
 
-def _same_kind(value, default) -> bool:
-    """Whether a file's value may replace a recipe default: same type, an integer where a
-    float is expected, a string where the default is None (an optional path), never a
-    boolean for a number."""
-    if default is None:
-        return value is None or isinstance(value, str)
-    if isinstance(default, bool) or isinstance(value, bool):
-        return isinstance(value, bool) and isinstance(default, bool)
-    if isinstance(default, float):
-        return isinstance(value, (int, float))
-    return isinstance(value, type(default))
+def _accepted_types(recipe, key: str) -> tuple[type, ...]:
+    """The types a setting's annotation allows (``float | None`` gives float and NoneType)."""
+    hint = typing.get_type_hints(type(recipe))[key]
+    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return tuple(typing.get_origin(option) or option for option in options)
 
 
-def _expected_kind(default) -> str:
-    return "a string or nothing" if default is None else type(default).__name__
+def _same_kind(value, accepted: tuple[type, ...]) -> bool:
+    """Whether a file's value fits a setting: one of its types, an integer where a float is
+    allowed, never a boolean for a number."""
+    if isinstance(value, bool):
+        return bool in accepted
+    if isinstance(value, int) and float in accepted:
+        return True
+    return isinstance(value, tuple(t for t in accepted if t is not bool))
+
+
+def _kind_names(accepted: tuple[type, ...]) -> str:
+    return " or ".join("nothing" if kind is type(None) else kind.__name__ for kind in accepted)
 
 
 def load_config_file(path: Path, base):

@@ -61,6 +61,55 @@ class QNetHypernetwork(nn.Module):
             nn.init.zeros_(self.hyper_base_vectors[j])
             nn.init.normal_(self.bias_query_embeddings[j], mean=0.0, std=10.0)
 
+    @torch.no_grad()
+    def reset_parameters_warm_start(self, seed: int = 1, offset: float = 10.0, scale: float = 20.0,
+                                    reference_dim: int = 768) -> None:
+        """Initialise so that every query's q-net scores a passage vector p by
+        ``scale * cos(q - mean(q), p - mean(p))``, q being the masked mean of the query's
+        token states and the means taken over dimensions: on a backbone trained for
+        retrieval, the Hypencoder then starts where the bi-encoder is instead of at chance.
+
+        Starting from the reference initialisation (so every weight that is not set here
+        keeps a trainable, query-dependent path):
+
+        - hidden weight matrices: base = identity, weight projection ~ N(0, (1/768^2)^2),
+          so W(q) = I up to that small generated part;
+        - hidden biases: base = ``offset`` in every entry, small projection likewise. With
+          input x, relu(x + offset) = x + offset while x > -offset, and the layer norm
+          removes the offset and standardises; the residual adds x back, so every hidden
+          layer's output is an increasing affine map of p and the last one (no residual)
+          is p standardised, z(p);
+        - the output matrix (d x 1): zero learned queries make its attention the masked
+          mean over tokens; the value projection is the identity plus ``offset``, so the
+          ReLU and layer norm give z(q); the weight projection (scale/d)·I turns that into
+          the output weights, and the score is z(q)·z(p)·scale/d, the scaled cosine above.
+
+        ``offset`` must exceed the most negative entry the hidden layers see, which grows
+        with depth (layer i sees about p + (i - 1)·z(p)): see :func:`warm_start_offset`.
+        The checkpoint format is unchanged: this only chooses initial values.
+        """
+        self.reset_parameters_as_reference(seed=seed, reference_dim=reference_dim)
+        *hidden_matrices, last = range(len(self.hyper_base_matrices))
+        for i in hidden_matrices:
+            base = self.hyper_base_matrices[i]
+            if base.shape[1] != base.shape[2]:
+                raise ValueError(f"warm start needs square hidden layers; layer {i} maps {base.shape[2]} -> {base.shape[1]}")
+            base.copy_(torch.eye(base.shape[1]).unsqueeze(0))
+        for j in range(len(self.hyper_base_vectors)):
+            self.hyper_base_vectors[j].fill_(offset)
+            nn.init.normal_(self.bias_hyper_projection[j].weight, std=1 / reference_dim**2)
+            nn.init.zeros_(self.bias_hyper_projection[j].bias)
+        width = self.hyper_base_matrices[last].shape[2]
+        if self.value_projections[last].weight.shape != (width, width):
+            raise ValueError(f"warm start needs the q-net input size ({width}) to equal the backbone's hidden size "
+                             f"({self.value_projections[last].weight.shape[1]})")
+        self.weight_query_embeddings[last].zero_()
+        self.value_projections[last].weight.copy_(torch.eye(width))
+        self.value_projections[last].bias.fill_(offset)
+        self.weight_hyper_projection[last].weight.copy_(torch.eye(width) * (scale / width))
+        self.weight_hyper_projection[last].bias.zero_()
+        self.hyper_base_matrices[last].zero_()
+
     @staticmethod
     def _attend(queries, keys, values, mask, scale: float) -> torch.Tensor:
         logits = torch.matmul(queries, keys.transpose(1, 2)) * scale  # [B, n_queries, T]

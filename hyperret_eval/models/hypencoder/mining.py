@@ -3,23 +3,12 @@ hard negatives, mined by BM25 (bm25s) or by a dense encoder (the backbone)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from hyperret_eval.data.beir import RetrievalData, document_text
+from hyperret_eval.data.training_examples import Example
 
 MINERS = ("bm25", "dense")
-
-
-@dataclass(frozen=True)
-class Example:
-    query: str
-    positive: str
-    negatives: tuple[str, ...]
-    query_id: str = ""
-    positive_id: str = ""
-    negative_ids: tuple[str, ...] = ()
 
 
 def _bm25_rankings(data: RetrievalData, query_ids: list[str], depth: int) -> list[list[str]]:

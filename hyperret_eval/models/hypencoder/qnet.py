@@ -98,7 +98,10 @@ class QNets:
         """Every query against every passage: [Q, N] for ``passages`` [N, d].
 
         Passages are taken ``chunk_size`` at a time, so memory holds Q x chunk x hidden.
+        The arithmetic runs in the q-nets' own dtype, never in autocast's: training under
+        bfloat16 autocast keeps the q-net in float32 (see ``Hypencoder.query_qnets``).
         """
         passages = passages.to(self.weights[0].dtype)
-        return torch.cat([self.apply_shared(passages[start : start + chunk_size])
-                          for start in range(0, passages.shape[0], chunk_size)], dim=1)
+        with torch.autocast(device_type=passages.device.type, enabled=False):
+            return torch.cat([self.apply_shared(passages[start : start + chunk_size])
+                              for start in range(0, passages.shape[0], chunk_size)], dim=1)
