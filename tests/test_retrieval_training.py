@@ -113,3 +113,69 @@ def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_p
     assert graph.mteb_model_meta.experiment_name and exhaustive.mteb_model_meta.experiment_name is None
     with pytest.raises(UserError, match="unknown search setting.*ef_search"):
         mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu", search={"ef_search": 64})
+
+
+def _parameters(module) -> dict[str, torch.Tensor]:
+    return {name: p.detach().clone() for name, p in module.named_parameters()}
+
+
+def test_frozen_backbone_trains_the_hypernetwork_only(tiny_train_root, tmp_path):
+    from hyperret_eval.models.hypencoder.train import _HypencoderTrainee
+
+    config = RetrievalTrainConfig(name="test-frozen", qnet_layers=1, batch_size=2, negatives=1, max_steps=2,
+                                  save_every=2, freeze_backbone=True, learning_rate=1e-3)
+    before = _HypencoderTrainee(config, tmp_path, resume=False).model
+    train_retrieval(config, tmp_path / "frozen", tiny_train_root)
+    after = Hypencoder.from_pretrained(tmp_path / "frozen")
+    backbone_before, backbone_after = _parameters(before.query_backbone), _parameters(after.query_backbone)
+    assert all(torch.equal(backbone_before[k], backbone_after[k]) for k in backbone_before)
+    head_before, head_after = _parameters(before.hypernetwork), _parameters(after.hypernetwork)
+    assert any(not torch.equal(head_before[k], head_after[k]) for k in head_before)
+
+
+def test_constant_schedule_with_warmup_and_one_learning_rate(tiny_train_root, tmp_path):
+    from hyperret_eval.models.hypencoder.train import _HypencoderTrainee, _scheduler
+
+    config = RetrievalTrainConfig(qnet_layers=1, lr_schedule="constant_with_warmup", warmup_steps=4, max_steps=10)
+    trainee = _HypencoderTrainee(config, tmp_path, resume=False)
+    groups = trainee.parameter_groups(config)
+    assert [g["lr"] for g in groups] == [2e-5, 2e-5], "backbone and hypernetwork share the paper's one rate"
+    optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
+    scheduler = _scheduler(config, optimizer)
+    rates = []
+    for _ in range(8):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[:5] == pytest.approx([0, 5e-6, 1e-5, 1.5e-5, 2e-5]) and rates[4:] == pytest.approx([2e-5] * 4)
+    linear = _scheduler(RetrievalTrainConfig(qnet_layers=1, max_steps=10), optimizer)
+    assert linear.get_last_lr()[0] == pytest.approx(2e-5)
+
+
+def test_cross_entropy_over_positives_only():
+    """The paper's in-batch loss: each query's positive against the batch's positives."""
+    from hyperret_eval.data.training_examples import Example
+    from hyperret_eval.distributed import World
+    from hyperret_eval.models.hypencoder.train import batch_loss
+
+    batch = [Example(f"q{i}", f"p{i}", (f"n{i}",)) for i in range(3)]
+    table = torch.randn(3, 6)
+    scorer = lambda queries, passages: table  # noqa: E731  (3 queries x (positive, negative) x 3)
+    positives, _ = batch_loss(scorer, batch, World(), candidates="positives")
+    everything, _ = batch_loss(scorer, batch, World(), candidates="all")
+    assert positives.item() == pytest.approx(torch.nn.functional.cross_entropy(table[:, ::2], torch.arange(3)).item())
+    assert everything.item() == pytest.approx(torch.nn.functional.cross_entropy(table, torch.arange(3) * 2).item())
+
+
+@pytest.mark.parametrize("setting", ["init = \"zeros\"", "lr_schedule = \"cosine\"", "cross_entropy_candidates = \"x\"",
+                                     "head_learning_rate = \"fast\""])
+def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
+    from hyperret_eval.errors import UserError
+    from hyperret_eval.models.recipes import load_recipe_file
+
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(f'recipe = "hypencoder"\n{setting}\n')
+    with pytest.raises(UserError, match=setting.split(" ")[0]):
+        load_recipe_file(recipe)
+    recipe.write_text('recipe = "hypencoder"\nhead_learning_rate = 1e-4\n')
+    assert load_recipe_file(recipe).head_learning_rate == 1e-4

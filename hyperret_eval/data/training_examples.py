@@ -118,7 +118,7 @@ def _example(record, negatives: int, rng: np.random.Generator, file: Path, line:
         fail('"items" must be a list of objects')
     if len(items) < 1 + negatives:
         fail(f"{len(items)} items: need the positive and {negatives} negatives")
-    chosen = [0, *sorted(1 + rng.choice(len(items) - 1, size=negatives, replace=False).tolist())]
+    chosen = [0, *sorted((1 + rng.choice(len(items) - 1, size=negatives, replace=False)).tolist())]
     texts = [_text(items[i], f"items[{i}]", fail) for i in chosen]
     scores = [items[i].get("score") for i in chosen]
     teacher = None

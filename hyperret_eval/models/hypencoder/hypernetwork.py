@@ -124,6 +124,13 @@ class QNetHypernetwork(nn.Module):
         return projection(context) + base
 
     def forward(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNets:
+        """The q-nets, computed in float32 whatever autocast says (the backbone may run in
+        bfloat16): the warm start adds offsets of 10 or more to entries around 0.05, and
+        bfloat16's step at 10 is 0.0625."""
+        with torch.autocast(device_type=hidden.device.type, enabled=False):
+            return self._generate_qnets(hidden.float(), mask)
+
+    def _generate_qnets(self, hidden: torch.Tensor, mask: torch.Tensor) -> QNets:
         weights = []
         for i, learned in enumerate(self.weight_query_embeddings):
             out_size = learned.shape[1]
