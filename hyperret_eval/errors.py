@@ -40,3 +40,8 @@ class WriteError(UserError):
     def __init__(self, target: Path | str, reason: str) -> None:
         super().__init__(f"cannot write {target}: {reason}")
         self.target = Path(target)
+
+
+class HubError(UserError):
+    """A Hugging Face hub model that could not be fetched (offline, unreachable, unknown):
+    one paragraph naming the model, the reason and what to do instead."""

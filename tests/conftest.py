@@ -1,12 +1,18 @@
 """Shared fixtures: the real benchmark data at ../shared/data, small data roots cut from
-it, the packaged MiniLM model (loaded once per session), and a throwaway cache root."""
+it, the packaged MiniLM model (loaded once per session), a throwaway cache root, and a
+loopback stand-in for the Hugging Face hub."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import socket
+import threading
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 import pytest
 
@@ -142,3 +148,125 @@ def broken_beir_root(tmp_path: Path, data_root: Path):
         return root
 
     return make
+
+
+class MockHub:
+    """A loopback stand-in for the Hugging Face hub endpoints ``snapshot_download`` calls:
+    ``GET /api/models/{repo}[/revision/{rev}]`` (model info with ``sha`` and ``siblings``),
+    ``GET /api/models/{repo}/tree/{rev}`` (the file listing) and ``HEAD``/``GET
+    /{repo}/resolve/{rev}/{file}`` (the ``X-Repo-Commit``, ``ETag`` and ``Content-Length``
+    headers, and the file). Unknown repositories, revisions and files get the hub's 404 with
+    its ``X-Error-Code``. ``requests`` lists every request as ``"METHOD /path"``."""
+
+    def __init__(self) -> None:
+        self.repos: dict[str, tuple[str, dict[str, bytes]]] = {}
+        self.requests: list[str] = []
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_HubHandler,), {"hub": self}))
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="mock-hub", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def serve(self, repo_id: str, sha: str, folder: Path, extra: dict[str, bytes] | None = None) -> None:
+        """Publish every file under ``folder`` (and ``extra``) as ``repo_id`` at commit ``sha``."""
+        files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+        self.repos[repo_id] = (sha, {**files, **(extra or {})})
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=5)
+
+
+class _HubHandler(BaseHTTPRequestHandler):
+    hub: MockHub
+    timeout = 10  # a client that stalls cannot hold a server thread past the test
+
+    def do_GET(self) -> None:
+        self._answer(with_body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(with_body=False)
+
+    def log_message(self, format, *args) -> None:  # keep test output clean
+        pass
+
+    def _answer(self, with_body: bool) -> None:
+        self.hub.requests.append(f"{self.command} {self.path}")
+        parts = unquote(urlsplit(self.path).path).strip("/").split("/")
+        api = parts[:2] == ["api", "models"]
+        repo_id = "/".join(parts[2:4] if api else parts[:2])
+        if repo_id not in self.hub.repos:
+            return self._send(404, b"", with_body, {"X-Error-Code": "RepoNotFound"})
+        sha, files = self.hub.repos[repo_id]
+        rest = parts[4:] if api else parts[2:]
+        if len(rest) >= 2 and rest[1] not in ("main", sha):
+            return self._send(404, b"", with_body, {"X-Error-Code": "RevisionNotFound"})
+        if api and (not rest or rest[0] == "revision"):
+            info = {"id": repo_id, "modelId": repo_id, "sha": sha, "private": False,
+                    "siblings": [{"rfilename": name} for name in files]}
+            return self._send_json(info, with_body)
+        if api and rest[0] == "tree":
+            return self._send_json(_tree(files), with_body)
+        name = "/".join(rest[2:])
+        if rest[:1] != ["resolve"] or name not in files:
+            return self._send(404, b"", with_body, {"X-Error-Code": "EntryNotFound", "X-Repo-Commit": sha})
+        etag = hashlib.sha256(files[name]).hexdigest()
+        self._send(200, files[name], with_body, {"X-Repo-Commit": sha, "ETag": f'"{etag}"'})
+
+    def _send_json(self, payload, with_body: bool) -> None:
+        self._send(200, json.dumps(payload).encode(), with_body, {"Content-Type": "application/json"})
+
+    def _send(self, status: int, body: bytes, with_body: bool, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if with_body:
+            self.wfile.write(body)
+
+
+def _tree(files: dict[str, bytes]) -> list[dict]:
+    """The recursive tree listing: every file with its git blob id and size, and every folder."""
+    folders = sorted({"/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)})
+    listing = [{"type": "directory", "oid": hashlib.sha1(f.encode()).hexdigest(), "path": f} for f in folders]
+    for name, data in files.items():
+        blob = hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+        listing.append({"type": "file", "oid": blob, "size": len(data), "path": name})
+    return listing
+
+
+@pytest.fixture
+def mock_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MockHub]:
+    """A :class:`MockHub` on a free loopback port, with ``HF_ENDPOINT`` pointing at it, a
+    throwaway hub cache, and the offline switches off; stopped at teardown."""
+    import huggingface_hub.constants
+
+    from hyperret_eval.data.download import OFFLINE_ENV
+
+    hub = MockHub()
+    monkeypatch.setenv("HF_ENDPOINT", hub.url)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf-home"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf-home" / "hub"))
+    for name in (*OFFLINE_ENV, "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import: a session started offline would
+    # otherwise refuse every request to the mock.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    try:
+        yield hub
+    finally:
+        hub.stop()
+
+
+def closed_port() -> int:
+    """A loopback port nothing listens on (bound, then released): connections are refused."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

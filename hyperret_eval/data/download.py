@@ -27,8 +27,14 @@ class DownloadError(Exception):
     """A fetch that could not complete (offline, refused, not found)."""
 
 
+def offline_variable() -> str | None:
+    """The first of :data:`OFFLINE_ENV` that is set to a true value, read now (not at import)."""
+    return next((name for name in OFFLINE_ENV
+                 if os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}), None)
+
+
 def offline_requested() -> bool:
-    return any(os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"} for name in OFFLINE_ENV)
+    return offline_variable() is not None
 
 
 def _staging_dir(destination: Path) -> Path:

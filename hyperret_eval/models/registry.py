@@ -7,7 +7,8 @@
   recipe trains, see :mod:`hyperret_eval.checkpoints`);
 - a recipe file (``.toml``, ``.json``, ``.yaml``): the checkpoint the recipe it describes trains;
 - a local sentence-transformers model directory;
-- a Hugging Face hub model id (``org/name``), downloaded when online.
+- a Hugging Face hub model id (``org/name``): a Hypencoder or sentence-transformers
+  snapshot, fetched when online or found in the hub cache (:mod:`hyperret_eval.models.hub`).
 
 Resolving a name (:func:`resolve_model`) checks that the model can be found, and for a hub
 id fetches it, before any evaluation starts; a recipe's checkpoint is located (training
@@ -219,23 +220,32 @@ def _local_model(folder: Path) -> ResolvedModel:
     )
 
 
-def _hub_model(model_id: str) -> ResolvedModel:
-    from huggingface_hub import snapshot_download
+def _mteb_knows(name: str) -> bool:
+    """Whether mteb's model registry describes ``name`` (licence, languages, parameters...)."""
+    import mteb
 
     try:
-        snapshot = Path(snapshot_download(model_id))
-    except Exception as exc:  # offline, unknown id, gated: the hub client raises many types
-        raise UserError(
-            f"Model {model_id!r} is neither a registry name ({', '.join(REGISTRY)}) nor a local directory, "
-            f"and fetching it from the Hugging Face hub failed: {exc}. Offline, use `minilm` or a local "
-            "sentence-transformers directory."
-        ) from None
+        mteb.get_model_meta(name)
+    except KeyError:
+        return False
+    return True
+
+
+def _hub_model(model_id: str) -> ResolvedModel:
+    """A hub model at the commit fetched: a Hypencoder when its config says so, else a
+    sentence-transformers model, described by mteb's metadata when mteb knows it."""
+    from hyperret_eval.models.hub import fetch_snapshot
+
+    snapshot = fetch_snapshot(model_id)
+    hypencoder = is_hypencoder_checkpoint(snapshot)
     return ResolvedModel(
         key=model_id,
         mteb_name=model_id,
         revision=snapshot.name,  # the hub commit the snapshot was taken at
         path=snapshot,
-        describe=f"Hugging Face hub model {model_id}",
+        describe=f"hub {'Hypencoder' if hypencoder else 'model'} {model_id} at commit {snapshot.name[:12]}",
+        mteb_meta_from=None if hypencoder or not _mteb_knows(model_id) else model_id,
+        kind="hypencoder" if hypencoder else "sentence-transformers",
         source="hub",
     )
 
@@ -243,6 +253,7 @@ def _hub_model(model_id: str) -> ResolvedModel:
 def resolve_model(name: str, data_root: Path | None = None) -> ResolvedModel:
     """Find a model by registry key, recipe file, local directory or hub id; fail with a
     clear message. ``data_root`` holds a recipe's training data."""
+    from hyperret_eval.models.hub import looks_like_hub_id
     from hyperret_eval.models.recipes import FILE_FORMATS, is_recipe_file, load_recipe_file
 
     key = name.strip()
@@ -258,7 +269,7 @@ def resolve_model(name: str, data_root: Path | None = None) -> ResolvedModel:
             raise UserError(f"Model path {path} is a file; give the model's directory, or a recipe file "
                             f"({', '.join(FILE_FORMATS)}).")
         return _local_model(path.resolve())
-    if "/" in key and not key.startswith((".", "/", "~")) and key.count("/") == 1:
+    if looks_like_hub_id(key):
         return _hub_model(key)
     close = difflib.get_close_matches(key.lower(), list(REGISTRY), n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
@@ -281,10 +292,19 @@ def resolve_models(selection: str, data_root: Path | None = None) -> list[Resolv
 
 
 def backbone_path(name: str) -> Path:
-    """A transformers model directory for a training backbone: registry key or folder."""
+    """A transformers model directory for a training backbone: a registry key, a folder
+    with config.json, or a hub id (fetched into the hub cache)."""
+    from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
+
     if name.lower() in REGISTRY:
         return REGISTRY[name.lower()][1](None).path
     path = Path(name).expanduser()
     if (path / "config.json").is_file():
         return path.resolve()
-    raise UserError(f"backbone {name!r} is neither a registry name ({', '.join(REGISTRY)}) nor a model directory with config.json")
+    if not path.exists() and looks_like_hub_id(name):
+        snapshot = fetch_snapshot(name)
+        if (snapshot / "config.json").is_file():
+            return snapshot
+        raise UserError(f"backbone {name!r}: the hub model has no config.json at its top level ({snapshot})")
+    raise UserError(f"backbone {name!r} is neither a registry name ({', '.join(REGISTRY)}), a model directory "
+                    "with config.json, nor a Hugging Face hub id (org/name)")

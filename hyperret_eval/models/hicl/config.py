@@ -23,7 +23,7 @@ class TrainConfig(Recipe):
     """
 
     name: str = "hicl-minilm-l6"
-    backbone: str = "minilm"  # registry key or a transformers model directory
+    backbone: str = "minilm"  # registry key, transformers model directory or hub id
     segment_length: int = 32
     max_tokens: int = 128
     pooling: str = "mean"

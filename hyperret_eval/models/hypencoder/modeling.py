@@ -108,10 +108,16 @@ class Hypencoder(nn.Module):
 
     @classmethod
     def from_pretrained(cls, path: str | Path) -> Hypencoder:
-        """Load a checkpoint in the released format or our own (see ``checkpoint.py``)."""
+        """Load a checkpoint in the released format or our own (see ``checkpoint.py``) from a
+        folder, or from the hub when ``path`` is a string ``org/name`` naming no local folder
+        (``Hypencoder.from_pretrained("jfkback/hypencoder.2_layer")``)."""
+        from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
         from hyperret_eval.models.hypencoder.checkpoint import load_checkpoint
 
-        return load_checkpoint(Path(path))
+        folder = Path(path).expanduser()
+        if isinstance(path, str) and not folder.exists() and looks_like_hub_id(path):
+            folder = fetch_snapshot(path)
+        return load_checkpoint(folder)
 
     def save_pretrained(self, path: str | Path) -> None:
         """Save in our format (atomically): the released layout with safetensors weights
