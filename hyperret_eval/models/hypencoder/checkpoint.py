@@ -2,7 +2,9 @@
 
 The format (``config.json`` + ``pytorch_model.bin`` or ``model.safetensors`` + tokenizer)
 is described in ../shared/fixtures/README.md. Weights are read with
-``torch.load(weights_only=True)`` or safetensors: no code from a checkpoint ever runs.
+``torch.load(weights_only=True)`` or safetensors, the folder is checked first and
+``trust_remote_code`` is never on (:mod:`~hyperret_eval.models.folder_safety`): no code
+from a checkpoint ever runs.
 The backbone's config is not in the checkpoint: it is read from a local copy of the named
 backbone when there is one, else derived from the weights' shapes (BERT layout).
 
@@ -21,6 +23,7 @@ import torch
 
 from hyperret_eval.errors import UserError
 from hyperret_eval.models.damaged import unreadable
+from hyperret_eval.models.folder_safety import check_model_folder
 from hyperret_eval.models.hypencoder.modeling import Hypencoder
 from hyperret_eval.models.hypencoder.qnet import QNetShape
 
@@ -80,7 +83,7 @@ def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: s
         return AutoConfig.for_model(**stored)
     if name:
         try:
-            return AutoConfig.from_pretrained(name, local_files_only=True)
+            return AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError):
             pass  # not on this machine: derive it below
     return derive_bert_config(state, prefix)
@@ -108,6 +111,7 @@ def load_checkpoint(folder: Path) -> Hypencoder:
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{folder} is not a Hypencoder checkpoint: it has no config.json")
+    check_model_folder(folder)
     try:
         config = json.loads(config_file.read_text(encoding="utf-8"))
         query_kwargs = config["query_encoder_kwargs"]
@@ -143,7 +147,7 @@ def load_checkpoint(folder: Path) -> Hypencoder:
                                           ours.get("passage_backbone_config"))
         passage_backbone = _load_backbone(passage_config, state, PASSAGE_PREFIX, folder)
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     model = Hypencoder(query_backbone, passage_backbone, tokenizer, shape, passage_pooling=pooling,
                        max_length=ours.get("max_length"))
     hyper = {k[len(HYPER_PREFIX):]: v for k, v in state.items()
