@@ -68,6 +68,7 @@ class RetrievalTrainConfig(Recipe):
     margin_mse_weight: float = 1.0
 
     def __post_init__(self) -> None:
+        self.check_common()
         if self.model not in MODEL_KINDS:
             raise UserError(f"model must be one of {MODEL_KINDS}, got {self.model!r}")
         if self.miner not in MINERS:
