@@ -40,14 +40,23 @@ def resolve_data_root(cli_value: str | Path | None = None) -> Path:
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
-def safe_name(name: object, what: str) -> str:
-    """``name`` if it can be one folder or file name as it stands: letters, digits, ``.``,
-    ``_`` and ``-``, and not ``.`` or ``..``. Names from files (a recipe's ``name``, a
-    result's model and revision) become paths; a ``/``, a NUL or ``..`` would lead elsewhere."""
-    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name) or name in {".", ".."}:
-        raise UserError(f"{what} {name!r} is not a safe name: use letters, digits, '.', '_' and '-' "
-                        "(one path component, not '.' or '..')")
+def one_component(name: object, what: str) -> str:
+    """``name`` if, joined to a folder, it names an entry of that folder: a non-empty
+    string without ``/``, ``\\`` or NUL, and not ``.`` or ``..``. Names read from files
+    (a result's model and revision) become paths; anything else would lead elsewhere."""
+    if not isinstance(name, str) or not name or name in {".", ".."} or any(c in name for c in "/\\\0"):
+        raise UserError(f"{what} {name!r} is not a safe name: it must be one path component "
+                        "(no '/', '\\' or NUL, not '.' or '..')")
     return name
+
+
+def safe_name(name: object, what: str) -> str:
+    """:func:`one_component`, and only letters, digits, ``.``, ``_`` and ``-``: for names
+    this project makes folders from (a recipe's ``name``)."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        one_component(name, what)
+        raise UserError(f"{what} {name!r} is not a safe name: use letters, digits, '.', '_' and '-'")
+    return one_component(name, what)
 
 
 def inside(root: Path, path: Path | str, what: str) -> Path:
