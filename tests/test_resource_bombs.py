@@ -79,3 +79,43 @@ def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path,
     for number, (_, _, message) in enumerate(BOMBS):
         assert outcomes[str(number)].startswith("exit 2: ") and message in outcomes[str(number)], outcomes
     assert peak_gb < 2
+
+
+ENCODE_HUGE_TEXT = """\
+import time
+from hyperret_eval.models.hicl.module import HiCLEncoder
+from hyperret_eval.models.hypencoder import Hypencoder
+from hyperret_eval.models.registry import REGISTRY, load_sentence_transformer
+huge = "lorem ipsum dolor sit amet " * (50_000_000 // 27)
+minilm_path = REGISTRY["minilm"][1](None).path
+started = time.perf_counter()
+print("SHAPE", load_sentence_transformer(minilm_path, "cpu").encode([huge, "short"]).shape, file=sys.stderr)
+print("SHAPE", tuple(Hypencoder.from_pretrained(sys.argv[1]).encode_passages([huge, "short"]).shape), file=sys.stderr)
+print("SEGMENTS", len(HiCLEncoder(str(minilm_path), segment_length=32, max_tokens=128).slicer.split(huge)),
+      file=sys.stderr)
+print(f"SECONDS {time.perf_counter() - started:.1f}", file=sys.stderr)
+status = 0
+"""
+
+
+def test_a_50mb_text_is_cut_before_tokenizing():
+    """sentence-transformers (the passage path of every embedding model), Hypencoder (its
+    passage cache encodes through the same tokenize) and HiCL's slicer, on one 50 MB text."""
+    code, err, peak_gb = run_measured(ENCODE_HUGE_TEXT, str(FIXTURE), timeout=600)
+    assert code == 0 and "Traceback" not in err, err[-3000:]
+    assert "SHAPE (2, 384)" in err and "SHAPE (2, 128)" in err and "SEGMENTS 4" in err
+    seconds = float(next(line.split()[1] for line in err.splitlines() if line.startswith("SECONDS")))
+    assert seconds < 60 and peak_gb < 2
+
+
+def test_cutting_changes_nothing_a_model_reads():
+    from transformers import AutoTokenizer
+
+    from hyperret_eval.models.registry import REGISTRY
+    from hyperret_eval.models.text_bound import clip_text
+
+    tokenizer = AutoTokenizer.from_pretrained(str(REGISTRY["minilm"][1](None).path))
+    text = " ".join(f"word{i} supercalifragilisticexpialidocious, and more." for i in range(3000))
+    for limit in (16, 128, 512):
+        whole = tokenizer(text, truncation=True, max_length=limit)["input_ids"]
+        assert tokenizer(clip_text(text, limit), truncation=True, max_length=limit)["input_ids"] == whole

@@ -119,8 +119,9 @@ def load_sentence_transformer(path: Path, device: str, within: Path | None = Non
     classes load as usual; ours (HiCL's) are handed over as classes, not imported by name;
     any other class is refused. :func:`~hyperret_eval.models.folder_safety.check_model_folder`
     first refuses folders that link outside themselves (``within``: see there) or ask for code.
+    Texts are cut to what the model reads before tokenizing (:mod:`~hyperret_eval.models.sentence_model`).
     """
-    from sentence_transformers import SentenceTransformer
+    from hyperret_eval.models.sentence_model import BoundedSentenceTransformer
 
     check_model_folder(path, within)
     modules_file = path / "modules.json"
@@ -134,7 +135,7 @@ def load_sentence_transformer(path: Path, device: str, within: Path | None = Non
         )
     with unreadable(path, "model"):
         # sentence-transformers' own hook (private) for classes it must not import by name.
-        return SentenceTransformer._load_with_module_classes(
+        return BoundedSentenceTransformer._load_with_module_classes(
             str(path), {t: ours[t] for t in types if t in ours},
             device=device, local_files_only=True, trust_remote_code=False)
 

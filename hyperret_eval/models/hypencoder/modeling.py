@@ -10,6 +10,7 @@ from torch import nn
 
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
 from hyperret_eval.models.hypencoder.qnet import QNets, QNetShape
+from hyperret_eval.models.text_bound import clip_text
 
 PASSAGE_POOLINGS = ("cls", "mean", "mean-unmasked-sum")
 
@@ -61,6 +62,7 @@ class Hypencoder(nn.Module):
         return next(self.parameters()).device
 
     def tokenize(self, texts: list[str]) -> dict[str, torch.Tensor]:
+        texts = [clip_text(text, self.max_length) for text in texts]  # before the tokenizer sees a huge text
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length, return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
