@@ -92,3 +92,63 @@ def test_sentence_transformers_modules_json_of_the_wrong_shape(tmp_path, modules
     model = minilm_copy(tmp_path / "model")
     (model / "modules.json").write_text(json.dumps(modules))
     _refused(lambda: load_sentence_transformer(model, "cpu"), f"{model / 'modules.json'}: expected a list of modules")
+
+
+def _sts_subset(folder: Path, golds: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    (folder / "STS.input.toy.txt").write_text("".join(f"a{i}\tb{i}\n" for i in range(len(golds))))
+    (folder / "STS.gs.toy.txt").write_text("".join(f"{g}\n" for g in golds))
+    return folder
+
+
+@pytest.mark.parametrize("golds", [["3.5"], ["2.0", "2.0"], ["1", "1", "1", "1"]], ids=["one pair", "two tied",
+                                                                                         "constant"])
+def test_sts_scores_without_a_correlation_are_refused_at_input(tmp_path, golds):
+    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.data import sources
+
+    spec = load_catalogue()["STS12"]
+    root = tmp_path / "data"
+    _sts_subset(spec.source.local_path(root), golds)
+    _refused(lambda: sources.load(spec.name, spec.source, spec.split, root), str(spec.source.local_path(root)),
+             "a correlation needs scores that differ")
+
+
+def _beir(folder: Path, corpus: list[str], qrels: list[str]) -> Path:
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(line + "\n" for line in corpus))
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "a question"}\n')
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(r + "\n" for r in qrels))
+    return folder
+
+
+def test_corpus_text_with_a_lone_surrogate_is_refused_with_its_line(tmp_path):
+    from hyperret_eval.data.beir import read_beir_folder
+
+    folder = _beir(tmp_path / "beir", ['{"_id": "d1", "text": "fine"}', '{"_id": "d2", "text": "bad \\ud800 text"}'],
+                   ["q1\td1\t1"])
+    _refused(lambda: read_beir_folder(folder, "test"), f"{folder / 'corpus.jsonl'}, line 2: field 'text' holds a lone surrogate")
+
+
+def test_a_30_digit_relevance_is_refused_with_its_line(tmp_path):
+    from hyperret_eval.data.beir import read_beir_folder
+
+    folder = _beir(tmp_path / "beir", ['{"_id": "d1", "text": "fine"}'], ["q1\td1\t" + "9" * 30])
+    _refused(lambda: read_beir_folder(folder, "test"), f"{folder / 'qrels' / 'test.tsv'}, line 2: relevance score",
+             "out of range")
+
+
+def test_ids_are_read_the_same_in_the_corpus_and_the_qrels(tmp_path):
+    from hyperret_eval.data.beir import read_beir_folder
+
+    folder = _beir(tmp_path / "beir", ['{"_id": "1606628 ", "text": "trailing space in the id"}'],
+                   ["q1\t 1606628\t1"])
+    data = read_beir_folder(folder, "test")
+    assert data.qrels == {"q1": {"1606628": 1}} and set(data.corpus) == {"1606628"}
+
+
+def test_ids_equal_but_for_whitespace_are_duplicates(tmp_path):
+    from hyperret_eval.data.beir import read_beir_folder
+
+    folder = _beir(tmp_path / "beir", ['{"_id": "d1", "text": "x"}', '{"_id": " d1", "text": "y"}'], ["q1\td1\t1"])
+    _refused(lambda: read_beir_folder(folder, "test"), "corpus.jsonl, line 2: duplicate _id 'd1' (first on line 1)")
