@@ -152,3 +152,27 @@ def test_ids_equal_but_for_whitespace_are_duplicates(tmp_path):
 
     folder = _beir(tmp_path / "beir", ['{"_id": "d1", "text": "x"}', '{"_id": " d1", "text": "y"}'], ["q1\td1\t1"])
     _refused(lambda: read_beir_folder(folder, "test"), "corpus.jsonl, line 2: duplicate _id 'd1' (first on line 1)")
+
+
+def test_the_manifest_hashes_the_bytes_that_were_parsed(tmp_path, monkeypatch, small_data_root):
+    """A data file changed between reading it and hashing it: the recorded sha256 is still
+    the one of the bytes evaluated (issue 13, item 15)."""
+    import hashlib
+
+    from hyperret_eval import runner
+    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.data import sources
+
+    spec = load_catalogue()["SciFact"]
+    qrels = spec.source.local_path(small_data_root) / "qrels" / "test.tsv"
+    parsed = qrels.read_bytes()
+    real_load = sources.load
+
+    def load_then_change(*args, **kwargs):
+        data = real_load(*args, **kwargs)
+        qrels.write_bytes(parsed + b"changed\tafter\t1\n")
+        return data
+
+    monkeypatch.setattr(sources, "load", load_then_change)
+    (task,) = runner.prepare_tasks([spec], small_data_root)
+    assert task.files_sha256["beir/scifact/qrels/test.tsv"] == hashlib.sha256(parsed).hexdigest()
