@@ -53,6 +53,7 @@ def atomic_path(target: Path) -> Iterator[Path]:
         fd, tmp_name = tempfile.mkstemp(prefix=_prefix(target, "tmp"), suffix=".tmp", dir=target.parent)
         os.close(fd)
         tmp = Path(tmp_name)
+        _as_if_created(tmp, 0o666)
         try:
             yield tmp
             _sync(tmp)
@@ -88,6 +89,7 @@ def write_directory(target: Path, fill: Callable[[Path], None]) -> None:
     with _named_write_errors(target):
         _prepare(target)
         staging = Path(tempfile.mkdtemp(prefix=_prefix(target, "partial"), dir=target.parent))
+        _as_if_created(staging, 0o777)
         try:
             fill(staging)
             for file in (p for p in staging.rglob("*") if p.is_file() and not p.is_symlink()):
@@ -133,6 +135,15 @@ def recover(target: Path) -> None:
             shutil.rmtree(entry, ignore_errors=True)
         else:
             entry.unlink(missing_ok=True)
+
+
+def _as_if_created(path: Path, mode: int) -> None:
+    """Give a temporary file or folder the permissions a plain ``open``/``mkdir`` would
+    have: ``mkstemp`` and ``mkdtemp`` make them private (0600/0700) whatever the umask, and
+    the rename would keep that (a web server could not read a fresh leaderboard)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(mode & ~umask)
 
 
 def _prefix(target: Path, kind: str) -> str:

@@ -7,7 +7,10 @@ otherwise a default that works from a fresh clone.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
+
+from hyperret_eval.errors import UserError
 
 DATA_ENV = "HYPERRET_DATA"
 CACHE_ENV = "HYPERRET_CACHE"
@@ -32,3 +35,36 @@ def resolve_data_root(cli_value: str | Path | None = None) -> Path:
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser().resolve()
     return (default_cache_root() / "data").resolve()
+
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def one_component(name: object, what: str) -> str:
+    """``name`` if, joined to a folder, it names an entry of that folder: a non-empty
+    string without ``/``, ``\\`` or NUL, and not ``.`` or ``..``. Names read from files
+    (a result's model and revision) become paths; anything else would lead elsewhere."""
+    if not isinstance(name, str) or not name or name in {".", ".."} or any(c in name for c in "/\\\0"):
+        raise UserError(f"{what} {name!r} is not a safe name: it must be one path component "
+                        "(no '/', '\\' or NUL, not '.' or '..')")
+    return name
+
+
+def safe_name(name: object, what: str) -> str:
+    """:func:`one_component`, and only letters, digits, ``.``, ``_`` and ``-``: for names
+    this project makes folders from (a recipe's ``name``)."""
+    if not isinstance(name, str) or not _SAFE_NAME.fullmatch(name):
+        one_component(name, what)
+        raise UserError(f"{what} {name!r} is not a safe name: use letters, digits, '.', '_' and '-'")
+    return one_component(name, what)
+
+
+def inside(root: Path, path: Path | str, what: str) -> Path:
+    """``root / path`` with symlinks resolved, if it lies within ``root`` (resolved too);
+    otherwise a UserError naming ``what``. An absolute ``path``, a ``..`` or a symlink
+    leading out all fail here."""
+    root = Path(root).resolve()
+    target = (root / path).resolve()
+    if target != root and root not in target.parents:
+        raise UserError(f"{what} leads outside {root} (to {target}); refusing to read or write there")
+    return target

@@ -77,10 +77,13 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def data_fingerprint(files: list[Path], data_root: Path) -> tuple[dict[str, str], str]:
+def data_fingerprint(files: list[Path], data_root: Path, read: dict[Path, str] | None = None) -> tuple[dict[str, str], str]:
     """Each data file's sha256 (keyed by its path under the data root), and one short hash
-    of them all, used as the dataset revision in result files."""
-    per_file = {_relative(path, data_root): file_sha256(path) for path in files}
+    of them all, used as the dataset revision in result files. ``read`` holds the digests
+    of the bytes the data was parsed from (:func:`hyperret_eval.data.textfile.recording_digests`);
+    a file not in it is hashed now."""
+    read = read or {}
+    per_file = {_relative(path, data_root): read.get(Path(path).resolve()) or file_sha256(path) for path in files}
     combined = hashlib.sha256("".join(f"{p}:{h}\n" for p, h in per_file.items()).encode())
     return per_file, combined.hexdigest()[:12]
 

@@ -22,6 +22,7 @@ from hyperret_eval.catalogue import TaskSpec
 from hyperret_eval.checkpoints import ensure_checkpoint
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
+from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.distributed import World, init_world
 from hyperret_eval.errors import UserError
@@ -89,11 +90,12 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     """Read and check the data of every task (downloading what is missing, when online)."""
     prepared = []
     for spec in specs:
-        data = sources.load(spec.name, spec.source, spec.split, data_root)
+        with recording_digests() as read:  # hash the bytes parsed, not a second read of the files
+            data = sources.load(spec.name, spec.source, spec.split, data_root)
         expected = STSPairs if spec.type == "STS" else RetrievalData
         if not isinstance(data, expected):
             raise UserError(f"task {spec.name}: a {spec.type} task cannot read data in the {spec.source.format} format")
-        files_sha256, revision = data_fingerprint(data.files, data_root)
+        files_sha256, revision = data_fingerprint(data.files, data_root, read)
         prepared.append(PreparedTask(spec, data, revision, files_sha256))
     return prepared
 

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from hyperret_eval.data.sts import STSPairs, read_semeval_folder, read_sick, read_stsb_csv
+from hyperret_eval.data.sts import STSPairs, read_semeval_folder, read_sick, read_stsb_csv, require_correlatable
 
 
 @dataclass(frozen=True)
@@ -42,12 +42,15 @@ def available(data_root: Path) -> bool:
 
 
 def _subsets(data_root: Path, entry: SentEvalSet) -> dict[str, STSPairs]:
+    """Each subset of a set, checked to have a defined correlation (each is scored alone)."""
     path = data_root / entry.path
     if entry.format == "semeval":
-        return read_semeval_folder(path)
-    if entry.format == "stsb-csv":
-        return {"test": read_stsb_csv(path)}
-    return {"test": read_sick([path])}
+        subsets = read_semeval_folder(path)
+    elif entry.format == "stsb-csv":
+        subsets = {"test": read_stsb_csv(path)}
+    else:
+        subsets = {"test": read_sick([path])}
+    return {name: require_correlatable(pairs, pairs.files[-1]) for name, pairs in subsets.items()}
 
 
 def _cosine_scores(encode, pairs: STSPairs, batch_size: int) -> np.ndarray:

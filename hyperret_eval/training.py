@@ -4,12 +4,16 @@ optimizer / scheduler / RNG state saved beside a checkpoint."""
 from __future__ import annotations
 
 import dataclasses
+import math
 import random
 from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from hyperret_eval.errors import UserError
+from hyperret_eval.paths import safe_name
 
 STATE_DIR = "training"
 
@@ -28,6 +32,16 @@ class Recipe:
         """The data files training reads (each checked to exist), so their hashes can name
         the checkpoint."""
         raise NotImplementedError
+
+    def check_common(self) -> None:
+        """What every recipe must meet, called first by each recipe's ``__post_init__``:
+        a name that is one folder name (it becomes ``<cache>/checkpoints/<name>``), and
+        finite numbers (``learning_rate = nan`` or ``temperature = inf`` train nothing)."""
+        safe_name(self.name, "recipe name")
+        for field in dataclasses.fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"training config {self.name!r}: {field.name} = {value} is not a finite number")
 
 
 def seed_everything(seed: int) -> None:

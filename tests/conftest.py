@@ -270,3 +270,32 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+def run_measured(code: str, *args: str, limit_gb: float = 6.0, timeout: float = 600) -> tuple[int, str, float]:
+    """Python ``code`` (which sets ``status``; ``sys.argv[1:]`` is ``args``) in a child process
+    under an address-space ceiling, so that a memory bomb fails there instead of taking the
+    machine: its exit status, its stderr and its peak resident memory in GB (``ru_maxrss``)."""
+    import subprocess
+    import sys
+
+    limit = int(limit_gb * 2**30)
+    wrapped = ("import resource, sys\n"
+               f"resource.setrlimit(resource.RLIMIT_AS, ({limit}, {limit}))\n"
+               "status = 1\n"
+               "try:\n"
+               + "".join(f"    {line}\n" for line in code.splitlines()) +
+               "finally:\n"
+               "    print(f'PEAK_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+               "sys.exit(status)\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run([sys.executable, "-c", wrapped, *args], capture_output=True, text=True, timeout=timeout,
+                          env=env)
+    peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("PEAK_KB ")]
+    peak_gb = int(peaks[-1]) / 2**20 if peaks else float("nan")
+    return done.returncode, done.stderr, peak_gb
+
+
+def run_cli_measured(*args: str, **limits) -> tuple[int, str, float]:
+    """``hyperret-eval ARGS`` through :func:`run_measured`."""
+    return run_measured("from hyperret_eval.cli import main\nstatus = main(sys.argv[1:])", *args, **limits)

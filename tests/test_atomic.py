@@ -145,3 +145,17 @@ def test_recover_puts_back_a_folder_moved_aside_by_a_killed_swap(tmp_path):
     atomic.recover(target)
     assert (target / "weights").read_text() == "step 50"
     assert _names(tmp_path) == ["checkpoint"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077, 0o002])
+def test_writes_respect_the_umask(tmp_path, umask):
+    """mkstemp and mkdtemp make 0600/0700 whatever the umask; what we write must not."""
+    previous = os.umask(umask)
+    try:
+        atomic.write_json(tmp_path / "result.json", {"a": 1})
+        atomic.write_directory(tmp_path / "board", lambda staging: (staging / "index.html").write_text("x"))
+    finally:
+        os.umask(previous)
+    assert (tmp_path / "result.json").stat().st_mode & 0o777 == 0o666 & ~umask
+    assert (tmp_path / "board").stat().st_mode & 0o777 == 0o777 & ~umask
+    assert (tmp_path / "board" / "index.html").stat().st_mode & 0o777 == 0o666 & ~umask

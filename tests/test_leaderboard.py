@@ -224,14 +224,14 @@ def test_a_damaged_leaderboard_json_is_reported_not_overwritten(capsys, results,
     (published / "leaderboard.json").write_text('{"format": 1, "entries": [\n  {"model": }\n]}\n', encoding="utf-8")
     before = snapshot(published)
     code, _, err = publish(capsys, results, "--leaderboard", published)
-    assert code == 2 and f"{published / 'leaderboard.json'}, line 2: not valid JSON" in err
+    assert code == 2 and f"{published / 'leaderboard.json'}, line 2, column 13: the leaderboard (fix or remove it) is not valid JSON" in err
     assert snapshot(published) == before
 
 
 def test_names_are_escaped_in_markdown_and_html(capsys, results, tmp_path):
     evil = "<script>alert(1)</script>"
-    derive_model(results, "evil__model", evil, "rev1", score_shift=-0.05)
-    derive_model(results, "pipe__model", "org/a|b", "rev|2", score_shift=-0.02)
+    derive_model(results, "<script>alert(1)<__script>", evil, "rev1", score_shift=-0.05)  # mteb's folder names
+    derive_model(results, "org__a|b", "org/a|b", "rev|2", score_shift=-0.02)
     board = tmp_path / "leaderboard"
     code, _, err = publish(capsys, results, "--leaderboard", board)
     assert code == 0, err

@@ -20,8 +20,10 @@ def senteval_root(tmp_path, data_root):
     for entry in senteval_sts.SENTEVAL_SETS:
         source = data_root / entry.path
         if source.is_dir():
+            # 30 lines: STS16's answer-answer has two scored pairs, tied, in its first 25, and
+            # a subset without a defined correlation is refused.
             for path in source.glob("STS.*.txt"):
-                copy_head(path, root / entry.path / path.name, 25)
+                copy_head(path, root / entry.path / path.name, 30)
         else:
             copy_head(source, root / entry.path, 40)
     return root

@@ -16,6 +16,7 @@ from hyperret_eval.data.textfile import numbered_lines
 from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 Qrels = dict[str, dict[str, int]]
+RELEVANCE_BOUND = 2**31  # pytrec_eval keeps grades in a C int
 
 
 @dataclass
@@ -41,7 +42,9 @@ def _shown(value: object) -> str:
 
 def _read_jsonl(path: Path, required: tuple[str, ...], what: str) -> list[tuple[int, dict]]:
     """The JSON objects of a corpus or queries file, checked: ``_id`` a string or an
-    integer (stored as a string) and unique, ``text`` (and ``title`` when present) a string."""
+    integer (stored as a string, surrounding whitespace dropped, as in qrels) and unique,
+    ``text`` (and ``title`` when present) a string of valid Unicode (JSON's ``\\ud800``
+    escape makes a lone surrogate, which no encoder downstream accepts)."""
     records = []
     seen: dict[str, int] = {}
     for number, line in numbered_lines(path):
@@ -61,13 +64,17 @@ def _read_jsonl(path: Path, required: tuple[str, ...], what: str) -> list[tuple[
             if key not in record:
                 raise DataFormatError(path, number, f"missing field {key!r}")
         record_id = record["_id"]
-        if isinstance(record_id, bool) or not isinstance(record_id, (str, int)) or str(record_id) == "":
+        if isinstance(record_id, bool) or not isinstance(record_id, (str, int)) or not str(record_id).strip():
             raise DataFormatError(path, number, f"_id must be a non-empty string, found {_shown(record_id)}")
         for key, optional in (("text", False), ("title", True)):
             value = record.get(key)
             if not isinstance(value, str) and not (optional and value is None):
                 raise DataFormatError(path, number, f"field {key!r} must be a string, found {_shown(value)}")
-        record["_id"] = str(record_id)
+        for key in ("_id", "text", "title"):
+            if isinstance(record.get(key), str) and not _is_unicode(record[key]):
+                raise DataFormatError(path, number, f"field {key!r} holds a lone surrogate (a \\ud800-style "
+                                                    "escape): not valid Unicode text")
+        record["_id"] = str(record_id).strip()
         if record["_id"] in seen:
             raise DataFormatError(
                 path, number, f"duplicate _id {record['_id']!r} (first on line {seen[record['_id']]})"
@@ -77,6 +84,14 @@ def _read_jsonl(path: Path, required: tuple[str, ...], what: str) -> list[tuple[
     if not records:
         raise DataFormatError(path, None, f"holds no {what} (one JSON object per line expected)")
     return records
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def read_corpus(path: Path) -> dict[str, dict[str, str]]:
@@ -110,6 +125,8 @@ def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
             relevance = int(score)
         except ValueError:
             raise DataFormatError(path, number, f"relevance score must be an integer, found {score!r}") from None
+        if not -RELEVANCE_BOUND <= relevance < RELEVANCE_BOUND:
+            raise DataFormatError(path, number, f"relevance score {score} is out of range (a grade such as 0, 1 or 2)")
         if not query_id or not doc_id:
             raise DataFormatError(path, number, "empty query-id or corpus-id")
         if (query_id, doc_id) in lines:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from hyperret_eval.data import download
 from hyperret_eval.data.beir import RetrievalData, read_beir_folder
-from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv
+from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv, require_correlatable
 from hyperret_eval.errors import DataNotFoundError, UserError
 
 FORMATS = ("semeval", "stsb-csv", "sick", "beir")
@@ -102,11 +102,11 @@ def load(name: str, source: Source, split: str, data_root: Path) -> STSPairs | R
         _fetch(name, source, data_root)
 
     if not local.exists() and snapshot and snapshot.exists():
-        return _read_hf_snapshot(snapshot, split)
+        return require_correlatable(_read_hf_snapshot(snapshot, split), snapshot)
     if source.format == "semeval":
-        return read_semeval_all(local)
+        return require_correlatable(read_semeval_all(local), local)
     if source.format == "stsb-csv":
-        return read_stsb_csv(local)
+        return require_correlatable(read_stsb_csv(local), local)
     if source.format == "sick":
-        return read_sick([local / f for f in source.files])
+        return require_correlatable(read_sick([local / f for f in source.files]), local)
     return read_beir_folder(local, split)

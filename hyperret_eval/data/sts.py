@@ -63,6 +63,16 @@ def _nonempty(pairs: STSPairs, path: Path, before: int = 0) -> STSPairs:
     return pairs
 
 
+def require_correlatable(pairs: STSPairs, where: Path) -> STSPairs:
+    """``pairs``, if a correlation with their gold scores is defined: at least two pairs,
+    with scores that differ. Otherwise scipy raises on one pair, and constant (or two tied)
+    scores give a NaN main score that would be written as a result."""
+    if len(set(pairs.scores)) < 2:
+        raise DataFormatError(where, None, f"its {len(pairs)} scored pair(s) all have the gold score "
+                                           f"{pairs.scores[0]:g}: a correlation needs scores that differ")
+    return pairs
+
+
 def read_semeval_subset(input_file: Path, gold_file: Path) -> STSPairs:
     """One SemEval subset: an input file of sentence pairs and its gold-score file."""
     pairs = STSPairs(files=[input_file, gold_file])

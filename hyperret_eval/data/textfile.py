@@ -1,13 +1,31 @@
-"""Line-numbered reading of text files, so parse errors can name the line."""
+"""Line-numbered reading of text files, so parse errors can name the line; and the
+sha256 of the very bytes parsed, so a run records what it evaluated, not what a second
+read of the file (changed meanwhile) would give."""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from hyperret_eval.errors import DataFormatError
 
 _BOM = "\ufeff"
+_recorder: ContextVar[dict[Path, str] | None] = ContextVar("read_digests", default=None)
+
+
+@contextmanager
+def recording_digests() -> Iterator[dict[Path, str]]:
+    """Within the block, each file :func:`numbered_lines` reads to its end has the sha256 of
+    the bytes read recorded in the yielded dict, by resolved path."""
+    digests: dict[Path, str] = {}
+    token = _recorder.set(digests)
+    try:
+        yield digests
+    finally:
+        _recorder.reset(token)
 
 
 def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -16,8 +34,10 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     A byte-order mark at the start (editors on Windows add one) is dropped, so that a
     header or the first JSON object still reads as written.
     """
+    digest = hashlib.sha256()
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
+            digest.update(raw)
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as exc:
@@ -25,3 +45,6 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
             if number == 1:
                 line = line.removeprefix(_BOM)
             yield number, line.rstrip("\r\n")
+    recorder = _recorder.get()
+    if recorder is not None:
+        recorder[Path(path).resolve()] = digest.hexdigest()

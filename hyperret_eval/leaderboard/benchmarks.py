@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperret_eval.errors import UserError
+from hyperret_eval.jsonfile import read_json
 
 BENCHMARKS_FILE = "benchmarks.json"
 SEARCH_METHODS = ("exhaustive", "graph")
@@ -27,12 +28,9 @@ SEARCH_METHODS = ("exhaustive", "graph")
 
 def load_benchmarks(path: Path) -> dict[str, Any]:
     """Read and check a benchmarks file; every problem is reported at once."""
-    try:
-        body = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise UserError(f"{path}: benchmarks file not found") from None
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg})") from None
+    if not Path(path).is_file():
+        raise UserError(f"{path}: benchmarks file not found")
+    body = read_json(Path(path), "benchmarks file")
     points = body.get("search_tradeoff") if isinstance(body, dict) else None
     if not isinstance(points, list):
         raise UserError(f'{path}: expected {{"search_tradeoff": [...]}}, a list of measured search settings')

@@ -13,7 +13,10 @@ The leaderboard folder holds::
 
 Nothing is written unless every input file is valid and no published score would be
 overwritten without ``--replace``; then the whole folder is rebuilt beside the old one and
-swapped in at once (:func:`hyperret_eval.atomic.write_directory`).
+swapped in at once (:func:`hyperret_eval.atomic.write_directory`). The read, merge and
+write happen under a lock beside the folder (``.<name>.lock``), so publishes that run at
+once all land, one after the other. A ``--leaderboard`` that is a symlink is written
+through: the folder it points to is the one rebuilt.
 
 ``--withdraw MODEL@REVISION`` takes a published model revision off: its entries, its rows
 and its copy of the result files (say, scores of a checkpoint whose recipe has changed).
@@ -22,6 +25,7 @@ and its copy of the result files (say, scores of a checkpoint whose recipe has c
 from __future__ import annotations
 
 import shutil
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +40,11 @@ from hyperret_eval.leaderboard.store import (
     Key, build_entry, load_entries, merge, render_leaderboard_json, sorted_entries,
 )
 from hyperret_eval.leaderboard.tables import build_sections
-from hyperret_eval.leaderboard.validate import MODEL_META_FILE, Problem, ValidResult, find_task_result_files, validate_file
+from hyperret_eval.leaderboard.validate import (
+    MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
+)
+from hyperret_eval.locks import exclusive_lock
+from hyperret_eval.paths import one_component
 
 LEADERBOARD_FILE = "leaderboard.json"
 README_FILE = "README.md"
@@ -59,10 +67,21 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
             benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None,
             withdraw: list[str] | None = None) -> PublishSummary:
     catalogue = catalogue if catalogue is not None else load_catalogue()
+    leaderboard_dir = Path(leaderboard_dir).resolve()  # a symlink: rebuild the folder it points to
     if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
         raise UserError(f"{leaderboard_dir} is a file; --leaderboard names a folder")
     withdrawals = [_parse_withdrawal(text) for text in withdraw or []]
     results = _validated_results(results_dirs, catalogue)
+    lock = leaderboard_dir.with_name(f".{leaderboard_dir.name}.lock")
+    waiting = f"Waiting for another publish to {leaderboard_dir} (lock {lock})"
+    with exclusive_lock(lock, on_wait=lambda: print(waiting, file=sys.stderr)):
+        return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals)
+
+
+def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], leaderboard_dir: Path, replace: bool,
+                    benchmarks_file: Path | None, catalogue: dict[str, TaskSpec],
+                    withdrawals: list[tuple[str, str]]) -> PublishSummary:
+    """Read, merge and write the leaderboard: the part of :func:`publish` done under its lock."""
     incoming = {key: (result.path, entry) for key, (result, entry) in results.items()}
     merged = merge(load_entries(leaderboard_dir / LEADERBOARD_FILE), incoming, replace)
     conflicts = list(merged.conflicts)
@@ -104,10 +123,19 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
     return summary
 
 
+def published_folder(leaderboard_dir: Path, model: str, revision: str) -> Path:
+    """``results/<org>__<name>/<revision>`` under the leaderboard: where a model revision's
+    files are published, and the only way any code here names that place. Both parts must
+    be safe folder names, so nothing outside ``results/`` is ever written or removed."""
+    return (leaderboard_dir / MTEB_RESULTS_FOLDER / one_component(model_folder_name(model), f"model {model!r} as a folder")
+            / one_component(revision, f"revision of {model!r}"))
+
+
 def _parse_withdrawal(text: str) -> tuple[str, str]:
     model, sep, revision = text.rpartition("@")
     if not sep or not model or not revision:
         raise UserError(f"--withdraw {text!r}: expected MODEL@REVISION, e.g. hyperret/hypencoder-minilm-l6@78a824a5df3f")
+    published_folder(Path("."), model, revision)  # refuse an unsafe name before anything is read
     return model, revision
 
 
@@ -182,12 +210,12 @@ def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports
     if leaderboard_dir.exists():
         shutil.copytree(leaderboard_dir, staging, symlinks=True, dirs_exist_ok=True)
     for model, revision in withdrawals:
-        model_folder = staging / MTEB_RESULTS_FOLDER / model.replace("/", "__")
-        shutil.rmtree(model_folder / revision, ignore_errors=True)
-        if model_folder.is_dir() and not any(model_folder.iterdir()):
-            model_folder.rmdir()
+        revision_folder = published_folder(staging, model, revision)
+        shutil.rmtree(revision_folder, ignore_errors=True)
+        if revision_folder.parent.is_dir() and not any(revision_folder.parent.iterdir()):
+            revision_folder.parent.rmdir()
     for result in exports:
-        target = staging / MTEB_RESULTS_FOLDER / result.path.parent.parent.name / result.revision
+        target = published_folder(staging, result.model_name, result.revision)
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.path, target / result.path.name)
         shutil.copyfile(result.model_meta_path, target / MODEL_META_FILE)

@@ -16,6 +16,7 @@ from typing import Any
 
 from hyperret_eval.catalogue import TaskSpec
 from hyperret_eval.errors import UserError
+from hyperret_eval.jsonfile import read_json
 from hyperret_eval.leaderboard.validate import ValidResult
 
 FORMAT_VERSION = 1
@@ -94,10 +95,7 @@ def load_entries(path: Path) -> list[dict[str, Any]]:
     """The entries of an existing leaderboard.json (none when the file does not exist)."""
     if not path.exists():
         return []
-    try:
-        board = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise UserError(f"{path}, line {exc.lineno}: not valid JSON ({exc.msg}); fix or remove it") from None
+    board = read_json(path, "leaderboard (fix or remove it)")
     entries = board.get("entries") if isinstance(board, dict) else None
     well_formed = isinstance(entries, list) and all(
         isinstance(e, dict) and {"model", "revision", "task"} <= e.keys() for e in entries

@@ -9,13 +9,14 @@ is collected, not only the first, so one publish attempt lists all that must be 
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from hyperret_eval.catalogue import TaskSpec
+from hyperret_eval.errors import UserError
+from hyperret_eval.jsonfile import read_json
 from hyperret_eval.results import PROVENANCE_KEY, RUNS_FOLDER
 
 MODEL_META_FILE = "model_meta.json"
@@ -62,7 +63,7 @@ def find_task_result_files(results_dir: Path) -> list[Path]:
 def validate_file(path: Path, catalogue: dict[str, TaskSpec]) -> ValidResult | list[Problem]:
     """Check one task result file; its problems, or the checked result."""
     problems: list[str] = []
-    body = _read_json(path, problems)
+    body = _read_json(path, "result (an mteb TaskResult)", problems)
     if body is None:
         return [Problem(path, p) for p in problems]
     revision = path.parent.name
@@ -71,26 +72,27 @@ def validate_file(path: Path, catalogue: dict[str, TaskSpec]) -> ValidResult | l
     spec = _check_task(body, path, catalogue, problems)
     split_scores = _check_scores(body, spec, problems) if spec is not None else []
     _check_provenance(body.get(PROVENANCE_KEY), revision, problems)
-    model_name = _check_model_meta(path.parent / MODEL_META_FILE, revision, problems)
+    model_name = _check_model_meta(path.parent / MODEL_META_FILE, revision, path.parent.parent.name, problems)
     if problems:
         return [Problem(path, p) for p in problems]
     return ValidResult(path, path.parent / MODEL_META_FILE, model_name, revision, spec, body, split_scores)
 
 
-def _read_json(path: Path, problems: list[str]) -> dict[str, Any] | None:
+def model_folder_name(model: str) -> str:
+    """The folder mteb keeps a model's results in (``ModelMeta.model_name_as_path``)."""
+    return model.replace("/", "__").replace(" ", "_")
+
+
+def _read_json(path: Path, what: str, problems: list[str]) -> dict[str, Any] | None:
+    """The JSON object in ``path`` (bounded: :func:`hyperret_eval.jsonfile.read_json`), or
+    None with the problem noted."""
     try:
-        body = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError as exc:
-        problems.append(f"not UTF-8 text ({exc.reason} at byte {exc.start})")
-        return None
-    except json.JSONDecodeError as exc:
-        problems.append(f"line {exc.lineno}, column {exc.colno}: not valid JSON ({exc.msg})")
-        return None
-    except OSError as exc:
-        problems.append(f"cannot be read ({exc.strerror})")
+        body = read_json(path, what)
+    except UserError as exc:
+        problems.append(str(exc).removeprefix(f"{path}").lstrip(":, "))
         return None
     if not isinstance(body, dict):
-        problems.append(f"expected a JSON object (an mteb TaskResult), found {type(body).__name__}")
+        problems.append(f"expected a JSON object ({what}), found {type(body).__name__}")
         return None
     return body
 
@@ -172,22 +174,33 @@ def _check_provenance(provenance: Any, revision: str, problems: list[str]) -> No
     for key in ("manifest", "command", "started_at"):
         if not isinstance(run.get(key), str) or not run[key]:
             problems.append(f"provenance run record has no {key}")
+    packages, device = run.get("packages"), run.get("device")
+    if packages is not None and not (isinstance(packages, dict) and all(isinstance(v, str) for v in packages.values())):
+        problems.append("provenance run record: packages must be an object of package versions (strings)")
+    if device is not None and not isinstance(device, dict):
+        problems.append(f"provenance run record: device must be an object, found {type(device).__name__}")
 
 
-def _check_model_meta(path: Path, revision: str, problems: list[str]) -> str:
+def _check_model_meta(path: Path, revision: str, folder: str, problems: list[str]) -> str:
+    """The model's name from ``model_meta.json``; it must name the folder the result lies in
+    (``folder``), as mteb's own folder naming does: the published copy goes to the folder
+    the name gives, and a withdrawal removes that one (a real folder name is one path
+    component, so the name leads nowhere else)."""
     if not path.is_file():
         problems.append(f"no {MODEL_META_FILE} beside it ({path}): the model's name comes from there")
         return ""
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        line = f"line {exc.lineno}: " if isinstance(exc, json.JSONDecodeError) else ""
-        problems.append(f"{path}: {line}not valid JSON")
+    found: list[str] = []
+    meta = _read_json(path, "model's metadata", found)
+    if meta is None:
+        problems.extend(f"{path}: {p}" for p in found)
         return ""
-    name = meta.get("name") if isinstance(meta, dict) else None
+    name = meta.get("name")
     if not isinstance(name, str) or not name:
         problems.append(f"{path} has no model name")
         return ""
+    if model_folder_name(name) != folder:
+        problems.append(f"{path} names the model {name!r}, but its results lie in the folder {folder!r} "
+                        f"(expected {model_folder_name(name)!r})")
     if meta.get("revision") != revision:
         problems.append(f"{path} gives revision {meta.get('revision')!r}, the folder {revision!r}")
     return name

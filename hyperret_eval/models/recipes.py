@@ -12,7 +12,6 @@ recipe and overrides some of its settings::
 from __future__ import annotations
 
 import dataclasses
-import json
 import tomllib
 import types
 import typing
@@ -22,10 +21,12 @@ from pathlib import Path
 import yaml
 
 from hyperret_eval.errors import UserError
+from hyperret_eval.jsonfile import parse_json
 from hyperret_eval.models.hicl.config import RECIPES as SENTENCE_RECIPES
 from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
+MAX_RECIPE_BYTES = 1024 * 1024  # a recipe is a few lines; a bigger file is a mistake or an attack
 BASE_RECIPE_KEY = "recipe"
 PATH_SETTINGS = ("text_file", "teacher_scores", "training_file")  # file paths, read relative to the recipe file
 
@@ -68,9 +69,23 @@ def is_recipe_file(path: Path) -> bool:
     return path.suffix.lower() in FILE_FORMATS
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """YAML without aliases: a few hundred bytes of nested ``*anchor`` references expand
+    to billions of nodes (the "billion laughs"); a recipe never needs one."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a recipe",
+                                              self.peek_event().start_mark)
+        return super().compose_node(parent, index)
+
+
 def _read_settings(path: Path) -> dict:
     file_format = FILE_FORMATS.get(path.suffix.lower(), "TOML")
     try:
+        if path.stat().st_size > MAX_RECIPE_BYTES:
+            raise UserError(f"{path}: {path.stat().st_size} bytes is too big for a recipe file "
+                            f"(at most {MAX_RECIPE_BYTES})")
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UserError(f"cannot read recipe file {path}: {exc.strerror}") from None
@@ -78,9 +93,9 @@ def _read_settings(path: Path) -> dict:
         raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start + 1})") from None
     try:
         if file_format == "JSON":
-            values = json.loads(text)
+            values = parse_json(text, str(path), "recipe")
         elif file_format == "YAML":
-            values = yaml.safe_load(text)
+            values = yaml.load(text, Loader=_NoAliasLoader)
         else:
             values = tomllib.loads(text)
     # JSONDecodeError and TOMLDecodeError are ValueErrors; so are over-long integers.
@@ -105,7 +120,10 @@ def _apply_settings(path: Path, base, values: dict):
     for key in PATH_SETTINGS:
         if isinstance(values.get(key), str):
             values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
-    return dataclasses.replace(base, **values)
+    try:
+        return dataclasses.replace(base, **values)
+    except UserError as exc:
+        raise UserError(f"{path}: {exc}") from None
 
 
 def _accepted_types(recipe, key: str) -> tuple[type, ...]:

@@ -20,14 +20,16 @@ from __future__ import annotations
 import difflib
 import functools
 import hashlib
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hyperret_eval.errors import UserError
+from hyperret_eval.jsonfile import read_json
 from hyperret_eval.models.damaged import unreadable
+from hyperret_eval.models.folder_safety import check_model_folder
+from hyperret_eval.paths import inside
 
 if TYPE_CHECKING:
     from hyperret_eval.checkpoints import Checkpoint
@@ -64,7 +66,8 @@ class ResolvedModel:
 
         from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper
 
-        model = load_sentence_transformer(self.path, device)
+        # A hub snapshot's files link into the cache's blobs/ folder, two levels up.
+        model = load_sentence_transformer(self.path, device, within=self.path.parents[1] if self.source == "hub" else None)
         wrapper = CheckpointEncoderWrapper(model)
         if self.mteb_meta_from:
             import mteb
@@ -87,49 +90,63 @@ class ResolvedModel:
         return HypencoderMTEBSearch(model, meta, settings=search)
 
 
-# Module classes a saved model may name: sentence-transformers' own and ours, both
-# imported from installed packages, never from the checkpoint.
-TRUSTED_MODULE_PACKAGES = ("sentence_transformers.", "hyperret_eval.")
+SENTENCE_TRANSFORMERS_PACKAGE = "sentence_transformers."
 
 
-def load_sentence_transformer(path: Path, device: str):
+def _our_module_classes() -> dict[str, type]:
+    """The sentence-transformers module classes of this project, by the name ``modules.json`` gives them."""
+    from hyperret_eval.models.hicl.module import HiCLEncoder
+
+    return {f"{HiCLEncoder.__module__}.{HiCLEncoder.__qualname__}": HiCLEncoder}
+
+
+def _module_types(modules_file: Path, root: Path) -> list[str]:
+    """The module classes ``modules.json`` names, each module's folder checked to lie inside ``root``."""
+    modules = read_json(modules_file, "model's module list")
+    well_formed = isinstance(modules, list) and all(
+        isinstance(m, dict) and isinstance(m.get("type"), str) and isinstance(m.get("path", ""), str) for m in modules)
+    if not well_formed:
+        raise UserError(f"{modules_file}: expected a list of modules, each an object with a string \"type\" and \"path\"")
+    for number, module in enumerate(modules):
+        inside(root, module.get("path", ""), f"{modules_file}: module {number} path {module.get('path')!r}")
+    return [module["type"] for module in modules]
+
+
+def load_sentence_transformer(path: Path, device: str, within: Path | None = None):
     """Load a local sentence-transformers directory without running code it carries.
 
-    sentence-transformers asks for ``trust_remote_code=True`` before it imports a module
-    class from outside its own package (HiCL's is ours). We pass it only after checking
-    that every class ``modules.json`` names comes from sentence-transformers or
-    hyperret_eval and that no ``config.json`` maps to custom modelling code.
+    Trust does not depend on the folder: ``trust_remote_code`` is always False, so
+    neither library imports code the folder names. sentence-transformers' own module
+    classes load as usual; ours (HiCL's) are handed over as classes, not imported by name;
+    any other class is refused. :func:`~hyperret_eval.models.folder_safety.check_model_folder`
+    first refuses folders that link outside themselves (``within``: see there) or ask for code.
+    Texts are cut to what the model reads before tokenizing (:mod:`~hyperret_eval.models.sentence_model`).
     """
-    from sentence_transformers import SentenceTransformer
+    from hyperret_eval.models.sentence_model import BoundedSentenceTransformer
 
-    def read_json(file: Path):
-        with unreadable(file, "model's settings"):
-            return json.loads(file.read_text(encoding="utf-8"))
-
+    check_model_folder(path, within)
     modules_file = path / "modules.json"
-    modules = read_json(modules_file) if modules_file.is_file() else []
-    foreign = [m.get("type", "?") for m in modules if not str(m.get("type", "")).startswith(TRUSTED_MODULE_PACKAGES)]
+    types = _module_types(modules_file, path) if modules_file.is_file() else []
+    ours = _our_module_classes()
+    foreign = [t for t in types if not t.startswith(SENTENCE_TRANSFORMERS_PACKAGE) and t not in ours]
     if foreign:
         raise UserError(
             f"{modules_file} names module classes outside sentence-transformers and hyperret-eval "
             f"({', '.join(foreign)}); refusing to import code named by a checkpoint."
         )
-    for config in path.rglob("config.json"):
-        if "auto_map" in read_json(config):
-            raise UserError(f"{config} maps to custom modelling code (auto_map); refusing to run code from a checkpoint.")
-    ours = any(str(m.get("type", "")).startswith("hyperret_eval.") for m in modules)
     with unreadable(path, "model"):
-        return SentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=ours)
+        # sentence-transformers' own hook (private) for classes it must not import by name.
+        return BoundedSentenceTransformer._load_with_module_classes(
+            str(path), {t: ours[t] for t in types if t in ours},
+            device=device, local_files_only=True, trust_remote_code=False)
 
 
 def is_hypencoder_checkpoint(folder: Path) -> bool:
     config = folder / "config.json"
     if not config.is_file():
         return False
-    try:
-        return "query_encoder_kwargs" in json.loads(config.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return False
+    settings = read_json(config, "model's settings")
+    return isinstance(settings, dict) and "query_encoder_kwargs" in settings
 
 
 def _packaged_minilm(data_root: Path | None = None) -> ResolvedModel:
@@ -204,6 +221,7 @@ def directory_fingerprint(folder: Path, length: int = 12) -> str:
 
 
 def _local_model(folder: Path) -> ResolvedModel:
+    check_model_folder(folder)  # before anything reads it, the fingerprint included
     kind = "hypencoder" if is_hypencoder_checkpoint(folder) else "sentence-transformers"
     if kind == "sentence-transformers" and not (folder / "modules.json").is_file() \
             and not (folder / "config.json").is_file():

@@ -44,6 +44,7 @@ class TrainConfig(Recipe):
     bf16: bool = True  # on CUDA only
 
     def __post_init__(self) -> None:
+        self.check_common()
         checks = [
             (self.segment_length >= 1, "segment_length must be at least 1"),
             (self.max_tokens >= self.segment_length, "max_tokens must be at least segment_length"),

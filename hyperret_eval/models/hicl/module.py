@@ -1,8 +1,8 @@
 """HiCL as one sentence-transformers module: slicer + segment encoder + aggregator.
 
 A saved HiCL model is an ordinary sentence-transformers directory whose ``modules.json``
-names :class:`HiCLEncoder`; ``SentenceTransformer(path, trust_remote_code=True)`` loads it
-while ``hyperret_eval`` is importable.
+names :class:`HiCLEncoder`; :func:`hyperret_eval.models.registry.load_sentence_transformer`
+loads it (handing the class over, so ``trust_remote_code`` stays off).
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ class HiCLEncoder(InputModule):
         aggregation: str = "weighted",
     ) -> None:
         super().__init__()
-        self.backbone = AutoModel.from_pretrained(model_name_or_path)
-        self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path)
+        self.backbone = AutoModel.from_pretrained(model_name_or_path, trust_remote_code=False)
+        self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=False)
         self.segment_length = segment_length
         self.max_tokens = max_tokens
         self.pooling = pooling

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from hyperret_eval.models.text_bound import clip_text
+
 
 @dataclass
 class SegmentBatch:
@@ -63,7 +65,8 @@ class SegmentSlicer:
 
     def split(self, text: str) -> list[list[int]]:
         """The content-token ids of each segment of one text (no special tokens)."""
-        ids = self.tokenizer(text, add_special_tokens=False, truncation=True, max_length=self.max_tokens)["input_ids"]
+        ids = self.tokenizer(clip_text(text, self.max_tokens), add_special_tokens=False, truncation=True,
+                             max_length=self.max_tokens)["input_ids"]
         if not ids:
             return [[]]
         return [ids[start : start + self.segment_length] for start in range(0, len(ids), self.segment_length)]

