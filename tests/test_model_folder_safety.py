@@ -94,7 +94,7 @@ def test_without_the_folder_check_code_still_never_runs(tmp_path, monkeypatch):
 
     model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
     evil_tokenizer(model, marker)
-    monkeypatch.setattr(registry, "check_model_folder", lambda folder, within=None: None)
+    monkeypatch.setattr(registry, "check_model_folder", lambda folder: None)
     try:
         load_sentence_transformer(model, "cpu")
     except UserError:
@@ -145,3 +145,27 @@ def test_our_own_hicl_module_still_loads(tmp_path):
         str(tmp_path / "hicl"))
     model = load_sentence_transformer(tmp_path / "hicl", "cpu")
     assert model.encode(["a short text"]).shape == (1, 384)
+
+
+def test_a_hub_snapshot_may_link_into_its_repository_only(tmp_path):
+    """The Hugging Face cache keeps a snapshot's files as links into the repository's
+    blobs/: allowed there, and nowhere else."""
+    from hyperret_eval.errors import UserError
+    from hyperret_eval.models.folder_safety import check_model_folder
+
+    repository = tmp_path / "hub" / "models--org--name"
+    snapshot = repository / "snapshots" / ("0" * 40)
+    (repository / "blobs").mkdir(parents=True)
+    snapshot.mkdir(parents=True)
+    (repository / "blobs" / "abc").write_text("{}", encoding="utf-8")
+    (snapshot / "config.json").symlink_to(repository / "blobs" / "abc")
+    check_model_folder(snapshot)
+    (tmp_path / "elsewhere.json").write_text("{}", encoding="utf-8")
+    (snapshot / "tokenizer.json").symlink_to(tmp_path / "elsewhere.json")
+    with pytest.raises(UserError, match="leads outside"):
+        check_model_folder(snapshot)
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    (plain / "config.json").symlink_to(repository / "blobs" / "abc")
+    with pytest.raises(UserError, match="leads outside"):
+        check_model_folder(plain)

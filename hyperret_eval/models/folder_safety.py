@@ -28,13 +28,22 @@ from hyperret_eval.paths import inside
 CODE_KEY = "auto_map"
 
 
-def check_model_folder(folder: Path, within: Path | None = None) -> None:
-    """Refuse ``folder`` if it links outside itself (or outside ``within``, for a Hugging
-    Face cache snapshot whose files link to the repository's ``blobs/``) or if a JSON file
-    in it asks for code. Every file is looked at, not a list of the names we expect."""
-    folder = Path(folder)
-    root = folder.resolve()
-    allowed = Path(within).resolve() if within is not None else root
+def hub_repository(folder: Path) -> Path | None:
+    """The repository folder of a Hugging Face cache snapshot
+    (``models--org--name/snapshots/<commit>``), whose files are links into the
+    repository's ``blobs/``; None for any other folder."""
+    folder = Path(folder).resolve()
+    if folder.parent.name == "snapshots" and folder.parents[1].name.startswith("models--"):
+        return folder.parents[1]
+    return None
+
+
+def check_model_folder(folder: Path) -> None:
+    """Refuse ``folder`` if it links outside itself (a hub cache snapshot: outside its
+    repository folder) or if a JSON file in it asks for code. Every file is looked at, not
+    a list of the names we expect."""
+    root = Path(folder).resolve()
+    allowed = hub_repository(root) or root
     for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
         for name in [*dirnames, *filenames]:
             entry = Path(dirpath) / name

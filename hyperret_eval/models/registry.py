@@ -67,7 +67,7 @@ class ResolvedModel:
         from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper
 
         # A hub snapshot's files link into the cache's blobs/ folder, two levels up.
-        model = load_sentence_transformer(self.path, device, within=self.path.parents[1] if self.source == "hub" else None)
+        model = load_sentence_transformer(self.path, device)
         wrapper = CheckpointEncoderWrapper(model)
         if self.mteb_meta_from:
             import mteb
@@ -112,19 +112,19 @@ def _module_types(modules_file: Path, root: Path) -> list[str]:
     return [module["type"] for module in modules]
 
 
-def load_sentence_transformer(path: Path, device: str, within: Path | None = None):
+def load_sentence_transformer(path: Path, device: str):
     """Load a local sentence-transformers directory without running code it carries.
 
     Trust does not depend on the folder: ``trust_remote_code`` is always False, so
     neither library imports code the folder names. sentence-transformers' own module
     classes load as usual; ours (HiCL's) are handed over as classes, not imported by name;
     any other class is refused. :func:`~hyperret_eval.models.folder_safety.check_model_folder`
-    first refuses folders that link outside themselves (``within``: see there) or ask for code.
+    first refuses folders that link outside themselves or ask for code.
     Texts are cut to what the model reads before tokenizing (:mod:`~hyperret_eval.models.sentence_model`).
     """
     from hyperret_eval.models.sentence_model import BoundedSentenceTransformer
 
-    check_model_folder(path, within)
+    check_model_folder(path)
     modules_file = path / "modules.json"
     types = _module_types(modules_file, path) if modules_file.is_file() else []
     ours = _our_module_classes()
