@@ -15,6 +15,7 @@ import argparse
 import platform
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -45,6 +46,29 @@ def best_time(fn, repeats: int) -> float:
     return min(times)
 
 
+def gemm_pass(qnets: QNets, activations: torch.Tensor, passages: int) -> None:
+    """The q-nets' matrix products alone (no bias, activation, norm or top-k) for ``passages``
+    passages, ``activations.shape[1]`` at a time: the work the GEMM ceiling times."""
+    chunk = activations.shape[1]
+    for start in range(0, passages, chunk):
+        rows = min(chunk, passages - start)
+        for weight in qnets.weights:
+            torch.bmm(activations[:, :rows, : weight.shape[1]], weight)
+
+
+def gemm_seconds_by_chunk(qnets: QNets, passages: int, chunks: tuple[int, ...], repeats: int,
+                          synchronize: Callable[[], None] = lambda: None) -> dict[int, float]:
+    """Best time of :func:`gemm_pass` at each chunk size, on the q-nets' device and dtype
+    (``synchronize`` waits for a GPU's queued work); the fastest is the GEMM ceiling."""
+    first = qnets.weights[0]
+    width = max(weight.shape[1] for weight in qnets.weights)
+    seconds = {}
+    for chunk in chunks:
+        activations = torch.randn(len(qnets), chunk, width, device=first.device, dtype=first.dtype)
+        seconds[chunk] = best_time(lambda: (gemm_pass(qnets, activations, passages), synchronize()), repeats)
+    return seconds
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--passages", type=int, default=50_000)
@@ -69,14 +93,7 @@ def main() -> None:
         for q in range(args.queries):
             qnets.select(slice(q, q + 1)).apply(passages.unsqueeze(0))[0].topk(k)
 
-    def gemm(chunk: int) -> None:
-        x = torch.empty(args.queries, chunk, args.dim)
-        for start in range(0, args.passages, chunk):
-            rows = min(chunk, args.passages - start)
-            for weight in qnets.weights:
-                torch.bmm(x[:, :rows, : weight.shape[1]], weight)
-
-    gemm_by_chunk = {chunk: best_time(lambda chunk=chunk: gemm(chunk), args.repeats) for chunk in GEMM_CHUNKS}
+    gemm_by_chunk = gemm_seconds_by_chunk(qnets, args.passages, GEMM_CHUNKS, args.repeats)
     timings = {name: best_time(fn, args.repeats) for name, fn in (("engine", engine), ("reference_loop", reference))}
     timings["gemm_ceiling"] = min(gemm_by_chunk.values())
     pairs = args.queries * args.passages

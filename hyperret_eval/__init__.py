@@ -7,6 +7,12 @@ Importing the package registers its models with mteb, so that
 
 __version__ = "0.1.0"
 
-from hyperret_eval.integrations.mteb_models import register as _register_mteb_models  # noqa: E402
+from importlib.util import find_spec  # noqa: E402
 
-_register_mteb_models()
+# Without mteb there is nothing to register with: benchmarks/gpu_check.py runs the search
+# and training code on a bare GPU image that has torch and transformers but not mteb.
+# An installed mteb that fails to import still fails here, loudly.
+if find_spec("mteb") is not None:
+    from hyperret_eval.integrations.mteb_models import register as _register_mteb_models
+
+    _register_mteb_models()

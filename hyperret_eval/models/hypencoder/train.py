@@ -333,7 +333,7 @@ class RetrievalTrainResult:
 
 def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path, device: str = "cpu",
                     encoder_for_mining=None, on_step: Callable[[dict], None] | None = None,
-                    world: World | None = None) -> RetrievalTrainResult:
+                    world: World | None = None, autocast: bool = True) -> RetrievalTrainResult:
     """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record.
 
     Under torchrun each rank takes an equal share of every batch (``batch_size`` must divide
@@ -341,8 +341,9 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     writes checkpoints, the others read ``output`` to resume (a shared folder across nodes).
 
     On a GPU that supports bfloat16 the forward passes run under bfloat16 autocast (weights
-    and optimizer stay float32). Like the device itself, this is not part of the recipe's
-    fingerprint; the state file records it.
+    and optimizer stay float32) unless ``autocast`` is False (float32 throughout: the
+    reference ``benchmarks/gpu_check.py`` compares the bfloat16 losses with). Like the
+    device itself, this is not part of the recipe's fingerprint; the state file records it.
     """
     from torch.nn.parallel import DistributedDataParallel
 
@@ -380,7 +381,7 @@ def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path,
     else:
         state = {"config": json.loads(json.dumps(config.to_dict())), "examples": len(examples), "step": 0, "history": []}
 
-    bf16 = device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    bf16 = autocast and device.startswith("cuda") and torch.cuda.is_bf16_supported()
     state["autocast"] = "bfloat16" if bf16 else None
     progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
                     disable=not world.is_main)
