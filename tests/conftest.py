@@ -275,7 +275,9 @@ def closed_port() -> int:
 def run_measured(code: str, *args: str, limit_gb: float = 6.0, timeout: float = 600) -> tuple[int, str, float]:
     """Python ``code`` (which sets ``status``; ``sys.argv[1:]`` is ``args``) in a child process
     under an address-space ceiling, so that a memory bomb fails there instead of taking the
-    machine: its exit status, its stderr and its peak resident memory in GB (``ru_maxrss``)."""
+    machine: its exit status, its stderr and its peak resident memory in GB. The peak is
+    the child's own ``VmHWM``: ``ru_maxrss`` would carry over, through fork and exec, the
+    resident size of the test process that started it (gigabytes late in a suite)."""
     import subprocess
     import sys
 
@@ -286,7 +288,8 @@ def run_measured(code: str, *args: str, limit_gb: float = 6.0, timeout: float = 
                "try:\n"
                + "".join(f"    {line}\n" for line in code.splitlines()) +
                "finally:\n"
-               "    print(f'PEAK_KB {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}', file=sys.stderr)\n"
+               "    peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
+               "    print(f'PEAK_KB {peak}', file=sys.stderr)\n"
                "sys.exit(status)\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", wrapped, *args], capture_output=True, text=True, timeout=timeout,
