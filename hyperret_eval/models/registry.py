@@ -135,10 +135,12 @@ def load_sentence_transformer(path: Path, device: str):
             f"({', '.join(foreign)}); refusing to import code named by a checkpoint."
         )
     with unreadable(path, "model"):
-        # sentence-transformers' own hook (private) for classes it must not import by name.
+        ours_used = {t: ours[t] for t in types if t in ours}
+        if not ours_used:
+            return BoundedSentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=False)
+        # sentence-transformers' own hook (private, 6.2 on) for classes it must not import by name.
         return BoundedSentenceTransformer._load_with_module_classes(
-            str(path), {t: ours[t] for t in types if t in ours},
-            device=device, local_files_only=True, trust_remote_code=False)
+            str(path), ours_used, device=device, local_files_only=True, trust_remote_code=False)
 
 
 def is_hypencoder_checkpoint(folder: Path) -> bool:
