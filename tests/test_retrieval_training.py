@@ -179,3 +179,11 @@ def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
         load_recipe_file(recipe)
     recipe.write_text('recipe = "hypencoder"\nhead_learning_rate = 1e-4\n')
     assert load_recipe_file(recipe).head_learning_rate == 1e-4
+
+
+def test_dense_mining_trains_without_an_encoder_given(tiny_train_root, tmp_path):
+    """`train hypencoder --miner dense` used to crash: the backbone mines its own negatives."""
+    config = RetrievalTrainConfig(name="test-dense", qnet_layers=1, batch_size=2, negatives=1, max_steps=1,
+                                  save_every=1, miner="dense")
+    result = train_retrieval(config, tmp_path / "dense", tiny_train_root)
+    assert result.steps_done == 1 and result.history[0]["loss"] > 0
