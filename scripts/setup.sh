@@ -8,11 +8,21 @@
 #   - else torch==2.13.0, which on this workplace's machines is the CPU wheel on local disk.
 # An existing torch in .venv is left alone.
 #
-# The leaderboard page test (tests/test_leaderboard_browser.py) drives Debian's chromium
-# through its chromedriver; when either is missing they are installed with apt-get if this
-# runs as root, else a message says what to install.
+# --with-browser (implied when the CI variable is set, as CI services set it) also installs
+# what the leaderboard page test needs: scripts/install-browser.sh. Without it the system
+# is not touched and that test skips.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+with_browser=false
+for arg in "$@"; do
+  case "$arg" in
+    --with-browser) with_browser=true ;;
+    -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
+    *) echo "scripts/setup.sh: unknown argument '$arg' (known: --with-browser, --help)" >&2; exit 2 ;;
+  esac
+done
+case "${CI:-}" in ""|false|0) ;; *) with_browser=true ;; esac
 
 python=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$python" -m venv .venv
@@ -29,13 +39,7 @@ if ! .venv/bin/python -c "import torch" 2>/dev/null; then
 fi
 "${pip[@]}" -e ".[test]"
 
-if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
-  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
-    echo "Installing chromium and chromium-driver (Debian) for the leaderboard page test"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
-  else
-    echo "Note: /usr/bin/chromium or /usr/bin/chromedriver is missing and this is not a root shell with apt-get;" >&2
-    echo "      install them (apt-get install chromium chromium-driver) or tests/test_leaderboard_browser.py fails." >&2
-  fi
+if [ "$with_browser" = true ]; then
+  bash scripts/install-browser.sh
 fi
 echo "hyperret-eval is set up in .venv ($(.venv/bin/python -c 'import torch; print("torch", torch.__version__)'))"
