@@ -46,9 +46,9 @@ from pathlib import Path
 
 import torch
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.evaluation.results import device_description, package_versions
 from hyperret_eval.models.hypencoder import QNets
-from hyperret_eval.results import device_description, package_versions
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 from hyperret_eval.search.exhaustive import DTYPES
 from hyperret_eval.search.graph import passages_fingerprint
@@ -270,7 +270,7 @@ def train_steps(model: str, backbone: Path, data: Path, output: Path, device: to
                 qnet_layers: int, batch_size: int, negatives: int) -> tuple[list[float], str | None]:
     """The losses of ``TRAIN_STEPS`` training steps, and the autocast the run recorded."""
     from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
-    from hyperret_eval.training import STATE_DIR
+    from hyperret_eval.models.training import STATE_DIR
 
     config = RetrievalTrainConfig(name=f"gpu-check-{model}", model=model, backbone=str(backbone),
                                   qnet_layers=qnet_layers, training_file=str(data), batch_size=batch_size,

@@ -20,12 +20,12 @@ import statistics
 import sys
 from pathlib import Path
 
-from hyperret_eval import atomic
-from hyperret_eval.checkpoints import locate_checkpoint
+from hyperret_eval.catalogue.checkpoints import locate_checkpoint
+from hyperret_eval.core import atomic
+from hyperret_eval.evaluation.results import package_versions
+from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.hicl.config import RECIPES
 from hyperret_eval.models.hicl.train import train
-from hyperret_eval.results import package_versions
-from hyperret_eval.runner import RunOptions, run
 
 HERE = Path(__file__).parent
 

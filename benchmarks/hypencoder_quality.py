@@ -26,12 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from hyperret_eval import atomic
-from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.models.recipes import recipe_by_name_or_file
-from hyperret_eval.results import package_versions
-from hyperret_eval.training import STATE_DIR
-from hyperret_eval.runner import RunOptions, run
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipes import recipe_by_name_or_file
+from hyperret_eval.core import atomic
+from hyperret_eval.evaluation.results import package_versions
+from hyperret_eval.evaluation.runner import RunOptions, run
+from hyperret_eval.models.training import STATE_DIR
 
 HERE = Path(__file__).parent
 TASKS = "SciFact,TRECDL2019Subset"

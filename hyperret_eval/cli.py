@@ -10,10 +10,11 @@ import sys
 import warnings
 from pathlib import Path
 
-from hyperret_eval import __version__, atomic
-from hyperret_eval.errors import UserError
-from hyperret_eval.paths import resolve_data_root
-from hyperret_eval.training import STATE_DIR
+from hyperret_eval import __version__
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.paths import resolve_data_root
+from hyperret_eval.models.training import STATE_DIR
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -83,9 +84,9 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from hyperret_eval.distributed import close_world, current_world
+    from hyperret_eval.core.distributed import close_world, current_world
+    from hyperret_eval.evaluation.runner import RunOptions, run
     from hyperret_eval.report import score_table, senteval_table
-    from hyperret_eval.runner import RunOptions, run
 
     console = Console(stderr=False)
     options = RunOptions(
@@ -119,15 +120,15 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
 def _command_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-    from hyperret_eval.distributed import close_world, init_world
-    from hyperret_eval.models.recipes import (
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+    from hyperret_eval.core.distributed import close_world, init_world
+    from hyperret_eval.catalogue.recipes import (
         load_config_file,
         recipe_by_name_or_file,
         supports_data_parallel,
         train_recipe,
     )
-    from hyperret_eval.runner import resolve_device
+    from hyperret_eval.evaluation.runner import resolve_device
 
     config = recipe_by_name_or_file(args.recipe)
     if args.config:

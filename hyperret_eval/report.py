@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hyperret_eval.catalogue import load_catalogue
-from hyperret_eval.models.registry import REGISTRY
+from hyperret_eval.catalogue.models import REGISTRY
+from hyperret_eval.catalogue.tasks import load_catalogue
 
 
 def score_table(scores) -> Table:

@@ -44,7 +44,7 @@ def data_root() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from hyperret_eval.models.registry import resolve_model
+    from hyperret_eval.catalogue.models import resolve_model
 
     return resolve_model("minilm").load("cpu")
 

@@ -9,7 +9,7 @@ import sys
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from hyperret_eval.distributed import World, close_world, init_world
+from hyperret_eval.core.distributed import World, close_world, init_world
 from hyperret_eval.data.training_examples import Example
 from hyperret_eval.models.hypencoder.train import (
     RetrievalTrainConfig,

@@ -10,8 +10,8 @@ import subprocess
 
 import pytest
 
-from hyperret_eval import atomic
-from hyperret_eval.errors import WriteError
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import WriteError
 
 
 def _names(folder):

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
 from hyperret_eval.data.beir import read_beir_folder
-from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 
 def test_scifact_is_read_completely(data_root):

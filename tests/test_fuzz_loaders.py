@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from hyperret_eval.core.errors import DataFormatError, UserError
 from hyperret_eval.data.beir import read_beir_folder, read_corpus, read_qrels, read_queries
 from hyperret_eval.data.sts import read_semeval_folder, read_sick, read_stsb_csv
-from hyperret_eval.errors import DataFormatError, UserError
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 

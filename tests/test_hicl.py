@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
+from hyperret_eval.catalogue.models import backbone_path, load_sentence_transformer
 from hyperret_eval.models.hicl.losses import hicl_loss, info_nce
 from hyperret_eval.models.hicl.pooling import aggregate_segments
 from hyperret_eval.models.hicl.slicer import SegmentSlicer
-from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
 
 CLS, SEP, PAD = 101, 102, 0
 
@@ -145,7 +145,7 @@ def test_save_and_reload_through_sentence_transformers(encoder, tmp_path):
 
 
 def test_loader_refuses_foreign_module_classes(tmp_path):
-    from hyperret_eval.errors import UserError
+    from hyperret_eval.core.errors import UserError
 
     (tmp_path / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "evil.Module"}]')
     with pytest.raises(UserError, match="refusing to import code"):

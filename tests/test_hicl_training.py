@@ -81,7 +81,7 @@ def test_interrupted_training_resumes_exactly(text_file, tmp_path, monkeypatch):
 
 
 def test_other_settings_do_not_resume_into_a_checkpoint(text_file, tmp_path):
-    from hyperret_eval.errors import UserError
+    from hyperret_eval.core.errors import UserError
 
     train_module.train(_config(text_file, max_steps=1), tmp_path / "run", data_root=None)
     with pytest.raises(UserError, match="different configuration"):
@@ -92,7 +92,7 @@ def test_mteb_get_model_loads_the_trained_checkpoint(text_file, tmp_path, monkey
     import mteb
 
     import hyperret_eval  # noqa: F401  (registers the models with mteb)
-    from hyperret_eval.checkpoints import locate_checkpoint
+    from hyperret_eval.catalogue.checkpoints import locate_checkpoint
     from hyperret_eval.models.hicl import config as config_module
 
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))

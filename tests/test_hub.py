@@ -13,10 +13,10 @@ import mteb
 import pytest
 import torch
 
+from hyperret_eval.catalogue.models import backbone_path, resolve_model
 from hyperret_eval.cli import main
-from hyperret_eval.errors import HubError
+from hyperret_eval.core.errors import HubError
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.models.registry import backbone_path, resolve_model
 from tests.conftest import closed_port, make_small_beir
 
 FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"

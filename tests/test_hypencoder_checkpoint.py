@@ -167,10 +167,10 @@ def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
 def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
     import mteb
 
-    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.catalogue.models import resolve_model
+    from hyperret_eval.catalogue.tasks import load_catalogue
     from hyperret_eval.data.beir import read_beir_folder
     from hyperret_eval.integrations.mteb_tasks import build_task
-    from hyperret_eval.models.registry import resolve_model
 
     from .conftest import make_small_beir
 

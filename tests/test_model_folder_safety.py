@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.models.registry import load_sentence_transformer, resolve_model
+from hyperret_eval.catalogue.models import load_sentence_transformer, resolve_model
+from hyperret_eval.core.errors import UserError
 
 HICL_MODULE = {"idx": 3, "name": "3", "path": "", "type": "hyperret_eval.models.hicl.module.HiCLEncoder"}
 
@@ -90,7 +90,7 @@ def test_tokenizer_named_outside_the_folder_is_refused(tmp_path):
 def test_without_the_folder_check_code_still_never_runs(tmp_path, monkeypatch):
     """The folder check is for the message: trust_remote_code stays off underneath it, so
     the libraries load the model without the planted code (or refuse it)."""
-    from hyperret_eval.models import registry
+    from hyperret_eval.catalogue import models
 
     model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
     evil_tokenizer(model, marker)
@@ -137,8 +137,8 @@ def test_our_own_hicl_module_still_loads(tmp_path):
     """HiCL's module class is ours: it loads with trust_remote_code off."""
     from sentence_transformers import SentenceTransformer
 
+    from hyperret_eval.catalogue.models import REGISTRY
     from hyperret_eval.models.hicl.module import HiCLEncoder
-    from hyperret_eval.models.registry import REGISTRY
 
     backbone = REGISTRY["minilm"][1](None).path
     SentenceTransformer(modules=[HiCLEncoder(str(backbone), segment_length=8, max_tokens=16)], device="cpu").save(
@@ -150,7 +150,7 @@ def test_our_own_hicl_module_still_loads(tmp_path):
 def test_a_hub_snapshot_may_link_into_its_repository_only(tmp_path):
     """The Hugging Face cache keeps a snapshot's files as links into the repository's
     blobs/: allowed there, and nowhere else."""
-    from hyperret_eval.errors import UserError
+    from hyperret_eval.core.errors import UserError
     from hyperret_eval.models.folder_safety import check_model_folder
 
     repository = tmp_path / "hub" / "models--org--name"

@@ -12,7 +12,7 @@ import copy
 import mteb
 import pytest
 
-from hyperret_eval.catalogue import load_catalogue
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.integrations.mteb_tasks import build_task

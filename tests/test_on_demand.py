@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipes import load_recipe_file
 from hyperret_eval.cli import main
-from hyperret_eval.errors import UserError
-from hyperret_eval.models.recipes import load_recipe_file
-from hyperret_eval.results import file_sha256
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.evaluation.results import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -104,7 +104,7 @@ def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cac
 
 
 def test_a_failed_retrain_leaves_the_old_checkpoint_whole(cache, tiny_recipe, monkeypatch):
-    from hyperret_eval.models import recipes
+    from hyperret_eval.catalogue import recipes
 
     checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), None)
     ensure_checkpoint(checkpoint, "tiny", "cpu")
@@ -191,8 +191,8 @@ def test_fingerprint_follows_settings_and_training_data(tiny_recipe, tmp_path):
 
 
 def test_retrieval_fingerprint_covers_the_beir_split(tmp_path):
-    from hyperret_eval.errors import DataNotFoundError
-    from hyperret_eval.models.recipes import retrieval_recipes
+    from hyperret_eval.catalogue.recipes import retrieval_recipes
+    from hyperret_eval.core.errors import DataNotFoundError
 
     config = retrieval_recipes()["be"]
     folder = tmp_path / "data" / "beir" / "scifact"
@@ -214,8 +214,8 @@ def test_retrieval_fingerprint_covers_the_beir_split(tmp_path):
 ENSURE_SCRIPT = """
 import sys
 from pathlib import Path
-from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.models.recipes import load_recipe_file
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipes import load_recipe_file
 
 checkpoint = locate_checkpoint(load_recipe_file(Path(sys.argv[1])), None)
 ensure_checkpoint(checkpoint, sys.argv[1], "cpu")

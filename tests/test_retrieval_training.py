@@ -87,9 +87,9 @@ def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_p
     import mteb
 
     import hyperret_eval  # noqa: F401  (registers the models with mteb)
-    from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-    from hyperret_eval.errors import UserError
-    from hyperret_eval.models import recipes
+    from hyperret_eval.catalogue import recipes
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+    from hyperret_eval.core.errors import UserError
     from hyperret_eval.search.settings import SearchSettings
 
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
@@ -154,8 +154,8 @@ def test_constant_schedule_with_warmup_and_one_learning_rate(tiny_train_root, tm
 
 def test_cross_entropy_over_positives_only():
     """The paper's in-batch loss: each query's positive against the batch's positives."""
+    from hyperret_eval.core.distributed import World
     from hyperret_eval.data.training_examples import Example
-    from hyperret_eval.distributed import World
     from hyperret_eval.models.hypencoder.train import batch_loss
 
     batch = [Example(f"q{i}", f"p{i}", (f"n{i}",)) for i in range(3)]
@@ -170,8 +170,8 @@ def test_cross_entropy_over_positives_only():
 @pytest.mark.parametrize("setting", ["init = \"zeros\"", "lr_schedule = \"cosine\"", "cross_entropy_candidates = \"x\"",
                                      "head_learning_rate = \"fast\""])
 def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
-    from hyperret_eval.errors import UserError
-    from hyperret_eval.models.recipes import load_recipe_file
+    from hyperret_eval.catalogue.recipes import load_recipe_file
+    from hyperret_eval.core.errors import UserError
 
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'recipe = "hypencoder"\n{setting}\n')

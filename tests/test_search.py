@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder import QNets, QNetShape
-from hyperret_eval.errors import UserError
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 
 

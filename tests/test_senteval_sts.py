@@ -6,10 +6,10 @@ import mteb
 import pytest
 from scipy.stats import spearmanr
 
-from hyperret_eval import senteval_sts
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.data.sts import read_semeval_all
+from hyperret_eval.evaluation import senteval_sts
 from hyperret_eval.integrations.mteb_tasks import build_task
-from hyperret_eval.catalogue import load_catalogue
 
 from .conftest import copy_head
 

@@ -22,13 +22,13 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hyperret_eval import atomic
-from hyperret_eval.distributed import World, barrier, current_world
-from hyperret_eval.errors import UserError
-from hyperret_eval.locks import exclusive_lock
-from hyperret_eval.paths import CACHE_ENV, default_cache_root
-from hyperret_eval.results import data_fingerprint
-from hyperret_eval.training import STATE_DIR, Recipe
+from hyperret_eval.core import atomic
+from hyperret_eval.core.distributed import World, barrier, current_world
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.locks import exclusive_lock
+from hyperret_eval.core.paths import CACHE_ENV, default_cache_root
+from hyperret_eval.evaluation.results import data_fingerprint
+from hyperret_eval.models.training import STATE_DIR, Recipe
 
 
 @dataclass(frozen=True)
@@ -121,7 +121,7 @@ def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain:
     (DistributedDataParallel). Every rank decides before any writes; rank 0 alone writes,
     the way a single process would; the others train beside it, reading the checkpoint
     folder only to resume (a folder every node sees)."""
-    from hyperret_eval.models.recipes import supports_data_parallel, train_recipe
+    from hyperret_eval.catalogue.recipes import supports_data_parallel, train_recipe
 
     complete = checkpoint.is_complete()
     barrier(world)
@@ -157,7 +157,7 @@ def missing_checkpoint_message(checkpoint: Checkpoint, model_key: str) -> str:
 def _train(checkpoint: Checkpoint, device: str, from_scratch: bool, announce: Callable[[str], None]) -> None:
     """Train into the checkpoint folder (resuming it), or from scratch into a fresh folder
     swapped in when finished, so the old checkpoint stays whole until then."""
-    from hyperret_eval.models.recipes import train_recipe
+    from hyperret_eval.catalogue.recipes import train_recipe
 
     config, data_root = checkpoint.config, checkpoint.data_root
     done = 0 if from_scratch else checkpoint.steps_done()

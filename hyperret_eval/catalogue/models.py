@@ -4,7 +4,7 @@
 
 - a registry key (``minilm``: the packaged sentence-transformers/all-MiniLM-L6-v2, read
   from site-packages, no network; ``hicl``, ``hypencoder``...: the checkpoint a named
-  recipe trains, see :mod:`hyperret_eval.checkpoints`);
+  recipe trains, see :mod:`hyperret_eval.catalogue.checkpoints`);
 - a recipe file (``.toml``, ``.json``, ``.yaml``): the checkpoint the recipe it describes trains;
 - a local sentence-transformers model directory;
 - a Hugging Face hub model id (``org/name``): a Hypencoder or sentence-transformers
@@ -25,14 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
-from hyperret_eval.models.damaged import unreadable
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.paths import inside
 from hyperret_eval.models.folder_safety import check_model_folder
-from hyperret_eval.paths import inside
+from hyperret_eval.models.weights import unreadable
 
 if TYPE_CHECKING:
-    from hyperret_eval.checkpoints import Checkpoint
+    from hyperret_eval.catalogue.checkpoints import Checkpoint
     from hyperret_eval.search.settings import SearchSettings
 
 
@@ -169,9 +169,9 @@ def _packaged_minilm(data_root: Path | None = None) -> ResolvedModel:
 
 def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
     """The checkpoint a recipe trains on the data under ``data_root`` (trained or not yet)."""
-    from hyperret_eval.checkpoints import locate_checkpoint
+    from hyperret_eval.catalogue.checkpoints import locate_checkpoint
+    from hyperret_eval.catalogue.recipes import is_hypencoder_recipe
     from hyperret_eval.integrations.mteb_models import MODEL_METAS
-    from hyperret_eval.models.recipes import is_hypencoder_recipe
 
     checkpoint = locate_checkpoint(config, data_root)
     mteb_name = f"hyperret/{config.name}"
@@ -190,7 +190,7 @@ def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
 
 
 def _named_recipe(recipe_key: str, data_root: Path | None) -> ResolvedModel:
-    from hyperret_eval.models.recipes import all_recipes
+    from hyperret_eval.catalogue.recipes import all_recipes
 
     return _recipe_model(recipe_key, all_recipes()[recipe_key], data_root)
 
@@ -273,8 +273,8 @@ def _hub_model(model_id: str) -> ResolvedModel:
 def resolve_model(name: str, data_root: Path | None = None) -> ResolvedModel:
     """Find a model by registry key, recipe file, local directory or hub id; fail with a
     clear message. ``data_root`` holds a recipe's training data."""
+    from hyperret_eval.catalogue.recipes import FILE_FORMATS, is_recipe_file, load_recipe_file
     from hyperret_eval.models.hub import looks_like_hub_id
-    from hyperret_eval.models.recipes import FILE_FORMATS, is_recipe_file, load_recipe_file
 
     key = name.strip()
     if key.lower() in REGISTRY:

@@ -1,7 +1,7 @@
 """Every trainable model name, the training recipe behind it, and recipe files.
 
 A recipe is a frozen config; with the training data it reads it names a checkpoint in the
-cache (:mod:`hyperret_eval.checkpoints`). A recipe file (TOML, JSON or YAML) names a base
+cache (:mod:`hyperret_eval.catalogue.checkpoints`). A recipe file (TOML, JSON or YAML) names a base
 recipe and overrides some of its settings::
 
     recipe = "hicl"
@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import parse_json
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import parse_json
 from hyperret_eval.models.hicl.config import RECIPES as SENTENCE_RECIPES
 from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
 

@@ -15,7 +15,7 @@ from datetime import timedelta
 import torch
 import torch.distributed as dist
 
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 
 # Ranks wait for each other at the top-k merge while rank 0 alone runs the STS tasks
 # and writes results; that can take long on a big run, far past torch's 10-minute default.

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 
 @dataclass

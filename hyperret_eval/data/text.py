@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data.beir import read_corpus
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.errors import DataNotFoundError, UserError
 
 # Sentence sets of SentEval (UTF-8 ones), abstracts, passages: short and long texts both.
 TEXT_SOURCES: dict[str, tuple[str, ...]] = {

@@ -23,7 +23,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
 
 RUNS_FOLDER = "runs"
 REPORTED_PACKAGES = (

@@ -4,7 +4,7 @@
 All user-input checks (task and model names, every data file, training data included)
 happen before any training or evaluation, so a mistake never leaves a half-finished
 results folder behind. A trainable model whose checkpoint is missing or incomplete is then
-trained (:mod:`hyperret_eval.checkpoints`) before the first evaluation.
+trained (:mod:`hyperret_eval.catalogue.checkpoints`) before the first evaluation.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval import atomic, catalogue, senteval_sts
-from hyperret_eval.catalogue import TaskSpec
-from hyperret_eval.checkpoints import ensure_checkpoint
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
+from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
+from hyperret_eval.catalogue.tasks import TaskSpec, select_tasks
+from hyperret_eval.core import atomic
+from hyperret_eval.core.distributed import World, init_world
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
-from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.data.sts import STSPairs
-from hyperret_eval.distributed import World, init_world
-from hyperret_eval.errors import UserError
-from hyperret_eval.models.registry import ResolvedModel, resolve_models
-from hyperret_eval.results import RunManifest, data_fingerprint, device_description, save_task_result
-from hyperret_eval.training import seed_everything
+from hyperret_eval.data.textfile import recording_digests
+from hyperret_eval.evaluation import senteval_sts
+from hyperret_eval.evaluation.results import RunManifest, data_fingerprint, device_description, save_task_result
+from hyperret_eval.models.training import seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -178,7 +179,7 @@ def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dic
 
 
 def run(options: RunOptions, progress=print) -> RunReport:
-    specs = catalogue.select_tasks(options.tasks, options.data_root)
+    specs = select_tasks(options.tasks, options.data_root)
     models = resolve_models(options.models, options.data_root)
     device = resolve_device(options.device)
     if options.batch_size < 1:

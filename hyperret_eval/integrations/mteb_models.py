@@ -31,10 +31,10 @@ def _load_trained(recipe_key: str):
         (``mteb.get_model(name, search={"method": "graph"})``). A dict, not the object,
         because mteb names the experiment after the loader's arguments and serialises
         nothing else."""
-        from hyperret_eval.checkpoints import ensure_checkpoint
-        from hyperret_eval.models.registry import resolve_model
-        from hyperret_eval.paths import resolve_data_root
-        from hyperret_eval.runner import resolve_device
+        from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
+        from hyperret_eval.catalogue.models import resolve_model
+        from hyperret_eval.core.paths import resolve_data_root
+        from hyperret_eval.evaluation.runner import resolve_device
         from hyperret_eval.search.settings import SearchSettings
 
         resolved = resolve_model(recipe_key, resolve_data_root())
@@ -73,7 +73,7 @@ def _sentence_encoder_meta(recipe_key: str, description: str) -> ModelMeta:
 
 
 def _hypencoder_meta() -> ModelMeta:
-    from hyperret_eval.models.recipes import retrieval_recipes
+    from hyperret_eval.catalogue.recipes import retrieval_recipes
 
     config = retrieval_recipes()["hypencoder"]
     return ModelMeta(

@@ -14,9 +14,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.catalogue import TaskSpec
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
+from hyperret_eval.catalogue.tasks import TaskSpec
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.leaderboard.validate import ValidResult
 
 FORMAT_VERSION = 1

@@ -12,15 +12,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.paths import safe_name
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.paths import safe_name
 
 STATE_DIR = "training"
 
 
 class Recipe:
     """Mixin for frozen training-config dataclasses. Every setting, with the training data
-    files, determines the checkpoint (see :mod:`hyperret_eval.checkpoints`)."""
+    files, determines the checkpoint (see :mod:`hyperret_eval.catalogue.checkpoints`)."""
 
     name: str
     max_steps: int
@@ -87,7 +87,7 @@ def record_step(state: dict, record: dict, progress, on_step, save_every: int, m
 
 def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
     """Write the optimizer, scheduler and RNG state into ``folder``: always the staging
-    folder of an atomic checkpoint swap (:func:`hyperret_eval.atomic.write_directory`),
+    folder of an atomic checkpoint swap (:func:`hyperret_eval.core.atomic.write_directory`),
     so plain writes are safe here."""
     state_dir = folder / STATE_DIR
     state_dir.mkdir(exist_ok=True)
@@ -98,7 +98,7 @@ def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
 
 def load_optimizer_state(folder: Path, optimizer, scheduler) -> None:
     """Restore what :func:`save_optimizer_state` wrote (tensors only: ``weights_only``)."""
-    from hyperret_eval.models.damaged import unreadable
+    from hyperret_eval.models.weights import unreadable
 
     def load(name: str):
         with unreadable(folder / STATE_DIR / name, "training state"):

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data.text import text_source_files
-from hyperret_eval.errors import DataNotFoundError, UserError
 from hyperret_eval.models.hicl.losses import SAME_TEXT_SEGMENTS
 from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS
-from hyperret_eval.training import Recipe
+from hyperret_eval.models.training import Recipe
 
 
 @dataclass(frozen=True)

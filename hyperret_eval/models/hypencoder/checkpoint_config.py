@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.models.hypencoder.modeling import PASSAGE_POOLINGS
 from hyperret_eval.models.hypencoder.qnet import ACTIVATIONS, QNetShape
 

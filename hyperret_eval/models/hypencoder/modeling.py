@@ -149,7 +149,7 @@ class Hypencoder(nn.Module):
         retrieval training and a long budget."""
         from transformers import AutoModel, AutoTokenizer
 
-        from hyperret_eval.models.registry import backbone_path
+        from hyperret_eval.catalogue.models import backbone_path
 
         if qnet_layers < 1:
             raise ValueError(f"qnet_layers must be at least 1, got {qnet_layers}")

@@ -26,14 +26,14 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.core.distributed import World, all_gather_with_grad, barrier, current_world, reduce_mean
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError, UserError
 from hyperret_eval.data.beir import beir_split_files, read_beir_folder
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.distributed import World, all_gather_with_grad, barrier, current_world, reduce_mean
-from hyperret_eval.errors import DataFormatError, DataNotFoundError, UserError
 from hyperret_eval.data.training_examples import Example, ScoredItems, Text, jsonl_files, token_ids
 from hyperret_eval.models.hypencoder.mining import MINERS, mine_examples
-from hyperret_eval.training import (
+from hyperret_eval.models.training import (
     STATE_DIR,
     Recipe,
     epoch_batches,
@@ -183,7 +183,7 @@ class _HypencoderTrainee:
 
 class _BiEncoderTrainee:
     def __init__(self, config: RetrievalTrainConfig, output: Path, resume: bool) -> None:
-        from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
+        from hyperret_eval.catalogue.models import backbone_path, load_sentence_transformer
 
         self.model = load_sentence_transformer(output if resume else backbone_path(config.backbone), "cpu")
         self.model.max_seq_length = config.max_length
@@ -296,7 +296,7 @@ def _training_examples(config: RetrievalTrainConfig, data_root: Path, encoder_fo
         return ScoredItems(Path(config.training_file).expanduser())
     data = read_beir_folder(data_root / config.dataset, config.split)
     if config.miner == "dense" and encoder_for_mining is None:
-        from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
+        from hyperret_eval.catalogue.models import backbone_path, load_sentence_transformer
 
         encoder_for_mining = load_sentence_transformer(backbone_path(config.backbone), device)
     examples = mine_examples(data, config.miner, config.negatives, seed=config.seed, encoder=encoder_for_mining)
