@@ -47,7 +47,7 @@ from pathlib import Path
 import torch
 
 from hyperret_eval.core import atomic
-from hyperret_eval.evaluation.results import device_description, package_versions
+from hyperret_eval.core.provenance import device_description, package_versions
 from hyperret_eval.models.hypencoder import QNets
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 from hyperret_eval.search.exhaustive import DTYPES

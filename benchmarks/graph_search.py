@@ -31,8 +31,8 @@ import torch
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.recipes import retrieval_recipes
 from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import document_text, read_beir_folder
-from hyperret_eval.evaluation.results import package_versions
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 from hyperret_eval.search.passage_cache import cached_passage_vectors

@@ -96,7 +96,7 @@ def main() -> None:
     import torch
 
     from hyperret_eval.core import atomic
-    from hyperret_eval.evaluation.results import package_versions
+    from hyperret_eval.core.provenance import package_versions
 
     context = mp.get_context("spawn")
     rows = []

@@ -18,8 +18,8 @@ from sentence_transformers import SentenceTransformer
 from hyperret_eval.catalogue.models import backbone_path
 from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data import sources
-from hyperret_eval.evaluation.results import package_versions
 from hyperret_eval.integrations.mteb_tasks import build_task
 from hyperret_eval.models.hicl import HiCLEncoder
 

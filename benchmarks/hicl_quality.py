@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.core import atomic
-from hyperret_eval.evaluation.results import package_versions
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.hicl.config import RECIPES
 from hyperret_eval.models.hicl.train import train

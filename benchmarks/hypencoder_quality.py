@@ -29,7 +29,7 @@ from pathlib import Path
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
 from hyperret_eval.catalogue.recipes import recipe_by_name_or_file
 from hyperret_eval.core import atomic
-from hyperret_eval.evaluation.results import package_versions
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.training import STATE_DIR
 

@@ -21,8 +21,8 @@ from pathlib import Path
 import torch
 
 from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import read_beir_folder
-from hyperret_eval.evaluation.results import package_versions
 from hyperret_eval.integrations.beir import HypencoderSearch
 from hyperret_eval.models.hypencoder import Hypencoder
 

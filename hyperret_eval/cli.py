@@ -128,7 +128,7 @@ def _command_train(args: argparse.Namespace) -> int:
         supports_data_parallel,
         train_recipe,
     )
-    from hyperret_eval.evaluation.runner import resolve_device
+    from hyperret_eval.core.distributed import resolve_device
 
     config = recipe_by_name_or_file(args.recipe)
     if args.config:

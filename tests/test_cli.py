@@ -9,7 +9,7 @@ import mteb
 import pytest
 
 from hyperret_eval.cli import main
-from hyperret_eval.evaluation.results import file_sha256
+from hyperret_eval.core.provenance import file_sha256
 
 
 def _run(capsys, *argv):

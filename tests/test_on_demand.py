@@ -18,7 +18,7 @@ from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkp
 from hyperret_eval.catalogue.recipes import load_recipe_file
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.evaluation.results import file_sha256
+from hyperret_eval.core.provenance import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [

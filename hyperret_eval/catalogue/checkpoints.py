@@ -27,7 +27,7 @@ from hyperret_eval.core.distributed import World, barrier, current_world
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.paths import CACHE_ENV, default_cache_root
-from hyperret_eval.evaluation.results import data_fingerprint
+from hyperret_eval.core.provenance import data_fingerprint
 from hyperret_eval.models.training import STATE_DIR, Recipe
 
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import difflib
 import functools
-import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import TYPE_CHECKING
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.paths import inside
+from hyperret_eval.core.provenance import directory_fingerprint
 from hyperret_eval.models.folder_safety import check_model_folder
 from hyperret_eval.models.weights import unreadable
 
@@ -209,17 +209,6 @@ REGISTRY: dict[str, tuple[str, Callable[[Path | None], ResolvedModel]]] = {
     "be": ("bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop (hyperret/be-minilm-l6)",
            functools.partial(_named_recipe, "be")),
 }
-
-
-def directory_fingerprint(folder: Path, length: int = 12) -> str:
-    """A short content hash of every file in a model directory, used as its revision."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(path.relative_to(folder).as_posix().encode())
-        with open(path, "rb") as fh:
-            while chunk := fh.read(1 << 20):
-                digest.update(chunk)
-    return digest.hexdigest()[:length]
 
 
 def _local_model(folder: Path) -> ResolvedModel:

@@ -1,5 +1,5 @@
-"""Running under ``torchrun``: which process this is, the process group, and the corpus
-slice each process owns.
+"""The device a run uses (``--device``), and running under ``torchrun``: which process
+this is, the process group, and the corpus slice each process owns.
 
 Outside torchrun (no ``WORLD_SIZE`` in the environment, or 1) everything here is the
 identity: one process owns the whole corpus and no collective is ever called, so the
@@ -50,6 +50,19 @@ class World:
         if self.distributed and requested == "cuda":
             return f"cuda:{self.local_rank}"
         return requested
+
+
+def resolve_device(requested: str) -> str:
+    """``--device``: ``auto`` picks CUDA when torch sees it; anything else must be a device torch knows and has."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N") from None
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
+    return requested
 
 
 def _env_int(name: str, default: int) -> int:

@@ -21,14 +21,15 @@ from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
 from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
 from hyperret_eval.catalogue.tasks import TaskSpec, select_tasks
 from hyperret_eval.core import atomic
-from hyperret_eval.core.distributed import World, init_world
+from hyperret_eval.core.distributed import World, init_world, resolve_device
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.provenance import data_fingerprint, device_description
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
-from hyperret_eval.evaluation.results import RunManifest, data_fingerprint, device_description, save_task_result
+from hyperret_eval.evaluation.results import RunManifest, save_task_result
 from hyperret_eval.models.training import seed_everything
 
 log = logging.getLogger(__name__)
@@ -71,20 +72,6 @@ class Score:
     scores: dict[str, Any]
     result_file: Path
     wall_time_s: float
-
-
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        torch.device(requested)
-    except RuntimeError:
-        raise UserError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N") from None
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
-    return requested
 
 
 def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:

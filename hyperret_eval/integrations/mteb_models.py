@@ -33,8 +33,8 @@ def _load_trained(recipe_key: str):
         nothing else."""
         from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
         from hyperret_eval.catalogue.models import resolve_model
+        from hyperret_eval.core.distributed import resolve_device
         from hyperret_eval.core.paths import resolve_data_root
-        from hyperret_eval.evaluation.runner import resolve_device
         from hyperret_eval.search.settings import SearchSettings
 
         resolved = resolve_model(recipe_key, resolve_data_root())

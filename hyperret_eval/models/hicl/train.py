@@ -20,8 +20,8 @@ from tqdm.auto import tqdm
 from hyperret_eval.catalogue.models import backbone_path
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.provenance import data_fingerprint, package_versions
 from hyperret_eval.data.text import read_lines, unlabeled_texts
-from hyperret_eval.evaluation.results import data_fingerprint, package_versions
 from hyperret_eval.models.hicl.config import TrainConfig
 from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
