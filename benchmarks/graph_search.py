@@ -29,7 +29,7 @@ from pathlib import Path
 import torch
 
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
-from hyperret_eval.catalogue.recipes import retrieval_recipes
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
 from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import document_text, read_beir_folder
@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(HERE / "results" / "graph_search.json"))
     args = parser.parse_args()
     data_root = Path(args.data_root).resolve()
-    checkpoint = Path(args.model) if args.model else locate_checkpoint(retrieval_recipes()["hypencoder"], data_root).path
+    checkpoint = Path(args.model) if args.model else locate_checkpoint(NAMED_RECIPES["hypencoder"].config, data_root).path
     model = Hypencoder.from_pretrained(checkpoint).eval()
 
     report = {

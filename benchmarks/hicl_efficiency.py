@@ -39,7 +39,7 @@ def _texts_of_length(tokenizer, data_root: Path, content_tokens: int, count: int
 def _measure(mode: str, length: int, batch_size: int, steps: int, data_root: str, device: str, queue) -> None:
     import torch
 
-    from hyperret_eval.catalogue.models import backbone_path
+    from hyperret_eval.models.backbones import backbone_path
     from hyperret_eval.models.hicl.losses import hicl_loss
     from hyperret_eval.models.hicl.module import HiCLEncoder
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hyperret_eval.catalogue.models import REGISTRY
+from hyperret_eval.catalogue.models import model_names
 from hyperret_eval.catalogue.tasks import load_catalogue
 
 
@@ -72,6 +72,6 @@ def model_table() -> Table:
     table = Table(title="Models (also accepted: a local sentence-transformers directory, or a hub id org/name)")
     table.add_column("name")
     table.add_column("what")
-    for key, (description, _) in REGISTRY.items():
+    for key, description in model_names().items():
         table.add_row(key, description)
     return table

@@ -45,8 +45,9 @@ def data_root() -> Path:
 @pytest.fixture(scope="session")
 def minilm():
     from hyperret_eval.catalogue.models import resolve_model
+    from hyperret_eval.integrations.mteb_loader import load_for_mteb
 
-    return resolve_model("minilm").load("cpu")
+    return load_for_mteb(resolve_model("minilm"), "cpu")
 
 
 def copy_head(src: Path, dst: Path, lines: int) -> None:

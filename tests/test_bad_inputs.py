@@ -86,7 +86,7 @@ def test_hypencoder_config_that_is_not_readable_json(tmp_path, content, problem)
 
 @pytest.mark.parametrize("modules", [{"0": "sentence_transformers.models.Transformer"}, [1, 2, 3]])
 def test_sentence_transformers_modules_json_of_the_wrong_shape(tmp_path, modules):
-    from hyperret_eval.catalogue.models import load_sentence_transformer
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
     from tests.test_model_folder_safety import minilm_copy
 
     model = minilm_copy(tmp_path / "model")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from hyperret_eval.core.distributed import World
+from hyperret_eval.core.world import World
 from tests.conftest import REPO, copy_head, make_small_beir
 
 FIXTURE = REPO.parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"

@@ -3,11 +3,13 @@ the very weights of an uninterrupted one, and mteb finds the trained checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.models.hicl import train as train_module
-from hyperret_eval.models.hicl.config import RECIPES
 from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
 
@@ -29,7 +31,7 @@ def text_file(tmp_path):
 
 
 def _config(text_file, **changes):
-    base = RECIPES["hicl"].replace(text_file=str(text_file), batch_size=8, segment_length=8, max_tokens=64,
+    base = NAMED_RECIPES["hicl"].config.replace(text_file=str(text_file), batch_size=8, segment_length=8, max_tokens=64,
                                    temperature=1.0, learning_rate=1e-4, save_every=1)
     return base.replace(**changes)
 
@@ -92,12 +94,12 @@ def test_mteb_get_model_loads_the_trained_checkpoint(text_file, tmp_path, monkey
     import mteb
 
     import hyperret_eval  # noqa: F401  (registers the models with mteb)
+    from hyperret_eval.catalogue import recipes
     from hyperret_eval.catalogue.checkpoints import locate_checkpoint
-    from hyperret_eval.models.hicl import config as config_module
 
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
     tiny = _config(text_file, max_steps=1)
-    monkeypatch.setitem(config_module.RECIPES, "hicl", tiny)
+    monkeypatch.setitem(recipes.NAMED_RECIPES, "hicl", dataclasses.replace(recipes.NAMED_RECIPES["hicl"], config=tiny))
     train_module.train(tiny, locate_checkpoint(tiny, None).path, data_root=None)
 
     model = mteb.get_model("hyperret/hicl-minilm-l6", device="cpu")

@@ -13,9 +13,10 @@ import mteb
 import pytest
 import torch
 
-from hyperret_eval.catalogue.models import backbone_path, resolve_model
+from hyperret_eval.catalogue.models import resolve_model
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import HubError
+from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hypencoder import Hypencoder
 from tests.conftest import closed_port, make_small_beir
 

@@ -170,6 +170,7 @@ def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
     from hyperret_eval.catalogue.models import resolve_model
     from hyperret_eval.catalogue.tasks import load_catalogue
     from hyperret_eval.data.beir import read_beir_folder
+    from hyperret_eval.integrations.mteb_loader import load_for_mteb
     from hyperret_eval.integrations.mteb_tasks import build_task
 
     from .conftest import make_small_beir
@@ -178,7 +179,7 @@ def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
     task = build_task(load_catalogue()["SciFact"], read_beir_folder(tmp_path / "scifact", "test"), "subset", "subset")
     resolved = resolve_model(str(FIXTURE))
     assert resolved.kind == "hypencoder"
-    search_model = resolved.load("cpu")
+    search_model = load_for_mteb(resolved, "cpu")
     assert isinstance(search_model, mteb.SearchProtocol)
     scores = mteb.evaluate(search_model, task, cache=None, overwrite_strategy="always",
                            show_progress_bar=False).task_results[0].scores["test"][0]

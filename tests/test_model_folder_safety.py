@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.catalogue.models import load_sentence_transformer, resolve_model
+from hyperret_eval.catalogue.models import resolve_model
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.models.sentence_model import load_sentence_transformer
 
 HICL_MODULE = {"idx": 3, "name": "3", "path": "", "type": "hyperret_eval.models.hicl.module.HiCLEncoder"}
 
@@ -137,10 +138,10 @@ def test_our_own_hicl_module_still_loads(tmp_path):
     """HiCL's module class is ours: it loads with trust_remote_code off."""
     from sentence_transformers import SentenceTransformer
 
-    from hyperret_eval.catalogue.models import REGISTRY
+    from hyperret_eval.models.backbones import packaged_minilm_path
     from hyperret_eval.models.hicl.module import HiCLEncoder
 
-    backbone = REGISTRY["minilm"][1](None).path
+    backbone = packaged_minilm_path()
     SentenceTransformer(modules=[HiCLEncoder(str(backbone), segment_length=8, max_tokens=16)], device="cpu").save(
         str(tmp_path / "hicl"))
     model = load_sentence_transformer(tmp_path / "hicl", "cpu")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.catalogue.recipes import load_recipe_file
+from hyperret_eval.catalogue.recipe_files import load_recipe_file
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.provenance import file_sha256
@@ -104,7 +104,7 @@ def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cac
 
 
 def test_a_failed_retrain_leaves_the_old_checkpoint_whole(cache, tiny_recipe, monkeypatch):
-    from hyperret_eval.catalogue import recipes
+    from hyperret_eval.catalogue import checkpoints
 
     checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), None)
     ensure_checkpoint(checkpoint, "tiny", "cpu")
@@ -114,7 +114,7 @@ def test_a_failed_retrain_leaves_the_old_checkpoint_whole(cache, tiny_recipe, mo
         (output / "half-written").write_text("x")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipes, "train_recipe", dies_halfway)
+    monkeypatch.setattr(checkpoints, "train_recipe", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         ensure_checkpoint(checkpoint, "tiny", "cpu", retrain=True)
     assert (checkpoint.path / "training" / "state.json").read_bytes() == before
@@ -191,10 +191,10 @@ def test_fingerprint_follows_settings_and_training_data(tiny_recipe, tmp_path):
 
 
 def test_retrieval_fingerprint_covers_the_beir_split(tmp_path):
-    from hyperret_eval.catalogue.recipes import retrieval_recipes
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES
     from hyperret_eval.core.errors import DataNotFoundError
 
-    config = retrieval_recipes()["be"]
+    config = NAMED_RECIPES["be"].config
     folder = tmp_path / "data" / "beir" / "scifact"
     (folder / "qrels").mkdir(parents=True)
     for name in ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/test.tsv"):
@@ -215,7 +215,7 @@ ENSURE_SCRIPT = """
 import sys
 from pathlib import Path
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.catalogue.recipes import load_recipe_file
+from hyperret_eval.catalogue.recipe_files import load_recipe_file
 
 checkpoint = locate_checkpoint(load_recipe_file(Path(sys.argv[1])), None)
 ensure_checkpoint(checkpoint, sys.argv[1], "cpu")

@@ -119,7 +119,7 @@ def test_other_os_errors_are_a_message_naming_the_file(capsys, monkeypatch):
 
 
 def test_recipe_file_that_is_not_utf8(tmp_path):
-    from hyperret_eval.catalogue.recipes import load_config_file, recipe_by_name_or_file
+    from hyperret_eval.catalogue.recipe_files import load_config_file, recipe_by_name_or_file
 
     config = tmp_path / "recipe.toml"
     config.write_bytes(b"alpha = 0.3\nname = '\xff'\n")
@@ -129,11 +129,11 @@ def test_recipe_file_that_is_not_utf8(tmp_path):
 
 def _tiny_checkpoint(tmp_path):
     from hyperret_eval.catalogue.checkpoints import locate_checkpoint
-    from hyperret_eval.models.hicl.config import RECIPES
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 
     texts = tmp_path / "texts.txt"
     texts.write_text("".join(f"sentence number {i}\n" for i in range(8)), encoding="utf-8")
-    return locate_checkpoint(RECIPES["hicl"].replace(text_file=str(texts), max_steps=2, batch_size=4), None)
+    return locate_checkpoint(NAMED_RECIPES["hicl"].config.replace(text_file=str(texts), max_steps=2, batch_size=4), None)
 
 
 def test_unwritable_checkpoint_cache_fails_before_training(tmp_path, monkeypatch):
@@ -194,7 +194,8 @@ def test_damaged_training_state_is_refused_by_name(tmp_path, damage):
 
     import torch
 
-    from hyperret_eval.models.training import STATE_DIR, load_optimizer_state, save_optimizer_state
+    from hyperret_eval.models.training import load_optimizer_state, save_optimizer_state
+    from hyperret_eval.models.training_state import STATE_DIR
 
     optimizer, scheduler = _optimizer_and_scheduler()
     save_optimizer_state(tmp_path, optimizer, scheduler)
@@ -213,13 +214,13 @@ def sentence_model(tmp_path) -> Path:
     """A copy of the packaged MiniLM folder (HiCL checkpoints have its layout)."""
     import shutil
 
-    from hyperret_eval.catalogue.models import backbone_path
+    from hyperret_eval.models.backbones import backbone_path
 
     return Path(shutil.copytree(backbone_path("minilm"), tmp_path / "model"))
 
 
 def test_truncated_sentence_transformers_weights(sentence_model):
-    from hyperret_eval.catalogue.models import load_sentence_transformer
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
 
     weights = sentence_model / "model.safetensors"
     weights.write_bytes(weights.read_bytes()[:1000])
@@ -232,7 +233,7 @@ def test_pickle_payload_in_sentence_transformers_weights_never_runs(sentence_mod
 
     import torch
 
-    from hyperret_eval.catalogue.models import load_sentence_transformer
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
 
     marker = tmp_path / "payload-ran"
     (sentence_model / "model.safetensors").unlink()

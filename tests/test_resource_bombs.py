@@ -83,11 +83,12 @@ def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path,
 
 ENCODE_HUGE_TEXT = """\
 import time
-from hyperret_eval.catalogue.models import REGISTRY, load_sentence_transformer
+from hyperret_eval.models.backbones import packaged_minilm_path
 from hyperret_eval.models.hicl.module import HiCLEncoder
 from hyperret_eval.models.hypencoder import Hypencoder
+from hyperret_eval.models.sentence_model import load_sentence_transformer
 huge = "lorem ipsum dolor sit amet " * (50_000_000 // 27)
-minilm_path = REGISTRY["minilm"][1](None).path
+minilm_path = packaged_minilm_path()
 started = time.perf_counter()
 print("SHAPE", load_sentence_transformer(minilm_path, "cpu").encode([huge, "short"]).shape, file=sys.stderr)
 print("SHAPE", tuple(Hypencoder.from_pretrained(sys.argv[1]).encode_passages([huge, "short"]).shape), file=sys.stderr)
@@ -111,10 +112,10 @@ def test_a_50mb_text_is_cut_before_tokenizing():
 def test_cutting_changes_nothing_a_model_reads():
     from transformers import AutoTokenizer
 
-    from hyperret_eval.catalogue.models import REGISTRY
+    from hyperret_eval.models.backbones import packaged_minilm_path
     from hyperret_eval.models.text_bound import clip_text
 
-    tokenizer = AutoTokenizer.from_pretrained(str(REGISTRY["minilm"][1](None).path))
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_minilm_path()))
     text = " ".join(f"word{i} supercalifragilisticexpialidocious, and more." for i in range(3000))
     for limit in (16, 128, 512):
         whole = tokenizer(text, truncation=True, max_length=limit)["input_ids"]

@@ -83,7 +83,7 @@ def test_paper_recipe_file(tmp_path, scored_file):
     """The shipped recipe has the paper's settings, names its data when it is missing, and
     trains (cut down to MiniLM and two steps) on a file in the paper's format, with
     margin-MSE from the items' scores."""
-    from hyperret_eval.catalogue.recipes import recipe_by_name_or_file
+    from hyperret_eval.catalogue.recipe_files import recipe_by_name_or_file
     from hyperret_eval.models.hypencoder.train import train_retrieval
 
     paper = recipe_by_name_or_file(str(PAPER_RECIPE))

@@ -1,175 +1,95 @@
-"""Every trainable model name, the training recipe behind it, and recipe files.
+"""Every trainable model name, declared once: the recipe behind it, one line saying what it
+is, and whether mteb's model registry lists it. The CLI's names and help, ``list models``,
+model resolution and the mteb registration (:mod:`hyperret_eval.integrations.mteb_models`)
+are all read off :data:`NAMED_RECIPES`.
 
 A recipe is a frozen config; with the training data it reads it names a checkpoint in the
-cache (:mod:`hyperret_eval.catalogue.checkpoints`). A recipe file (TOML, JSON or YAML) names a base
-recipe and overrides some of its settings::
-
-    recipe = "hicl"
-    max_steps = 500
-    text_file = "texts.txt"   # relative paths are relative to the recipe file
+cache (:mod:`hyperret_eval.catalogue.checkpoints`). Recipe files, which start from a named
+recipe, are read by :mod:`hyperret_eval.catalogue.recipe_files`. Nothing here imports
+torch or mteb: the training loops are imported when one runs.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import tomllib
-import types
-import typing
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import yaml
+from hyperret_eval.models.hicl.config import TrainConfig
+from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
+from hyperret_eval.models.recipe import Recipe
 
-from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.jsonfile import parse_json
-from hyperret_eval.models.hicl.config import RECIPES as SENTENCE_RECIPES
-from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
+if TYPE_CHECKING:
+    from hyperret_eval.models.training import TrainResult
 
-FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
-MAX_RECIPE_BYTES = 1024 * 1024  # a recipe is a few lines; a bigger file is a mistake or an attack
-BASE_RECIPE_KEY = "recipe"
-PATH_SETTINGS = ("text_file", "teacher_scores", "training_file")  # file paths, read relative to the recipe file
+HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
+  title = {HiCL: Hierarchical Contrastive Learning of Unsupervised Sentence Embeddings},
+  author = {Wu, Zhuofeng and Xiao, Chaowei and Vydiswaran, V.G.Vinod},
+  booktitle = {Findings of the Association for Computational Linguistics: EMNLP 2023},
+  year = {2023},
+}"""
 
 
-def retrieval_recipes() -> dict[str, RetrievalTrainConfig]:
-    default = RetrievalTrainConfig()
-    recipes = {"hypencoder": default}
+@dataclass(frozen=True)
+class NamedRecipe:
+    """A name ``--models`` and ``train`` accept, and the recipe it stands for."""
+
+    config: Recipe
+    summary: str  # one line for `list models`
+    in_mteb: bool = False  # registered with mteb: mteb.get_model("hyperret/<config.name>") loads it
+    citation: str | None = None  # the paper, as mteb's ModelMeta cites it
+
+
+def _declare() -> dict[str, NamedRecipe]:
+    hypencoder = RetrievalTrainConfig()
+    recipes = {
+        "hicl": NamedRecipe(TrainConfig(), "HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained on demand",
+                            in_mteb=True, citation=HICL_CITATION),
+        "simcse": NamedRecipe(TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
+                              "unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline",
+                              in_mteb=True),
+        "hypencoder": NamedRecipe(hypencoder, "Hypencoder on all-MiniLM-L6-v2, 2-layer q-net "
+                                              "(hyperret/hypencoder-minilm-l6), trained on demand", in_mteb=True),
+    }
     for layers in (2, 4, 6, 8):
         # The default is the 2-layer q-net: both names train and load the same checkpoint.
-        recipes[f"hypencoder-{layers}layer"] = default if layers == default.qnet_layers else RetrievalTrainConfig(
+        config = hypencoder if layers == hypencoder.qnet_layers else RetrievalTrainConfig(
             name=f"hypencoder-{layers}layer-minilm-l6", qnet_layers=layers)
-    recipes["be"] = RetrievalTrainConfig(name="be-minilm-l6", model="be")
+        recipes[f"hypencoder-{layers}layer"] = NamedRecipe(config, f"Hypencoder with a {layers}-layer q-net")
+    recipes["be"] = NamedRecipe(RetrievalTrainConfig(name="be-minilm-l6", model="be"),
+                                "bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop "
+                                "(hyperret/be-minilm-l6)")
     return recipes
 
 
-def all_recipes() -> dict:
-    return {**SENTENCE_RECIPES, **retrieval_recipes()}
+NAMED_RECIPES: dict[str, NamedRecipe] = _declare()
 
 
-def is_hypencoder_recipe(config) -> bool:
-    return isinstance(config, RetrievalTrainConfig) and config.model == "hypencoder"
+def model_kind(config: Recipe) -> str:
+    """How the checkpoint a recipe trains is loaded: ``hypencoder`` or ``sentence-transformers``."""
+    is_hypencoder = isinstance(config, RetrievalTrainConfig) and config.model == "hypencoder"
+    return "hypencoder" if is_hypencoder else "sentence-transformers"
 
 
-def train_recipe(config, output: Path, data_root: Path | None, device: str,
-                 on_step: Callable[[dict], None] | None = None):
-    """Train (or resume) any recipe into ``output`` with the loop that fits it."""
+def in_mteb(config: Recipe) -> bool:
+    """Whether mteb's registry lists a model of this recipe's name (a recipe file that
+    starts from ``hicl`` and keeps its name describes itself as HiCL does)."""
+    return any(recipe.in_mteb and recipe.config.name == config.name for recipe in NAMED_RECIPES.values())
+
+
+def supports_data_parallel(config: Recipe) -> bool:
+    """Whether the recipe's training runs under torchrun with DistributedDataParallel."""
+    return isinstance(config, RetrievalTrainConfig)
+
+
+def train_recipe(config: Recipe, output: Path, data_root: Path | None, device: str,
+                 on_step: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train (or resume) any recipe into ``output`` with its model's training step."""
     if isinstance(config, RetrievalTrainConfig):
+        from hyperret_eval.models.hypencoder.train import train_retrieval
+
         return train_retrieval(config, output, data_root, device=device, on_step=on_step)
     from hyperret_eval.models.hicl.train import train
 
     return train(config, output, data_root, device=device, on_step=on_step)
-
-
-def supports_data_parallel(config) -> bool:
-    """Whether the recipe's training loop runs under torchrun with DistributedDataParallel."""
-    return isinstance(config, RetrievalTrainConfig)
-
-
-def is_recipe_file(path: Path) -> bool:
-    return path.suffix.lower() in FILE_FORMATS
-
-
-class _NoAliasLoader(yaml.SafeLoader):
-    """YAML without aliases: a few hundred bytes of nested ``*anchor`` references expand
-    to billions of nodes (the "billion laughs"); a recipe never needs one."""
-
-    def compose_node(self, parent, index):
-        if self.check_event(yaml.AliasEvent):
-            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed in a recipe",
-                                              self.peek_event().start_mark)
-        return super().compose_node(parent, index)
-
-
-def _read_settings(path: Path) -> dict:
-    file_format = FILE_FORMATS.get(path.suffix.lower(), "TOML")
-    try:
-        if path.stat().st_size > MAX_RECIPE_BYTES:
-            raise UserError(f"{path}: {path.stat().st_size} bytes is too big for a recipe file "
-                            f"(at most {MAX_RECIPE_BYTES})")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read recipe file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start + 1})") from None
-    try:
-        if file_format == "JSON":
-            values = parse_json(text, str(path), "recipe")
-        elif file_format == "YAML":
-            values = yaml.load(text, Loader=_NoAliasLoader)
-        else:
-            values = tomllib.loads(text)
-    # JSONDecodeError and TOMLDecodeError are ValueErrors; so are over-long integers.
-    except (ValueError, RecursionError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: not valid {file_format} ({exc})") from None
-    if not isinstance(values, dict):
-        raise UserError(f"{path}: expected a mapping of training settings, found {type(values).__name__}")
-    return values
-
-
-def _apply_settings(path: Path, base, values: dict):
-    known = {f.name for f in dataclasses.fields(base)}
-    unknown = sorted(set(values) - known)
-    if unknown:
-        raise UserError(f"{path}: unknown training setting(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items()}
-    accepted = {key: _accepted_types(base, key) for key in values}
-    wrong = [f"{key} = {value!r} (expected {_kind_names(accepted[key])})"
-             for key, value in values.items() if not _same_kind(value, accepted[key])]
-    if wrong:
-        raise UserError(f"{path}: setting(s) of the wrong type: {'; '.join(wrong)}")
-    for key in PATH_SETTINGS:
-        if isinstance(values.get(key), str):
-            values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
-    try:
-        return dataclasses.replace(base, **values)
-    except UserError as exc:
-        raise UserError(f"{path}: {exc}") from None
-
-
-def _accepted_types(recipe, key: str) -> tuple[type, ...]:
-    """The types a setting's annotation allows (``float | None`` gives float and NoneType)."""
-    hint = typing.get_type_hints(type(recipe))[key]
-    options = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
-    return tuple(typing.get_origin(option) or option for option in options)
-
-
-def _same_kind(value, accepted: tuple[type, ...]) -> bool:
-    """Whether a file's value fits a setting: one of its types, an integer where a float is
-    allowed, never a boolean for a number."""
-    if isinstance(value, bool):
-        return bool in accepted
-    if isinstance(value, int) and float in accepted:
-        return True
-    return isinstance(value, tuple(t for t in accepted if t is not bool))
-
-
-def _kind_names(accepted: tuple[type, ...]) -> str:
-    return " or ".join("nothing" if kind is type(None) else kind.__name__ for kind in accepted)
-
-
-def load_config_file(path: Path, base):
-    """``base`` (a recipe) with the settings of a TOML, JSON or YAML file applied."""
-    return _apply_settings(path, base, _read_settings(path))
-
-
-def load_recipe_file(path: Path):
-    """The recipe a file describes: its ``recipe`` key names the base, the rest override it."""
-    values = _read_settings(path)
-    recipes = all_recipes()
-    base_name = values.pop(BASE_RECIPE_KEY, None)
-    if base_name not in recipes:
-        found = "has no" if base_name is None else f"names an unknown recipe {base_name!r} in its"
-        raise UserError(f"{path} {found} `{BASE_RECIPE_KEY}` key; set it to one of {', '.join(recipes)}")
-    return _apply_settings(path, recipes[base_name], values)
-
-
-def recipe_by_name_or_file(name: str):
-    """A named recipe, or the recipe a file describes."""
-    recipes = all_recipes()
-    if name in recipes:
-        return recipes[name]
-    path = Path(name).expanduser()
-    if is_recipe_file(path):
-        return load_recipe_file(path)
-    raise UserError(f"unknown recipe {name!r}; expected one of {', '.join(recipes)}, or a recipe file "
-                    f"({', '.join(FILE_FORMATS)})")

@@ -21,15 +21,17 @@ from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
 from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
 from hyperret_eval.catalogue.tasks import TaskSpec, select_tasks
 from hyperret_eval.core import atomic
-from hyperret_eval.core.distributed import World, init_world, resolve_device
+from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.provenance import data_fingerprint, device_description
+from hyperret_eval.core.world import World
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
 from hyperret_eval.evaluation.results import RunManifest, save_task_result
+from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.models.training import seed_everything
 
 log = logging.getLogger(__name__)
@@ -206,7 +208,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
     for resolved in models:
         seed_everything(options.seed)
         progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
-        model = resolved.load(device)
+        model = load_for_mteb(resolved, device)
         for task in tasks:
             if resolved.kind == "hypencoder" and task.spec.type != "Retrieval":
                 progress(f"Skipping {task.spec.name} for {resolved.key}: a Hypencoder ranks passages for a query, "

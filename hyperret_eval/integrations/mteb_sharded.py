@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from hyperret_eval.core.distributed import World
+from hyperret_eval.core.world import World
 from hyperret_eval.search.settings import rankings
 from hyperret_eval.search.sharded import merge_ranked
 

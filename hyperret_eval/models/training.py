@@ -1,47 +1,117 @@
-"""Pieces every training loop here shares: seeding, a resumable batch order, and the
-optimizer / scheduler / RNG state saved beside a checkpoint."""
+"""The one resumable training loop that HiCL, SimCSE, Hypencoder and BE all train with.
+
+A model brings a :class:`Trainee`: what is trained, how one step's batch becomes a loss,
+and how the model is saved. The loop brings the rest: the state file (resume or begin,
+see :mod:`~hyperret_eval.models.training_state`), seeding, AdamW with its learning-rate
+schedule, batches in a resumable order, bfloat16 autocast on a GPU that has it, a
+checkpoint every ``save_every`` steps (replaced atomically, with the optimizer, scheduler
+and RNG state that resuming needs), and the :class:`TrainResult`.
+"""
 
 from __future__ import annotations
 
-import dataclasses
-import math
 import random
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 import torch
+from torch import nn
+from tqdm.auto import tqdm
 
+from hyperret_eval.core.distributed import barrier
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.paths import safe_name
+from hyperret_eval.core.world import World
+from hyperret_eval.models.recipe import Recipe
+from hyperret_eval.models.training_state import STATE_DIR, TrainingState
+from hyperret_eval.models.weights import unreadable
 
-STATE_DIR = "training"
+
+@dataclass
+class TrainResult:
+    output: Path
+    steps_done: int
+    history: list[dict]
+    resumed_from: int
 
 
-class Recipe:
-    """Mixin for frozen training-config dataclasses. Every setting, with the training data
-    files, determines the checkpoint (see :mod:`hyperret_eval.catalogue.checkpoints`)."""
+class Trainee(Protocol):
+    """One model's side of :func:`train_resumable`."""
 
-    name: str
-    max_steps: int
+    model: nn.Module
 
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """AdamW's parameter groups, each with its learning rate."""
 
-    def training_files(self, data_root: Path | None) -> list[Path]:
-        """The data files training reads (each checked to exist), so their hashes can name
-        the checkpoint."""
-        raise NotImplementedError
+    def train_mode(self) -> None:
+        """Training mode (dropout on); called again after every save, which may switch it off."""
 
-    def check_common(self) -> None:
-        """What every recipe must meet, called first by each recipe's ``__post_init__``:
-        a name that is one folder name (it becomes ``<cache>/checkpoints/<name>``), and
-        finite numbers (``learning_rate = nan`` or ``temperature = inf`` train nothing)."""
-        safe_name(self.name, "recipe name")
-        for field in dataclasses.fields(self):
-            value = getattr(self, field.name)
-            if isinstance(value, float) and not math.isfinite(value):
-                raise UserError(f"training config {self.name!r}: {field.name} = {value} is not a finite number")
+    def batch_loss(self, step: int, indices: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
+        """The loss of step ``step`` on the training examples at ``indices``, and its record
+        for the history (holding at least ``loss``)."""
+
+    def save(self, folder: Path, extra: Callable[[Path], None]) -> None:
+        """Replace ``folder`` atomically with the model; ``extra(staging)`` adds the
+        training state to the same swap."""
+
+
+def train_resumable(config: Recipe, output: Path, *, device: str, examples: int, data: dict[str, Any],
+                    build: Callable[[Path | None], Trainee], lr_schedule: str = "linear", warmup_steps: int = 0,
+                    on_step: Callable[[dict], None] | None = None, world: World | None = None,
+                    autocast: bool = True) -> TrainResult:
+    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record.
+
+    ``build(resume_from)`` makes the trainee, on ``device`` and in training mode: fresh
+    when ``resume_from`` is None, else from the checkpoint there. ``examples`` is how many
+    training examples an epoch has; ``data`` describes them in the state file. On a GPU
+    that supports bfloat16 the batches run under bfloat16 autocast (weights and optimizer
+    stay float32) unless ``autocast`` is False; like the device, this is not part of the
+    recipe, and the state file records it. In a torchrun ``world`` only rank 0 writes.
+    """
+    world = world or World()
+    if examples < config.batch_size:
+        raise UserError(f"only {examples} training examples, fewer than one batch of {config.batch_size}")
+    state = TrainingState.begin(output, config, data)
+    seed_everything(config.seed)
+    trainee = build(output if state.resuming else None)
+    optimizer = torch.optim.AdamW(trainee.parameter_groups(), weight_decay=config.weight_decay)
+    scheduler = learning_rate_schedule(optimizer, lr_schedule, warmup_steps, config.max_steps)
+    start = state.step
+    if state.resuming:
+        load_optimizer_state(output, optimizer, scheduler)
+    if start >= config.max_steps:
+        return TrainResult(output, start, state.history, start)
+
+    bf16 = autocast and device.startswith("cuda") and torch.cuda.is_bf16_supported()
+    state.body["autocast"] = "bfloat16" if bf16 else None
+    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
+                    disable=not world.is_main)
+    started = time.perf_counter()
+    for step, indices in epoch_batches(examples, config.batch_size, config.seed, start):
+        if step >= config.max_steps:
+            break
+        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=bf16):
+            loss, record = trainee.batch_loss(step, indices)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        record.update(step=step + 1, lr=scheduler.get_last_lr()[0], elapsed_s=round(time.perf_counter() - started, 2))
+        state.add(record)
+        if on_step is not None:
+            on_step(record)
+        progress.update(1)
+        progress.set_postfix(loss=f"{record['loss']:.4f}")
+        if state.step % config.save_every == 0 or state.step == config.max_steps:
+            if world.is_main:
+                trainee.save(output, lambda folder: _save_state(folder, state, optimizer, scheduler))
+            barrier(world)
+            trainee.train_mode()
+    progress.close()
+    return TrainResult(output, state.step, state.history, start)
 
 
 def seed_everything(seed: int) -> None:
@@ -66,23 +136,18 @@ def epoch_batches(num_items: int, batch_size: int, seed: int, start_step: int = 
             step += 1
 
 
-def optimizer_step(loss: torch.Tensor, optimizer, scheduler) -> None:
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
-    optimizer.step()
-    scheduler.step()
+def learning_rate_schedule(optimizer, name: str, warmup_steps: int, total_steps: int):
+    """transformers' schedule ``name`` (one of :data:`~hyperret_eval.models.recipe.SCHEDULES`)."""
+    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
+
+    if name == "constant_with_warmup":
+        return get_constant_schedule_with_warmup(optimizer, warmup_steps)
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
 
 
-def record_step(state: dict, record: dict, progress, on_step, save_every: int, max_steps: int) -> bool:
-    """Append a finished step's record to the run state, report it (progress bar and the
-    ``on_step`` callback), and say whether a checkpoint is due."""
-    state["history"].append(record)
-    state["step"] = record["step"]
-    if on_step is not None:
-        on_step(record)
-    progress.update(1)
-    progress.set_postfix(loss=f"{record['loss']:.4f}")
-    return state["step"] % save_every == 0 or state["step"] == max_steps
+def _save_state(folder: Path, state: TrainingState, optimizer, scheduler) -> None:
+    save_optimizer_state(folder, optimizer, scheduler)
+    state.write_into(folder)
 
 
 def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
@@ -98,7 +163,6 @@ def save_optimizer_state(folder: Path, optimizer, scheduler) -> None:
 
 def load_optimizer_state(folder: Path, optimizer, scheduler) -> None:
     """Restore what :func:`save_optimizer_state` wrote (tensors only: ``weights_only``)."""
-    from hyperret_eval.models.weights import unreadable
 
     def load(name: str):
         with unreadable(folder / STATE_DIR / name, "training state"):

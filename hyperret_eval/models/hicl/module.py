@@ -13,7 +13,8 @@ import torch
 from sentence_transformers.base.modules import InputModule
 from transformers import AutoModel, AutoTokenizer
 
-from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS, aggregate_segments, pool_segments
+from hyperret_eval.models.hicl.config import AGGREGATIONS, POOLINGS
+from hyperret_eval.models.hicl.pooling import aggregate_segments, pool_segments
 from hyperret_eval.models.hicl.slicer import SegmentSlicer
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
-from hyperret_eval.models.hypencoder.modeling import PASSAGE_POOLINGS
+from hyperret_eval.models.hypencoder.config import PASSAGE_POOLINGS
 from hyperret_eval.models.hypencoder.qnet import ACTIVATIONS, QNetShape
 
 MAX_QNET_LAYERS = 64  # the paper uses up to 8 hidden layers
