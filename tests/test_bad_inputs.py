@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from hyperret_eval.core.errors import UserError
-from tests.test_hypencoder_checkpoint import FIXTURE
+from tests.conftest import official_hypencoder
 
 
 def _checkpoint(tmp_path: Path) -> Path:
     folder = tmp_path / "ckpt"
-    shutil.copytree(FIXTURE, folder)
+    shutil.copytree(official_hypencoder(), folder)
     for path in folder.iterdir():
         path.chmod(0o644)
     return folder

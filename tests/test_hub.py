@@ -18,9 +18,8 @@ from hyperret_eval.cli import main
 from hyperret_eval.core.errors import HubError
 from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hypencoder import Hypencoder
-from tests.conftest import closed_port, make_small_beir
+from tests.conftest import free_port, make_small_beir, official_hypencoder
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 HYPENCODER_ID, HYPENCODER_SHA = "jfkback/hypencoder.2_layer", "3c1f0e9d8b7a69584736251403f2e1d0c9b8a796"
 OURS_ID, OURS_SHA = "hyperret/hypencoder-tiny", "5e4d3c2b1a0f9e8d7c6b5a49382716059f8e7d6c"
 MINILM_ID, MINILM_SHA = "sentence-transformers/all-MiniLM-L6-v2", "a0b1c2d3e4f5061728394a5b6c7d8e9f00112233"
@@ -30,7 +29,7 @@ NOT_FOR_LOADERS = {"modeling_hypencoder.py": b"raise SystemExit('code from the h
 
 @pytest.fixture
 def hub(mock_hub):
-    mock_hub.serve(HYPENCODER_ID, HYPENCODER_SHA, FIXTURE, extra=NOT_FOR_LOADERS)
+    mock_hub.serve(HYPENCODER_ID, HYPENCODER_SHA, official_hypencoder(), extra=NOT_FOR_LOADERS)
     return mock_hub
 
 
@@ -44,7 +43,7 @@ def hub_with_minilm(hub):
 
 @pytest.fixture(scope="module")
 def expected():
-    return json.loads((FIXTURE / "expected_scores.json").read_text())
+    return json.loads((official_hypencoder() / "expected_scores.json").read_text())
 
 
 def _snapshot(tmp_path: Path, repo_id: str, sha: str) -> Path:
@@ -69,7 +68,7 @@ def test_from_pretrained_hub_id_reproduces_the_reference_scores(hub, expected, t
 
 
 def test_from_pretrained_hub_id_in_our_format(hub, expected, tmp_path):
-    Hypencoder.from_pretrained(FIXTURE).save_pretrained(tmp_path / "ours")
+    Hypencoder.from_pretrained(official_hypencoder()).save_pretrained(tmp_path / "ours")
     hub.serve(OURS_ID, OURS_SHA, tmp_path / "ours")
     _assert_reproduces_reference(Hypencoder.from_pretrained(OURS_ID), expected)
     assert (_snapshot(tmp_path, OURS_ID, OURS_SHA) / "model.safetensors").is_file()
@@ -84,7 +83,7 @@ def test_run_files_a_hub_hypencoder_under_its_name_and_commit(hub, data_root, tm
     data = tmp_path / "data"
     make_small_beir(data_root / "beir" / "scifact", data / "beir" / "scifact", n_queries=5, n_extra_docs=100)
     output = tmp_path / "results"
-    code = main(["run", "--tasks", "SciFact", "--models", f"{HYPENCODER_ID},{FIXTURE}", "--data-root", str(data),
+    code = main(["run", "--tasks", "SciFact", "--models", f"{HYPENCODER_ID},{official_hypencoder()}", "--data-root", str(data),
                  "--output-dir", str(output), "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
 
@@ -188,7 +187,7 @@ def test_offline_every_entry_point_fails_at_once_without_a_request(entry, hub, d
 def test_unreachable_hub_every_entry_point_fails_at_once(entry, mock_hub, data_root, tmp_path, capsys,
                                                          monkeypatch):
     make_small_beir(data_root / "beir" / "scifact", tmp_path / "data" / "beir" / "scifact", 3, 10)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     start = time.monotonic()
     message = ENTRY_POINTS[entry](HYPENCODER_ID, tmp_path, capsys)
     assert time.monotonic() - start < 5

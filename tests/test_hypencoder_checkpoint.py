@@ -12,20 +12,18 @@ import torch
 
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
 from hyperret_eval.models.hypencoder.checkpoint import CheckpointError
+from tests.conftest import official_hypencoder
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 
 
 @pytest.fixture(scope="module")
 def expected():
-    if not FIXTURE.is_dir():
-        pytest.fail(f"fixture not found at {FIXTURE}")
-    return json.loads((FIXTURE / "expected_scores.json").read_text())
+    return json.loads((official_hypencoder() / "expected_scores.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def model():
-    return Hypencoder.from_pretrained(FIXTURE)
+    return Hypencoder.from_pretrained(official_hypencoder())
 
 
 def test_fixture_passage_embeddings_and_scores_match_reference(model, expected):
@@ -50,7 +48,7 @@ def test_scoring_in_small_chunks_changes_nothing(model, expected):
 
 def _copy(tmp_path) -> Path:
     target = tmp_path / "ckpt"
-    shutil.copytree(FIXTURE, target)
+    shutil.copytree(official_hypencoder(), target)
     for path in target.iterdir():
         path.chmod(0o644)
     return target
@@ -177,7 +175,7 @@ def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
 
     make_small_beir(data_root / "beir" / "scifact", tmp_path / "scifact", n_queries=8, n_extra_docs=40)
     task = build_task(load_catalogue()["SciFact"], read_beir_folder(tmp_path / "scifact", "test"), "subset", "subset")
-    resolved = resolve_model(str(FIXTURE))
+    resolved = resolve_model(str(official_hypencoder()))
     assert resolved.kind == "hypencoder"
     search_model = load_for_mteb(resolved, "cpu")
     assert isinstance(search_model, mteb.SearchProtocol)

@@ -15,6 +15,7 @@ from hyperret_eval.cli import main
 
 from .leaderboard_inputs import MINILM_NAME, copy_results, derive_model, main_score, minilm_folder, write_json
 
+pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 EVIL = "<script>alert(1)</script>"

@@ -17,8 +17,8 @@ import torch
 
 from hyperret_eval.models.hypencoder import Hypencoder, QNetShape
 from hyperret_eval.search.passage_cache import cached_passage_vectors, entry_name, passage_cache_key
+from tests.conftest import official_hypencoder
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 DOC_IDS = [f"d{i}" for i in range(40)]
 TEXTS = [f"Passage {i} on " + " ".join(["retrieval"] * (i % 7) + ["and hypernetworks"]) for i in range(40)]
 # Chunks are a whole number of batches, so chunked encoding pads exactly as one pass does.
@@ -28,9 +28,7 @@ ALL_BATCHES = [8] * 5  # passages per call to encode_passages: one call per batc
 
 @pytest.fixture(scope="module")
 def model() -> Hypencoder:
-    if not FIXTURE.is_dir():
-        pytest.fail(f"fixture not found at {FIXTURE}")
-    return Hypencoder.from_pretrained(FIXTURE).eval()
+    return Hypencoder.from_pretrained(official_hypencoder()).eval()
 
 
 @pytest.fixture(scope="module")

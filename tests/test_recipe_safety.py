@@ -8,6 +8,7 @@ import json
 import pytest
 
 from hyperret_eval.cli import main
+from hyperret_eval.core.errors import UserError
 from tests.conftest import run_cli_measured
 
 
@@ -72,3 +73,12 @@ def test_json_recipe_nested_deeply_is_a_message(capsys, tmp_path):
     recipe.write_text('{"recipe": "hicl", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     code, err = _train(capsys, recipe)
     assert code == 2 and "Traceback" not in err and f"{recipe}: the recipe is nested" in err
+
+
+def test_recipe_file_that_is_not_utf8(tmp_path):
+    from hyperret_eval.catalogue.recipe_files import load_config_file, recipe_by_name_or_file
+
+    config = tmp_path / "recipe.toml"
+    config.write_bytes(b"alpha = 0.3\nname = '\xff'\n")
+    with pytest.raises(UserError, match=rf"{config}: not valid UTF-8 \(invalid start byte at byte 21\)"):
+        load_config_file(config, recipe_by_name_or_file("hicl"))

@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_measured
-from tests.test_hypencoder_checkpoint import FIXTURE
+from tests.conftest import official_hypencoder, run_measured
 
 # One child loads every case in turn (torch is imported once): its peak bounds each case's.
 LOAD_HYPENCODERS = """\
@@ -34,7 +33,7 @@ def our_format(tmp_path_factory) -> Path:
     from hyperret_eval.models.hypencoder import Hypencoder
 
     folder = tmp_path_factory.mktemp("ours") / "ckpt"
-    Hypencoder.from_pretrained(FIXTURE).save_pretrained(folder)
+    Hypencoder.from_pretrained(official_hypencoder()).save_pretrained(folder)
     return folder
 
 
@@ -71,7 +70,7 @@ BOMBS = [
 
 
 def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path, our_format):
-    folders = [_copy(FIXTURE if source == "released" else our_format, tmp_path / f"case{i}", change)
+    folders = [_copy(official_hypencoder() if source == "released" else our_format, tmp_path / f"case{i}", change)
                for i, (source, change, _) in enumerate(BOMBS)]
     code, err, peak_gb = run_measured(LOAD_HYPENCODERS, *map(str, folders), timeout=600)
     assert code == 0 and "Traceback" not in err, err[-3000:]
@@ -102,7 +101,7 @@ status = 0
 def test_a_50mb_text_is_cut_before_tokenizing():
     """sentence-transformers (the passage path of every embedding model), Hypencoder (its
     passage cache encodes through the same tokenize) and HiCL's slicer, on one 50 MB text."""
-    code, err, peak_gb = run_measured(ENCODE_HUGE_TEXT, str(FIXTURE), timeout=600)
+    code, err, peak_gb = run_measured(ENCODE_HUGE_TEXT, str(official_hypencoder()), timeout=600)
     assert code == 0 and "Traceback" not in err, err[-3000:]
     assert "SHAPE (2, 384)" in err and "SHAPE (2, 128)" in err and "SEGMENTS 4" in err
     seconds = float(next(line.split()[1] for line in err.splitlines() if line.startswith("SECONDS")))

@@ -50,20 +50,6 @@ def _losses(result) -> list[dict]:
     return [{key: value for key, value in record.items() if key != "elapsed_s"} for record in result.history]
 
 
-@pytest.fixture
-def tiny_train_root(tmp_path):
-    """Four judged queries over eight one-line passages: a training step takes a moment."""
-    topics = ["protein folding", "vitamin d", "sleep apnea", "gene editing", "malaria", "insulin", "ageing", "asthma"]
-    folder = tmp_path / "tiny" / "beir" / "scifact"
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"a study of {t}"}) + "\n"
-                                                 for i, t in enumerate(topics)))
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"what causes {t}?"}) + "\n"
-                                                  for i, t in enumerate(topics[:4])))
-    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(4)))
-    return tmp_path / "tiny"
-
-
 def test_same_seed_gives_the_same_losses_and_scores_on_cpu(tiny_train_root, tmp_path):
     """Initialisation, mining, batch order and the steps all follow the seed (that another
     seed changes the losses is shown, more cheaply, for HiCL in test_hicl_training.py)."""

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import mteb
 import pytest
-from scipy.stats import spearmanr
 
 from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.data.sts import read_semeval_all

@@ -18,11 +18,12 @@ SCHEDULES = ("linear", "constant_with_warmup")  # transformers' learning-rate sc
 class Recipe:
     """Mixin for frozen training-config dataclasses. Every setting, with the training data
     files, determines the checkpoint; the training loop reads ``name``, ``seed``,
-    ``batch_size``, ``weight_decay``, ``max_steps`` and ``save_every``."""
+    ``batch_size``, ``learning_rate``, ``weight_decay``, ``max_steps`` and ``save_every``."""
 
     name: str
     seed: int
     batch_size: int
+    learning_rate: float
     weight_decay: float
     max_steps: int
     save_every: int

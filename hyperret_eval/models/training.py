@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,24 +38,31 @@ class TrainResult:
     resumed_from: int
 
 
-class Trainee(Protocol):
-    """One model's side of :func:`train_resumable`."""
+class Trainee:
+    """One model's side of :func:`train_resumable`. The defaults train every parameter at
+    the recipe's ``learning_rate`` with dropout on; a model says how a step's batch becomes
+    a loss and how it is saved."""
 
     model: nn.Module
+    config: Recipe
 
     def parameter_groups(self) -> list[dict[str, Any]]:
         """AdamW's parameter groups, each with its learning rate."""
+        return [{"params": list(self.model.parameters()), "lr": self.config.learning_rate}]
 
     def train_mode(self) -> None:
         """Training mode (dropout on); called again after every save, which may switch it off."""
+        self.model.train()
 
     def batch_loss(self, step: int, indices: np.ndarray) -> tuple[torch.Tensor, dict[str, Any]]:
         """The loss of step ``step`` on the training examples at ``indices``, and its record
         for the history (holding at least ``loss``)."""
+        raise NotImplementedError
 
     def save(self, folder: Path, extra: Callable[[Path], None]) -> None:
         """Replace ``folder`` atomically with the model; ``extra(staging)`` adds the
         training state to the same swap."""
+        raise NotImplementedError
 
 
 def train_resumable(config: Recipe, output: Path, *, device: str, examples: int, data: dict[str, Any],

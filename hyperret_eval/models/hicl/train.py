@@ -20,7 +20,7 @@ from hyperret_eval.models.hicl.config import TrainConfig
 from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
 from hyperret_eval.models.sentence_model import save_sentence_transformer
-from hyperret_eval.models.training import TrainResult, train_resumable
+from hyperret_eval.models.training import Trainee, TrainResult, train_resumable
 
 
 def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str], list[Path]]:
@@ -30,7 +30,9 @@ def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str],
     return unlabeled_texts(data_root, config.text_sources)
 
 
-class _HiCLTrainee:
+class _HiCLTrainee(Trainee):
+    """Dropout (training mode) makes HiCL's two views of each text."""
+
     def __init__(self, config: TrainConfig, texts: list[str], resume_from: Path | None, device: str) -> None:
         self.config, self.texts, self.device = config, texts, device
         self.model = HiCLEncoder.load(str(resume_from)) if resume_from else HiCLEncoder(
@@ -42,13 +44,6 @@ class _HiCLTrainee:
         )
         self.model.to(device)
         self.train_mode()
-
-    def parameter_groups(self) -> list[dict]:
-        return [{"params": list(self.model.parameters()), "lr": self.config.learning_rate}]
-
-    def train_mode(self) -> None:
-        """Dropout on: it makes HiCL's two views of a text."""
-        self.model.train()
 
     def batch_loss(self, step: int, indices: np.ndarray) -> tuple[torch.Tensor, dict]:
         config = self.config

@@ -32,7 +32,7 @@ from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
 from hyperret_eval.models.hypencoder.mining import mine_examples
 from hyperret_eval.models.sentence_model import load_sentence_transformer, save_sentence_transformer
-from hyperret_eval.models.training import TrainResult, train_resumable
+from hyperret_eval.models.training import Trainee, TrainResult, train_resumable
 
 BE_SCALE = 20.0  # cosine scores x 20 before the softmax, as sentence-transformers' MNRL does
 
@@ -43,12 +43,10 @@ def margin_mse(student_pos: torch.Tensor, student_neg: torch.Tensor, teacher_pos
     return F.mse_loss(student_pos.unsqueeze(1) - student_neg, teacher_pos.unsqueeze(1) - teacher_neg)
 
 
-class _RetrievalTrainee:
+class _RetrievalTrainee(Trainee):
     """What Hypencoder and BE share in the loop: a step scores a batch of examples (see
     :func:`batch_loss`). Each subclass holds its ``model`` and says how it encodes, scores
     and saves."""
-
-    model: nn.Module
 
     def __init__(self, config: RetrievalTrainConfig) -> None:
         self.config = config
@@ -70,12 +68,6 @@ class _RetrievalTrainee:
             self.scorer = DistributedDataParallel(
                 self.scorer, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
                 find_unused_parameters=True)
-
-    def parameter_groups(self) -> list[dict]:
-        return [{"params": list(self.model.parameters()), "lr": self.config.learning_rate}]
-
-    def train_mode(self) -> None:
-        self.model.train()
 
     def batch_loss(self, step: int, indices: np.ndarray) -> tuple[torch.Tensor, dict]:
         config = self.config
