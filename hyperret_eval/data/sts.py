@@ -38,10 +38,6 @@ class STSPairs:
         self.scores.extend(other.scores)
         self.files.extend(other.files)
 
-    def head(self, n: int) -> STSPairs:
-        """The first ``n`` pairs (for quick runs and tests)."""
-        return STSPairs(self.sentence1[:n], self.sentence2[:n], self.scores[:n], list(self.files))
-
 
 _SEMEVAL_INPUT = re.compile(r"^(?P<prefix>STS(?:\d{4})?)\.input\.(?P<subset>.+)\.txt$")
 

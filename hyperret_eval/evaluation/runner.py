@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import mteb
+
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
 from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
 from hyperret_eval.catalogue.tasks import TaskSpec, select_tasks
@@ -32,6 +34,8 @@ from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
 from hyperret_eval.evaluation.results import RunManifest, save_task_result
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
+from hyperret_eval.integrations.mteb_sharded import search_model_for
+from hyperret_eval.integrations.mteb_tasks import build_task
 from hyperret_eval.models.training import seed_everything
 
 log = logging.getLogger(__name__)
@@ -90,27 +94,9 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     return prepared
 
 
-def _search_model_for(model, world: World):
-    """Under torchrun, a retrieval task searches each rank's share of the corpus."""
-    from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
-    from hyperret_eval.integrations.mteb_sharded import ShardedMTEBSearch
-
-    if not world.distributed:
-        return model
-    if not isinstance(model, HypencoderMTEBSearch):
-        from mteb.models.search_wrappers import SearchEncoderWrapper
-
-        model = SearchEncoderWrapper(model)
-    return ShardedMTEBSearch(model, world)
-
-
 def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
                  world: World = World()) -> Score | None:
     """Evaluate one model on one task; only rank 0 writes the result (and returns a Score)."""
-    import mteb
-
-    from hyperret_eval.integrations.mteb_tasks import build_task
-
     mteb_task = build_task(
         task.spec,
         task.data,
@@ -122,7 +108,7 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
     with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging:
         started = time.perf_counter()
         result = mteb.evaluate(
-            _search_model_for(model, world) if task.spec.type == "Retrieval" else model,
+            search_model_for(model, world) if task.spec.type == "Retrieval" else model,
             mteb_task,
             cache=None,
             overwrite_strategy="always",
