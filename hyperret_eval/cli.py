@@ -17,6 +17,7 @@ from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.paths import resolve_data_root
+from hyperret_eval.models.hypencoder.mining import MINERS
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -59,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")
     trainer.add_argument("--text-file", help="HiCL/SimCSE: train on this file instead, one text per line")
     trainer.add_argument("--qnet-layers", type=int, help="Hypencoder: hidden layers of the q-net")
-    trainer.add_argument("--miner", choices=["bm25", "dense"], help="Hypencoder/BE: hard-negative miner")
+    trainer.add_argument("--miner", choices=MINERS, help="Hypencoder/BE: hard-negative miner")
     trainer.add_argument("--teacher-scores", help="Hypencoder/BE: query-id, doc-id, score TSV for margin-MSE")
     trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
 
