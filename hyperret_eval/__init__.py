@@ -23,23 +23,26 @@ def _register_with_mteb() -> None:
 
 
 class _RegisterWhenMtebLoads(MetaPathFinder):
-    """Finds nothing itself: when ``mteb`` is about to be imported, it lets the usual finder
-    find it and has the module's loader register our models once mteb has loaded."""
+    """Finds nothing itself: when ``mteb`` is looked up, it has the other finders find it
+    and hands back their spec with a loader that registers our models once mteb has
+    loaded. A lookup that imports nothing (``find_spec`` alone) leaves it in place."""
 
     def find_spec(self, fullname, path=None, target=None):
         if fullname != "mteb":
             return None
-        sys.meta_path.remove(self)  # once only, and so that find_spec below finds the real mteb
-        spec = find_spec("mteb")
+        others = (finder for finder in sys.meta_path if finder is not self and hasattr(finder, "find_spec"))
+        spec = next((found for finder in others if (found := finder.find_spec(fullname, path, target))), None)
         if spec is None or spec.loader is None:
             return spec
         load = spec.loader.exec_module
 
         def exec_module(module) -> None:
             load(module)
+            if self in sys.meta_path:
+                sys.meta_path.remove(self)
             _register_with_mteb()
 
-        spec.loader.exec_module = exec_module  # this loader object serves this one import only
+        spec.loader.exec_module = exec_module  # a loader object made for this lookup alone
         return spec
 
 

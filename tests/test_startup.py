@@ -40,11 +40,18 @@ def test_light_commands_import_neither_torch_nor_mteb(argv, tmp_path):
     assert "HEAVY=\n" in done.stdout, done.stdout[-500:]
 
 
+IMPORTS = {
+    "hyperret_eval first": "import hyperret_eval\nimport mteb\n",
+    "mteb first": "import mteb\nimport hyperret_eval\n",
+    "mteb looked up before its import": "import importlib.util, hyperret_eval\nimportlib.util.find_spec('mteb')\n"
+                                        "import mteb\n",
+}
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("order", ["hyperret_eval first", "mteb first"])
+@pytest.mark.parametrize("order", IMPORTS)
 def test_import_hyperret_eval_registers_the_models_with_mteb(order):
-    imports = "import hyperret_eval\nimport mteb\n" if order == "hyperret_eval first" else \
-        "import mteb\nimport hyperret_eval\n"
+    imports = IMPORTS[order]
     done = _child(imports + "for name in ('hyperret/hicl-minilm-l6', 'hyperret/simcse-minilm-l6', "
                             "'hyperret/hypencoder-minilm-l6'):\n"
                             "    print(mteb.get_model_meta(name).name)\n")
