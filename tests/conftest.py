@@ -20,8 +20,17 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Fixtures that make every test using them slow: a real `hyperret-eval run` (half a minute on a CPU).
+SLOW_FIXTURES = {"minilm_run_results"}
 SHARED = REPO.parent / "shared"
 OFFICIAL_HYPENCODER = SHARED / "fixtures" / "hypencoder-official-format-tiny"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark ``slow`` every test that uses a slow fixture, however indirectly."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def shared_data_root() -> Path:

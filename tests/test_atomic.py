@@ -234,6 +234,7 @@ def _check_version(path: Path) -> int:
     return body["version"]
 
 
+@pytest.mark.slow
 def test_big_json_killed_while_writing_is_never_truncated(tmp_path):
     """Kill a process rewriting a 4 MB result file as soon as its temporary file appears,
     and a little later each time: mid-write, mid-flush, around the rename."""
@@ -256,6 +257,7 @@ def test_big_json_killed_while_writing_is_never_truncated(tmp_path):
     assert files_under(target.parent) == ["SciFact.json"], "the next write removes what killed writers left"
 
 
+@pytest.mark.slow
 def test_file_killed_half_written_keeps_the_old_version(tmp_path):
     target = tmp_path / "SciFact.json"
     atomic.write_json(target, {"version": 1, "items": [1] * 500_000})

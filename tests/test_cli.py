@@ -28,6 +28,7 @@ def _run(capsys, *argv):
     return code, out, err
 
 
+@pytest.mark.slow
 def test_run_writes_mteb_results_manifest_and_table(capsys, small_data_root, tmp_path):
     output = tmp_path / "results"
     code, out, err = _run(
@@ -205,6 +206,7 @@ def test_train_output_under_a_file_fails_before_training(capsys, tmp_path):
     assert files_under(tmp_path) == ["blocker", "texts.txt"]
 
 
+@pytest.mark.slow
 def test_disk_full_while_writing_a_result_keeps_the_old_result(capsys, small_data_root, tmp_path, monkeypatch):
     """A full disk shows up when the result file is flushed: the run stops with a message,
     the result from an earlier run is intact, and no temporary file is left."""

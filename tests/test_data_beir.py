@@ -139,6 +139,7 @@ def test_qrels_line_with_two_columns(broken_beir_root):
     ("[" * 100_000, "not valid JSON (nested too deeply)"),
     ('{"_id": ' + "7" * 5000 + ', "text": "t"}', "not valid JSON (Exceeds the limit"),
 ])
+@pytest.mark.slow
 def test_ill_typed_corpus_record_names_file_and_line(broken_beir_root, record, problem):
     root = broken_beir_root(lambda folder: _append(folder / "corpus.jsonl", record + "\n"))
     corpus = root / "beir/scifact/corpus.jsonl"

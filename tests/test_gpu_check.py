@@ -23,6 +23,7 @@ def _run_script(*args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_cpu_small_run_passes_every_check(tmp_path):
     output = tmp_path / "x.json"
     done = _run_script("--device", "cpu", "--small", "--output", str(output))
@@ -47,6 +48,7 @@ def test_cpu_small_run_passes_every_check(tmp_path):
     assert checks["throughput"]["dtypes"].keys() == {"bfloat16", "float32"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_fails_in_one_line(tmp_path):
     output = tmp_path / "x.json"

@@ -64,6 +64,7 @@ def test_slicer_one_segment_matches_backbone_tokenization(tokenizer):
     assert batch.input_ids[0].tolist() == tokenizer(text)["input_ids"]
 
 
+@pytest.mark.slow
 def test_short_text_gets_exactly_the_backbone_embedding(encoder, minilm):
     from sentence_transformers import SentenceTransformer
 
@@ -126,6 +127,7 @@ def test_hicl_loss_adds_weighted_local_term_and_simcse_has_none():
     assert simcse["local"].item() == 0.0 and simcse["loss"].item() == pytest.approx(simcse["global"].item())
 
 
+@pytest.mark.slow
 def test_save_and_reload_through_sentence_transformers(encoder, tmp_path):
     from sentence_transformers import SentenceTransformer
 

@@ -46,6 +46,7 @@ def _objective(encoder: HiCLEncoder) -> float:
                          out["segment_embeddings"], features["segment_text"], alpha=0.2, temperature=1.0)["loss"].item()
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss(text_file, tmp_path):
     config = _config(text_file, max_steps=8)
     fresh = HiCLEncoder(str(train_module.backbone_path("minilm")), segment_length=8, max_tokens=64)
@@ -56,6 +57,7 @@ def test_short_training_lowers_the_loss(text_file, tmp_path):
     assert after < before - 0.01, (before, after)
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_exactly(text_file, tmp_path, monkeypatch):
     config = _config(text_file, max_steps=4)
     train_module.train(config, tmp_path / "straight", data_root=None)
@@ -82,6 +84,7 @@ def test_interrupted_training_resumes_exactly(text_file, tmp_path, monkeypatch):
     assert worst < 1e-6, worst
 
 
+@pytest.mark.slow
 def test_other_settings_do_not_resume_into_a_checkpoint(text_file, tmp_path):
     from hyperret_eval.core.errors import UserError
 
@@ -90,6 +93,7 @@ def test_other_settings_do_not_resume_into_a_checkpoint(text_file, tmp_path):
         train_module.train(_config(text_file, max_steps=1, alpha=0.5), tmp_path / "run", data_root=None)
 
 
+@pytest.mark.slow
 def test_mteb_get_model_loads_the_trained_checkpoint(text_file, tmp_path, monkeypatch):
     import mteb
 
@@ -113,6 +117,7 @@ def _losses(result) -> list[dict]:
     return [{key: value for key, value in record.items() if key != "elapsed_s"} for record in result.history]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_losses_and_embeddings_on_cpu(text_file, tmp_path):
     """Dropout (HiCL's two views) and the batch order follow the seed, so two runs agree exactly."""
     config = _config(text_file, max_steps=2, save_every=2, batch_size=4, max_tokens=32)

@@ -57,6 +57,7 @@ def _assert_reproduces_reference(model: Hypencoder, expected: dict) -> None:
     torch.testing.assert_close(qnets.score(passages), torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_from_pretrained_hub_id_reproduces_the_reference_scores(hub, expected, tmp_path):
     _assert_reproduces_reference(Hypencoder.from_pretrained(HYPENCODER_ID), expected)
     snapshot = _snapshot(tmp_path, HYPENCODER_ID, HYPENCODER_SHA)
@@ -67,6 +68,7 @@ def test_from_pretrained_hub_id_reproduces_the_reference_scores(hub, expected, t
     assert not any("modeling_hypencoder.py" in r or "expected_scores" in r for r in hub.requests)
 
 
+@pytest.mark.slow
 def test_from_pretrained_hub_id_in_our_format(hub, expected, tmp_path):
     Hypencoder.from_pretrained(official_hypencoder()).save_pretrained(tmp_path / "ours")
     hub.serve(OURS_ID, OURS_SHA, tmp_path / "ours")
@@ -79,6 +81,7 @@ def _scifact_scores(folder: Path) -> dict:
     return json.loads(result.read_text())["scores"]["test"][0]
 
 
+@pytest.mark.slow
 def test_run_files_a_hub_hypencoder_under_its_name_and_commit(hub, data_root, tmp_path, capsys):
     data = tmp_path / "data"
     make_small_beir(data_root / "beir" / "scifact", data / "beir" / "scifact", n_queries=5, n_extra_docs=100)
@@ -101,6 +104,7 @@ def test_run_files_a_hub_hypencoder_under_its_name_and_commit(hub, data_root, tm
     assert hub_scores == local_scores
 
 
+@pytest.mark.slow
 def test_run_of_hub_minilm_matches_the_packaged_one_with_mtebs_metadata(hub_with_minilm, small_data_root,
                                                                         tmp_path, capsys):
     output = tmp_path / "results"
@@ -122,6 +126,7 @@ def test_run_of_hub_minilm_matches_the_packaged_one_with_mtebs_metadata(hub_with
     assert meta["languages"] == known.languages and meta["n_parameters"] == known.n_parameters
 
 
+@pytest.mark.slow
 def test_backbone_may_be_a_hub_id(hub_with_minilm, tmp_path):
     folder = backbone_path(MINILM_ID)
     assert folder == _snapshot(tmp_path, MINILM_ID, MINILM_SHA)
@@ -194,6 +199,7 @@ def test_unreachable_hub_every_entry_point_fails_at_once(entry, mock_hub, data_r
     assert f"'{HYPENCODER_ID}'" in message and "the hub did not answer" in message
 
 
+@pytest.mark.slow
 def test_a_hub_that_never_answers_times_out(mock_hub, monkeypatch):
     """A server that accepts connections and stays silent (here: a listening socket nobody
     accepts from) costs the lookup timeout, not a hang."""

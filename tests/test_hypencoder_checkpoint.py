@@ -26,6 +26,7 @@ def model():
     return Hypencoder.from_pretrained(official_hypencoder())
 
 
+@pytest.mark.slow
 def test_fixture_passage_embeddings_and_scores_match_reference(model, expected):
     passages = model.encode_passages(expected["passages"], batch_size=32)
     qnets = model.encode_queries(expected["queries"], batch_size=32)
@@ -33,6 +34,7 @@ def test_fixture_passage_embeddings_and_scores_match_reference(model, expected):
     torch.testing.assert_close(qnets.score(passages), torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_qnets_shapes_follow_vector_dimensions(model, expected):
     qnets = model.encode_queries(expected["queries"])
     assert isinstance(qnets, QNets) and len(qnets) == 3
@@ -40,6 +42,7 @@ def test_qnets_shapes_follow_vector_dimensions(model, expected):
     assert [tuple(b.shape) for b in qnets.biases] == [(3, 128)] * 3
 
 
+@pytest.mark.slow
 def test_scoring_in_small_chunks_changes_nothing(model, expected):
     passages = model.encode_passages(expected["passages"])
     qnets = model.encode_queries(expected["queries"])
@@ -62,6 +65,7 @@ def test_truncated_weights_file(tmp_path):
         Hypencoder.from_pretrained(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [0, 5, 0.5], ids=["empty", "header cut", "half"])
 def test_truncated_safetensors_file(tmp_path, keep):
     """Our own format: model.safetensors cut short anywhere is a message, not a traceback."""
@@ -95,6 +99,7 @@ def test_shapes_that_disagree_with_the_config(tmp_path):
         Hypencoder.from_pretrained(folder)
 
 
+@pytest.mark.slow
 def test_safetensors_is_accepted(tmp_path, model, expected):
     from safetensors.torch import save_file
 
@@ -112,6 +117,7 @@ def test_not_a_checkpoint(tmp_path):
         Hypencoder.from_pretrained(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["exhaustive", "graph"])
 def test_beir_evaluate_retrieval_runs_with_our_search(model, expected, method, tmp_path):
     from beir.retrieval.evaluation import EvaluateRetrieval
@@ -139,6 +145,7 @@ def test_beir_evaluate_retrieval_runs_with_our_search(model, expected, method, t
     assert 0.0 <= ndcg["NDCG@3"] <= 1.0
 
 
+@pytest.mark.slow
 def test_official_format_round_trips_through_our_format(tmp_path, model, expected):
     model.save_pretrained(tmp_path / "ours")
     reloaded = Hypencoder.from_pretrained(tmp_path / "ours")
@@ -147,6 +154,7 @@ def test_official_format_round_trips_through_our_format(tmp_path, model, expecte
     torch.testing.assert_close(scores, torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
     fresh = Hypencoder.from_backbone("minilm", qnet_layers=3).eval()
     assert fresh.shape.vector_dimensions == (384, 384, 384, 384, 1)
@@ -162,6 +170,7 @@ def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
     torch.testing.assert_close(other.hypernetwork.hyper_base_matrices[0], fresh.hypernetwork.hyper_base_matrices[0])
 
 
+@pytest.mark.slow
 def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
     import mteb
 

@@ -38,6 +38,7 @@ def published(capsys, results, tmp_path) -> Path:
     return board
 
 
+@pytest.mark.slow
 def test_publish_writes_leaderboard_json_readme_and_page(capsys, results, tmp_path):
     board = tmp_path / "leaderboard"
     code, out, err = publish(capsys, results, "--leaderboard", board)

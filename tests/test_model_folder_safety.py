@@ -17,7 +17,7 @@ import pytest
 from hyperret_eval.catalogue.models import resolve_model
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.sentence_model import load_sentence_transformer
-from tests.conftest import official_hypencoder
+from tests.conftest import PicklePayload, official_hypencoder
 
 HICL_MODULE = {"idx": 3, "name": "3", "path": "", "type": "hyperret_eval.models.hicl.module.HiCLEncoder"}
 
@@ -134,6 +134,7 @@ def test_hypencoder_tokenizer_auto_map_is_refused(tmp_path):
                             r"tokenizer_config.json maps to code")
 
 
+@pytest.mark.slow
 def test_our_own_hicl_module_still_loads(tmp_path):
     """HiCL's module class is ours: it loads with trust_remote_code off, by the name saved
     checkpoints give it in modules.json."""

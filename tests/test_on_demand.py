@@ -17,6 +17,7 @@ import pytest
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import load_recipe_file
 from hyperret_eval.cli import main
+from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.provenance import file_sha256
 
@@ -62,6 +63,7 @@ def _sessions(log: Path) -> int:
     return sum(line.startswith("=== ") for line in log.read_text(encoding="utf-8").splitlines())
 
 
+@pytest.mark.slow
 def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cache, tiny_recipe, small_data_root,
                                                                       tmp_path):
     checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), small_data_root)
@@ -103,6 +105,7 @@ def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cac
         [checkpoint.fingerprint, checkpoint.log_path.name, checkpoint.lock_path.name])
 
 
+@pytest.mark.slow
 def test_a_failed_retrain_leaves_the_old_checkpoint_whole(cache, tiny_recipe, monkeypatch):
     from hyperret_eval.catalogue import checkpoints
 
@@ -223,6 +226,7 @@ print("complete", checkpoint.is_complete(), checkpoint.path)
 """
 
 
+@pytest.mark.slow
 def test_two_processes_asking_for_one_checkpoint_train_it_once(cache, tiny_recipe, tmp_path):
     """The test holds the lock while both processes start, so both must wait for it; then
     exactly one trains and the other finds the checkpoint complete."""

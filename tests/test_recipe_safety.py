@@ -48,6 +48,7 @@ def test_retrieval_recipe_checks_the_same(capsys, tmp_path):
     assert code == 2 and "head_learning_rate = nan is not a finite number" in err
 
 
+@pytest.mark.slow
 def test_yaml_alias_bomb_is_refused_quickly_and_small(tmp_path):
     lines = ['recipe: hicl', 'a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "

@@ -69,6 +69,7 @@ BOMBS = [
 ]
 
 
+@pytest.mark.slow
 def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path, our_format):
     folders = [_copy(official_hypencoder() if source == "released" else our_format, tmp_path / f"case{i}", change)
                for i, (source, change, _) in enumerate(BOMBS)]
@@ -98,6 +99,7 @@ status = 0
 """
 
 
+@pytest.mark.slow
 def test_a_50mb_text_is_cut_before_tokenizing():
     """sentence-transformers (the passage path of every embedding model), Hypencoder (its
     passage cache encodes through the same tokenize) and HiCL's slicer, on one 50 MB text."""
@@ -108,6 +110,7 @@ def test_a_50mb_text_is_cut_before_tokenizing():
     assert seconds < 60 and peak_gb < 2
 
 
+@pytest.mark.slow
 def test_cutting_changes_nothing_a_model_reads():
     from transformers import AutoTokenizer
 

@@ -31,6 +31,7 @@ def test_margin_mse_is_zero_for_matching_margins():
     assert margin_mse(pos, neg, pos, neg + 1).item() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["hypencoder", "be"])
 def test_training_lowers_the_loss_and_saves_a_loadable_model(kind, train_root, tmp_path):
     config = RetrievalTrainConfig(name=f"test-{kind}", model=kind, qnet_layers=1, batch_size=4, negatives=1,
@@ -50,6 +51,7 @@ def _losses(result) -> list[dict]:
     return [{key: value for key, value in record.items() if key != "elapsed_s"} for record in result.history]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_losses_and_scores_on_cpu(tiny_train_root, tmp_path):
     """Initialisation, mining, batch order and the steps all follow the seed (that another
     seed changes the losses is shown, more cheaply, for HiCL in test_hicl_training.py)."""
@@ -68,6 +70,7 @@ def test_same_seed_gives_the_same_losses_and_scores_on_cpu(tiny_train_root, tmp_
     assert torch.equal(scores[0], scores[1])
 
 
+@pytest.mark.slow
 def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_path, monkeypatch):
     """``mteb.get_model("hyperret/hypencoder-minilm-l6")``: refused with the command to run
     while the recipe's checkpoint is missing, then mteb's search model over it, searching
@@ -108,6 +111,7 @@ def _parameters(module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
+@pytest.mark.slow
 def test_frozen_backbone_trains_the_hypernetwork_only(tiny_train_root, tmp_path):
     from hyperret_eval.models.hypencoder.train import _HypencoderTrainee
 
@@ -171,6 +175,7 @@ def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
     assert load_recipe_file(recipe).head_learning_rate == 1e-4
 
 
+@pytest.mark.slow
 def test_dense_mining_trains_without_an_encoder_given(tiny_train_root, tmp_path):
     """`train hypencoder --miner dense` used to crash: the backbone mines its own negatives."""
     config = RetrievalTrainConfig(name="test-dense", qnet_layers=1, batch_size=2, negatives=1, max_steps=1,

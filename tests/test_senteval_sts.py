@@ -28,6 +28,7 @@ def senteval_root(tmp_path, data_root):
     return root
 
 
+@pytest.mark.slow
 def test_protocol_reports_pooled_and_per_subset_spearman(minilm, senteval_root):
     report = senteval_sts.evaluate(minilm.model.encode, senteval_root, batch_size=16)
     assert list(report["tasks"]) == [s.name for s in senteval_sts.SENTEVAL_SETS]
@@ -39,6 +40,7 @@ def test_protocol_reports_pooled_and_per_subset_spearman(minilm, senteval_root):
     assert report["tasks"]["SICK-R"]["pairs"] == 39  # 40 lines, one of them the header
 
 
+@pytest.mark.slow
 def test_pooled_setting_equals_mteb_on_the_same_pairs(minilm, senteval_root):
     """SentEval's "all" is the cosine Spearman over the pooled pairs: what mteb computes."""
     report = senteval_sts.evaluate(minilm.model.encode, senteval_root, batch_size=16)

@@ -32,6 +32,7 @@ def _child(code: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["list", "tasks"], ["list", "models"]],
                          ids=" ".join)
+@pytest.mark.slow
 def test_light_commands_import_neither_torch_nor_mteb(argv, tmp_path):
     if argv[0] == "list":
         argv = [*argv, *(["--data-root", str(tmp_path)] if argv[1] == "tasks" else [])]

@@ -79,6 +79,7 @@ def test_a_bad_line_is_named_with_its_file_and_number(line, problem, scored_file
     items.example(0, negatives=2, rng=np.random.default_rng(0))  # other lines still read
 
 
+@pytest.mark.slow
 def test_paper_recipe_file(tmp_path, scored_file):
     """The shipped recipe has the paper's settings, names its data when it is missing, and
     trains (cut down to MiniLM and two steps) on a file in the paper's format, with
