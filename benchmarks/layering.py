@@ -15,20 +15,25 @@ belongs to (``LEGACY_FLOORS``), so the same measure reads both layouts.
 Dynamic part (``--trace``): ``hyperret-eval run --tasks SciFact --models hypencoder`` on a
 small copy of SciFact (10 test queries) in a throwaway cache, with an already trained
 Hypencoder checkpoint linked in under the small data's fingerprint (so nothing trains),
-traced with ``sys.settrace``. Every call into a package function is attributed to the
+traced with ``sys.settrace`` (mteb is imported, and our models registered with it,
+before the trace starts). Every call into a package function is attributed to the
 nearest package function below it on the stack (through mteb's and torch's frames);
 comprehensions count as their enclosing function. Distinct caller -> callee pairs are
 counted, so the figures do not grow with the data; a call "goes up" when the callee's
 floor is above the caller's, and is "by import" when the caller's module imports the
 callee's (otherwise it is a callback handed down, such as a progress function).
 
-    python benchmarks/layering.py [--trace --data-root ../shared/data --checkpoint DIR] --output FILE
+    python benchmarks/layering.py [--trace --data-root ../shared/data --checkpoint DIR] [--label TEXT] --output FILE
+
+The layout before issue 14 was measured on a copy of main (5b172de), with this script:
+``git archive 5b172de hyperret_eval | tar -x -C /tmp/main`` and ``PYTHONPATH=/tmp/main``.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import inspect
 import json
 import os
 import subprocess
@@ -191,7 +196,8 @@ class CallTracer:
     def __call__(self, frame, event, arg):
         module = self._ours(frame)
         name = frame.f_code.co_name
-        if module is None or name in COMPREHENSIONS or name == "<module>":
+        # Module and class bodies (run once, on import) are not calls; nor are comprehensions.
+        if module is None or name in COMPREHENSIONS or not frame.f_code.co_flags & inspect.CO_OPTIMIZED:
             return None
         caller = frame.f_back
         while caller is not None and (self._ours(caller) is None or caller.f_code.co_name in COMPREHENSIONS):
@@ -247,6 +253,8 @@ def trace_run(root: Path, data_root: Path, checkpoint: Path, graph: dict[str, se
         located = _resolve_model("hypencoder", small).checkpoint
         located.path.parent.mkdir(parents=True)
         located.path.symlink_to(checkpoint.resolve())
+        import mteb  # noqa: F401  (our models register with mteb on import, before the trace starts)
+
         from hyperret_eval.cli import main
 
         argv = ["run", "--tasks", "SciFact", "--models", "hypencoder", "--data-root", str(small),
@@ -276,11 +284,12 @@ def trace_run(root: Path, data_root: Path, checkpoint: Path, graph: dict[str, se
     }
 
 
-def measure(root: Path, trace: bool = False, data_root: Path | None = None, checkpoint: Path | None = None) -> dict:
+def measure(root: Path, trace: bool = False, data_root: Path | None = None, checkpoint: Path | None = None,
+            label: str | None = None) -> dict:
     graph = import_graph(root)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True)
     report = {
-        "commit": commit.stdout.strip() or None,
+        "measured": label or commit.stdout.strip() or str(root),
         "import_cycles": cycles(graph),
         "modules_in_cycles": sum(len(c) for c in cycles(graph)),
         "floor_violations": floor_violations(graph),
@@ -297,6 +306,8 @@ def main(argv: Iterable[str] | None = None) -> None:
     parser.add_argument("--data-root", default="../shared/data")
     parser.add_argument("--checkpoint", help="a trained Hypencoder checkpoint folder (default: the hypencoder "
                                              "recipe's under ~/.cache/hyperret-eval/checkpoints)")
+    parser.add_argument("--label", help="what is measured (default: the commit of the package's checkout); for a "
+                                        "copy outside git, e.g. git archive COMMIT hyperret_eval | tar -x -C DIR")
     parser.add_argument("--output", help="JSON file to write (default: print)")
     args = parser.parse_args(argv)
     import hyperret_eval
@@ -308,7 +319,7 @@ def main(argv: Iterable[str] | None = None) -> None:
         if not trained:
             raise SystemExit("no trained hypencoder checkpoint found; pass --checkpoint")
         checkpoint = trained[0].parent
-    report = measure(root, args.trace, Path(args.data_root).resolve(), checkpoint)
+    report = measure(root, args.trace, Path(args.data_root).resolve(), checkpoint, args.label)
     text = json.dumps(report, indent=2) + "\n"
     if args.output:
         Path(args.output).write_text(text, encoding="utf-8")

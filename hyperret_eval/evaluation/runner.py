@@ -26,6 +26,7 @@ from hyperret_eval.core import atomic
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.provenance import data_fingerprint, device_description
+from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
@@ -36,7 +37,6 @@ from hyperret_eval.evaluation.results import RunManifest, save_task_result
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
 from hyperret_eval.integrations.mteb_tasks import build_task
-from hyperret_eval.models.training import seed_everything
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,6 @@ and RNG state that resuming needs), and the :class:`TrainResult`.
 
 from __future__ import annotations
 
-import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from tqdm.auto import tqdm
 
 from hyperret_eval.core.distributed import barrier
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
 from hyperret_eval.models.recipe import Recipe
 from hyperret_eval.models.training_state import STATE_DIR, TrainingState
@@ -119,12 +119,6 @@ def train_resumable(config: Recipe, output: Path, *, device: str, examples: int,
             trainee.train_mode()
     progress.close()
     return TrainResult(output, state.step, state.history, start)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def epoch_batches(num_items: int, batch_size: int, seed: int, start_step: int = 0) -> Iterator[tuple[int, np.ndarray]]:
