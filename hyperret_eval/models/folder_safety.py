@@ -3,7 +3,7 @@
 transformers and sentence-transformers import code that a folder names (an ``auto_map``
 in a config, a module class in ``modules.json``) only when given
 ``trust_remote_code=True``; this project never passes it (our own sentence-transformers
-module is handed over as a class, see :func:`hyperret_eval.catalogue.models.load_sentence_transformer`).
+module is handed over as a class, see :func:`hyperret_eval.models.sentence_model.load_sentence_transformer`).
 That alone keeps code out; :func:`check_model_folder` runs first so that a hostile or
 damaged folder is refused with a message naming the file, whatever a library version
 would do with it:

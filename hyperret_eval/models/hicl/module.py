@@ -1,7 +1,7 @@
 """HiCL as one sentence-transformers module: slicer + segment encoder + aggregator.
 
 A saved HiCL model is an ordinary sentence-transformers directory whose ``modules.json``
-names :class:`HiCLEncoder`; :func:`hyperret_eval.catalogue.models.load_sentence_transformer`
+names :class:`HiCLEncoder`; :func:`hyperret_eval.models.sentence_model.load_sentence_transformer`
 loads it (handing the class over, so ``trust_remote_code`` stays off).
 """
 
