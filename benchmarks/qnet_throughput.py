@@ -20,9 +20,9 @@ from pathlib import Path
 
 import torch
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.models.hypencoder import QNets, QNetShape
-from hyperret_eval.results import package_versions
 from hyperret_eval.search import ExhaustiveSearch
 
 

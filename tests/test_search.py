@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder import QNets, QNetShape
-from hyperret_eval.errors import UserError
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 
 
@@ -31,6 +31,7 @@ def reference_top_k(qnets: QNets, passages: torch.Tensor, k: int):
     return torch.stack(scores), torch.stack(ids)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk_size, query_batch", [(37, 2), (1000, 16), (1, 5)])
 def test_exhaustive_equals_one_query_at_a_time(chunk_size, query_batch):
     passages = torch.randn(1000, 32, generator=torch.Generator().manual_seed(1))
@@ -42,6 +43,7 @@ def test_exhaustive_equals_one_query_at_a_time(chunk_size, query_batch):
     assert (scores[:, :-1] >= scores[:, 1:]).all(), "best first"
 
 
+@pytest.mark.slow
 def test_low_precision_keeps_most_of_the_top_k():
     passages = torch.randn(2000, 32, generator=torch.Generator().manual_seed(2))
     qnets = random_qnets(4, (32, 64, 1))
@@ -83,6 +85,7 @@ def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
     return sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, exact)) / exact.numel()
 
 
+@pytest.mark.slow
 def test_graph_search_recalls_the_exhaustive_top_k_scoring_a_fraction():
     passages = clustered_passages()
     qnets = random_qnets(8, (32, 32, 32, 1), seed=1)
@@ -99,6 +102,7 @@ def test_graph_search_recalls_the_exhaustive_top_k_scoring_a_fraction():
     assert (scores <= exact_scores[:, :1] + 1e-5).all(), "never above the true best score"
 
 
+@pytest.mark.slow
 def test_graph_search_scores_the_same_per_query_and_batched():
     """The CPU's per-query products and the GPU's padded batched product walk the graph
     identically: same passages reached, same top-k."""
