@@ -46,9 +46,9 @@ from pathlib import Path
 
 import torch
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import device_description, package_versions
 from hyperret_eval.models.hypencoder import QNets
-from hyperret_eval.results import device_description, package_versions
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 from hyperret_eval.search.exhaustive import DTYPES
 from hyperret_eval.search.graph import passages_fingerprint
@@ -269,14 +269,15 @@ def write_random_backbone(folder: Path, *, layers: int, hidden: int, heads: int,
 def train_steps(model: str, backbone: Path, data: Path, output: Path, device: torch.device, autocast: bool, *,
                 qnet_layers: int, batch_size: int, negatives: int) -> tuple[list[float], str | None]:
     """The losses of ``TRAIN_STEPS`` training steps, and the autocast the run recorded."""
-    from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
-    from hyperret_eval.training import STATE_DIR
+    from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
+    from hyperret_eval.models.hypencoder.train import train_retrieval
+    from hyperret_eval.models.training_state import read_state
 
     config = RetrievalTrainConfig(name=f"gpu-check-{model}", model=model, backbone=str(backbone),
                                   qnet_layers=qnet_layers, training_file=str(data), batch_size=batch_size,
                                   negatives=negatives, max_steps=TRAIN_STEPS, save_every=TRAIN_STEPS, max_length=16)
     result = train_retrieval(config, output, None, device=str(device), autocast=autocast)
-    state = json.loads((output / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+    state = read_state(output)
     return [record["loss"] for record in result.history], state["autocast"]
 
 

@@ -19,7 +19,8 @@ import sys
 import torch
 import torch.distributed as dist
 
-from hyperret_eval.distributed import all_gather_with_grad, current_world, reduce_mean
+from hyperret_eval.core.distributed import all_gather_with_grad, reduce_mean
+from hyperret_eval.core.world import current_world
 
 
 def main(device_type: str, elements: int) -> None:

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import torch
 
-from hyperret_eval import atomic
+from hyperret_eval.catalogue.checkpoints import locate_checkpoint
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import document_text, read_beir_folder
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
-from hyperret_eval.checkpoints import locate_checkpoint
-from hyperret_eval.models.recipes import retrieval_recipes
-from hyperret_eval.results import package_versions
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 from hyperret_eval.search.passage_cache import cached_passage_vectors
 
@@ -159,7 +159,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(HERE / "results" / "graph_search.json"))
     args = parser.parse_args()
     data_root = Path(args.data_root).resolve()
-    checkpoint = Path(args.model) if args.model else locate_checkpoint(retrieval_recipes()["hypencoder"], data_root).path
+    checkpoint = Path(args.model) if args.model else locate_checkpoint(NAMED_RECIPES["hypencoder"].config, data_root).path
     model = Hypencoder.from_pretrained(checkpoint).eval()
 
     report = {

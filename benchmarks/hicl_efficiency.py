@@ -39,9 +39,9 @@ def _texts_of_length(tokenizer, data_root: Path, content_tokens: int, count: int
 def _measure(mode: str, length: int, batch_size: int, steps: int, data_root: str, device: str, queue) -> None:
     import torch
 
+    from hyperret_eval.models.backbones import backbone_path
     from hyperret_eval.models.hicl.losses import hicl_loss
     from hyperret_eval.models.hicl.module import HiCLEncoder
-    from hyperret_eval.models.registry import backbone_path
 
     torch.manual_seed(0)
     content = length - 2  # [CLS] and [SEP]
@@ -95,8 +95,8 @@ def main() -> None:
 
     import torch
 
-    from hyperret_eval import atomic
-    from hyperret_eval.results import package_versions
+    from hyperret_eval.core import atomic
+    from hyperret_eval.core.provenance import package_versions
 
     context = mp.get_context("spawn")
     rows = []

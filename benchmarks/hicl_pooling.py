@@ -15,13 +15,13 @@ import mteb
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
 from sentence_transformers import SentenceTransformer
 
-from hyperret_eval import atomic
-from hyperret_eval.catalogue import load_catalogue
+from hyperret_eval.catalogue.tasks import load_catalogue
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data import sources
 from hyperret_eval.integrations.mteb_tasks import build_task
+from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hicl import HiCLEncoder
-from hyperret_eval.models.registry import backbone_path
-from hyperret_eval.results import package_versions
 
 TASKS = ("STSBenchmark", "SICK-R")
 

@@ -20,12 +20,12 @@ import statistics
 import sys
 from pathlib import Path
 
-from hyperret_eval import atomic
-from hyperret_eval.checkpoints import locate_checkpoint
-from hyperret_eval.models.hicl.config import RECIPES
+from hyperret_eval.catalogue.checkpoints import locate_checkpoint
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
+from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.hicl.train import train
-from hyperret_eval.results import package_versions
-from hyperret_eval.runner import RunOptions, run
 
 HERE = Path(__file__).parent
 
@@ -62,7 +62,7 @@ def main() -> None:
         "command": " ".join(["python", *sys.argv]),
         "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu"},
         "packages": package_versions(),
-        "recipes": {key: RECIPES[key].to_dict() for key in ("hicl", "simcse")},
+        "recipes": {key: NAMED_RECIPES[key].config.to_dict() for key in ("hicl", "simcse")},
         "metric": "cosine Spearman (MTEB STS protocol), averaged over STS12-16, STSBenchmark, SICK-R",
         "untrained": None,
         "runs": {"simcse": [], "hicl": []},
@@ -78,11 +78,11 @@ def main() -> None:
     save()
     for seed in args.seeds:
         for key in ("simcse", "hicl"):
-            config = RECIPES[key].replace(seed=seed)
+            config = NAMED_RECIPES[key].config.replace(seed=seed)
             checkpoint = locate_checkpoint(config, data_root)
             output = checkpoint.path
             trained = train(config, output, data_root, device="cpu")
-            if config == RECIPES[key]:
+            if config == NAMED_RECIPES[key].config:
                 scores = evaluate_sts(key, data_root, Path(args.results_dir).resolve(), senteval=True)
             else:
                 scores = evaluate_sts(str(output), data_root, eval_dir)

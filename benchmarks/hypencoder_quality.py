@@ -26,12 +26,12 @@ import sys
 import time
 from pathlib import Path
 
-from hyperret_eval import atomic
-from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.models.recipes import recipe_by_name_or_file
-from hyperret_eval.results import package_versions
-from hyperret_eval.training import STATE_DIR
-from hyperret_eval.runner import RunOptions, run
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipe_files import recipe_by_name_or_file
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
+from hyperret_eval.evaluation.runner import RunOptions, run
+from hyperret_eval.models.training_state import read_state
 
 HERE = Path(__file__).parent
 TASKS = "SciFact,TRECDL2019Subset"
@@ -82,7 +82,7 @@ def main() -> None:
             resumed_from = checkpoint.steps_done()
             started = time.perf_counter()
             ensure_checkpoint(checkpoint, key, "cpu")  # what `run` does: locked, logged, resumable
-            state = json.loads((checkpoint.path / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+            state = read_state(checkpoint.path)
             entry.update(
                 fingerprint=checkpoint.fingerprint,
                 checkpoint=str(checkpoint.path),

@@ -32,9 +32,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.models.hypencoder import QNets, QNetShape
-from hyperret_eval.results import package_versions
 from hyperret_eval.search import ExhaustiveSearch
 from hyperret_eval.search.passage_cache import read_only_tensor
 

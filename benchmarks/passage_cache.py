@@ -20,11 +20,11 @@ from pathlib import Path
 
 import torch
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.integrations.beir import HypencoderSearch
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.results import package_versions
 
 
 def timed_search(model: Hypencoder, cache: Path, corpus: dict, queries: dict, top_k: int) -> tuple[dict, dict]:

@@ -1,19 +1,23 @@
-"""The ``hyperret-eval`` command line: ``run``, ``train``, ``list`` and ``publish``."""
+"""The ``hyperret-eval`` command line: ``run``, ``train``, ``list`` and ``publish``.
+
+Each command imports what it needs when it runs: ``--help`` and ``list`` import neither
+torch nor mteb, so they answer at once."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
 import warnings
 from pathlib import Path
 
-from hyperret_eval import __version__, atomic
-from hyperret_eval.errors import UserError
-from hyperret_eval.paths import resolve_data_root
-from hyperret_eval.training import STATE_DIR
+from hyperret_eval import __version__
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.paths import resolve_data_root
+from hyperret_eval.models.hypencoder.mining import MINERS
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -45,8 +49,8 @@ def _build_parser() -> argparse.ArgumentParser:
     training.add_argument("--no-train", dest="train_missing", action="store_false",
                           help="fail instead of training a trainable model whose checkpoint is missing")
 
-    trainer = sub.add_parser("train", help="train a model from a recipe (HiCL, SimCSE, Hypencoder, BE)")
-    trainer.add_argument("recipe", help="hicl, simcse, hypencoder, hypencoder-{2,4,6,8}layer, be, or a recipe file")
+    trainer = sub.add_parser("train", help="train a model from a named recipe or a recipe file")
+    trainer.add_argument("recipe", help=f"{', '.join(NAMED_RECIPES)}, or a recipe file (.toml/.json/.yaml)")
     trainer.add_argument("--config", help="TOML, JSON or YAML file overriding recipe settings")
     trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>, "
                                           "the one `run` uses)")
@@ -56,7 +60,7 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")
     trainer.add_argument("--text-file", help="HiCL/SimCSE: train on this file instead, one text per line")
     trainer.add_argument("--qnet-layers", type=int, help="Hypencoder: hidden layers of the q-net")
-    trainer.add_argument("--miner", choices=["bm25", "dense"], help="Hypencoder/BE: hard-negative miner")
+    trainer.add_argument("--miner", choices=MINERS, help="Hypencoder/BE: hard-negative miner")
     trainer.add_argument("--teacher-scores", help="Hypencoder/BE: query-id, doc-id, score TSV for margin-MSE")
     trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
 
@@ -83,9 +87,10 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from rich.console import Console
     from rich.markup import escape
 
-    from hyperret_eval.distributed import close_world, current_world
+    from hyperret_eval.core.distributed import close_world
+    from hyperret_eval.core.world import current_world
+    from hyperret_eval.evaluation.runner import RunOptions, run
     from hyperret_eval.report import score_table, senteval_table
-    from hyperret_eval.runner import RunOptions, run
 
     console = Console(stderr=False)
     options = RunOptions(
@@ -119,15 +124,11 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
 def _command_train(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-    from hyperret_eval.distributed import close_world, init_world
-    from hyperret_eval.models.recipes import (
-        load_config_file,
-        recipe_by_name_or_file,
-        supports_data_parallel,
-        train_recipe,
-    )
-    from hyperret_eval.runner import resolve_device
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+    from hyperret_eval.catalogue.recipe_files import load_config_file, recipe_by_name_or_file
+    from hyperret_eval.catalogue.recipes import supports_data_parallel, train_recipe
+    from hyperret_eval.core.distributed import close_world, init_world, resolve_device
+    from hyperret_eval.models.training_state import read_state
 
     config = recipe_by_name_or_file(args.recipe)
     if args.config:
@@ -161,7 +162,7 @@ def _command_train(args: argparse.Namespace) -> int:
         close_world()
     if not world.is_main:
         return 0
-    state = json.loads((output / STATE_DIR / "state.json").read_text(encoding="utf-8"))
+    state = read_state(output)
     last = state["history"][-1] if state["history"] else {}
     print(f"{config.name}: {state['step']} of {config.max_steps} steps, last loss "
           f"{last.get('loss', float('nan')):.4f}; checkpoint at {output}")

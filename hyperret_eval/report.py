@@ -6,8 +6,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from hyperret_eval.catalogue import load_catalogue
-from hyperret_eval.models.registry import REGISTRY
+from hyperret_eval.catalogue.models import model_names
+from hyperret_eval.catalogue.tasks import load_catalogue
 
 
 def score_table(scores) -> Table:
@@ -72,6 +72,6 @@ def model_table() -> Table:
     table = Table(title="Models (also accepted: a local sentence-transformers directory, or a hub id org/name)")
     table.add_column("name")
     table.add_column("what")
-    for key, (description, _) in REGISTRY.items():
+    for key, description in model_names().items():
         table.add_row(key, description)
     return table

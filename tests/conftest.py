@@ -1,6 +1,9 @@
-"""Shared fixtures: the real benchmark data at ../shared/data, small data roots cut from
-it, the packaged MiniLM model (loaded once per session), a throwaway cache root, and a
-loopback stand-in for the Hugging Face hub."""
+"""Shared fixtures and helpers: the real benchmark data at ../shared/data and the shared
+fixtures beside it (tests that need them are skipped, saying why, where they are absent),
+small BEIR folders and data roots cut from the data or written from scratch, the packaged
+MiniLM model (loaded once per session), a throwaway cache root, a loopback stand-in for
+the Hugging Face hub, free ports, child processes that import this checkout, and a
+pickle payload that proves whether unpickling ran code."""
 
 from __future__ import annotations
 
@@ -17,13 +20,34 @@ from urllib.parse import unquote, urlsplit
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Fixtures that make every test using them slow: a real `hyperret-eval run` (half a minute on a CPU).
+SLOW_FIXTURES = {"minilm_run_results"}
+SHARED = REPO.parent / "shared"
+OFFICIAL_HYPENCODER = SHARED / "fixtures" / "hypencoder-official-format-tiny"
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """Mark ``slow`` every test that uses a slow fixture, however indirectly."""
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 def shared_data_root() -> Path:
-    root = Path(os.environ.get("HYPERRET_TEST_DATA", REPO.parent / "shared" / "data")).resolve()
+    """The benchmark data (``$HYPERRET_TEST_DATA``, else ../shared/data); the test is
+    skipped, saying where it looked, when it is not there."""
+    root = Path(os.environ.get("HYPERRET_TEST_DATA", SHARED / "data")).resolve()
     if not (root / "sts").is_dir():
-        pytest.fail(f"benchmark data not found at {root}; set HYPERRET_TEST_DATA to the shared data folder")
+        pytest.skip(f"benchmark data not found at {root}; set HYPERRET_TEST_DATA to the shared data folder")
     return root
+
+
+def official_hypencoder() -> Path:
+    """A tiny Hypencoder checkpoint in the released models' format (../shared/fixtures);
+    the test is skipped, saying where it looked, when it is not there."""
+    if not (OFFICIAL_HYPENCODER / "config.json").is_file():
+        pytest.skip(f"the official-format Hypencoder fixture is not at {OFFICIAL_HYPENCODER}")
+    return OFFICIAL_HYPENCODER
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -44,9 +68,31 @@ def data_root() -> Path:
 
 @pytest.fixture(scope="session")
 def minilm():
-    from hyperret_eval.models.registry import resolve_model
+    from hyperret_eval.catalogue.models import resolve_model
+    from hyperret_eval.integrations.mteb_loader import load_for_mteb
 
-    return resolve_model("minilm").load("cpu")
+    return load_for_mteb(resolve_model("minilm"), "cpu")
+
+
+class PicklePayload:
+    """A pickle that creates ``marker`` when unpickled: the proof that loading ran code."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def files_under(folder: Path) -> list[str]:
+    """Every file and folder under ``folder``, hidden ones (temporary files) included."""
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*"))
+
+
+def child_env(**extra: str) -> dict[str, str]:
+    """The environment of a child process that imports this checkout of the package."""
+    paths = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": paths, **extra}
 
 
 def copy_head(src: Path, dst: Path, lines: int) -> None:
@@ -115,6 +161,21 @@ def train_root(tmp_path, data_root):
                 extra += doc not in docs
                 fout.write(line)
     return tmp_path / "data"
+
+
+@pytest.fixture
+def tiny_train_root(tmp_path) -> Path:
+    """A BEIR folder written from scratch: four judged queries over eight one-line passages
+    (a training step takes a moment), needing no benchmark data."""
+    topics = ["protein folding", "vitamin d", "sleep apnea", "gene editing", "malaria", "insulin", "ageing", "asthma"]
+    folder = tmp_path / "tiny" / "beir" / "scifact"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"a study of {t}"}) + "\n"
+                                                 for i, t in enumerate(topics)))
+    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"what causes {t}?"}) + "\n"
+                                                  for i, t in enumerate(topics[:4])))
+    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(4)))
+    return tmp_path / "tiny"
 
 
 @pytest.fixture
@@ -265,8 +326,9 @@ def mock_hub(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MockHu
         hub.stop()
 
 
-def closed_port() -> int:
-    """A loopback port nothing listens on (bound, then released): connections are refused."""
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released): free for a server to
+    take, and until then one that refuses connections."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -291,9 +353,8 @@ def run_measured(code: str, *args: str, limit_gb: float = 6.0, timeout: float = 
                "    peak = [l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')][0]\n"
                "    print(f'PEAK_KB {peak}', file=sys.stderr)\n"
                "sys.exit(status)\n")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", wrapped, *args], capture_output=True, text=True, timeout=timeout,
-                          env=env)
+                          env=child_env())
     peaks = [line.split()[1] for line in done.stderr.splitlines() if line.startswith("PEAK_KB ")]
     peak_gb = int(peaks[-1]) / 2**20 if peaks else float("nan")
     return done.returncode, done.stderr, peak_gb

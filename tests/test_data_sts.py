@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
+from hyperret_eval.core.errors import DataFormatError
 from hyperret_eval.data.sts import read_semeval_all, read_semeval_folder, read_sick, read_stsb_csv
-from hyperret_eval.errors import DataFormatError
 
 # Scored pairs per year, from the data README (SemEval test sets, English).
 EXPECTED_PAIRS = {"STS12": 3108, "STS13": 1500, "STS14": 3750, "STS15": 3000, "STS16": 1186}

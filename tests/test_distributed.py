@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,23 +12,16 @@ from pathlib import Path
 import pytest
 import torch
 
-from hyperret_eval.distributed import World
-from tests.conftest import REPO, copy_head, make_small_beir
+from hyperret_eval.core.world import World
+from tests.conftest import REPO, copy_head, free_port, make_small_beir, official_hypencoder
 
-FIXTURE = REPO.parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 MODEL_FOLDERS = ("sentence-transformers__all-MiniLM-L6-v2", "local__hypencoder-official-format-tiny")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _run(launcher: list[str], data: Path, output: Path) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HYPERRET_CACHE": str(output.parent / "cache")}
     command = [*launcher, "-m", "hyperret_eval.cli", "run", "--tasks", "STS12,SciFact",
-               "--models", f"minilm,{FIXTURE}", "--data-root", str(data), "--output-dir", str(output),
+               "--models", f"minilm,{official_hypencoder()}", "--data-root", str(data), "--output-dir", str(output),
                "--device", "cpu", "--batch-size", "16", "--no-senteval", "--save-predictions"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -51,10 +43,11 @@ def one_and_two_process_runs(tmp_path_factory, data_root: Path) -> tuple[Path, P
                   data / "sts/original/STS12" / f"STS.{kind}.MSRvid.txt", 20)
     _run([sys.executable], data, root / "one")
     _run([sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-          "--master-port", str(_free_port())], data, root / "two")
+          "--master-port", str(free_port())], data, root / "two")
     return root / "one", root / "two"
 
 
+@pytest.mark.torchrun
 @pytest.mark.parametrize("model", MODEL_FOLDERS)
 def test_two_gloo_ranks_rank_like_one_process(one_and_two_process_runs, model: str) -> None:
     one, two = one_and_two_process_runs
@@ -70,6 +63,7 @@ def test_two_gloo_ranks_rank_like_one_process(one_and_two_process_runs, model: s
     assert _result(two, model, "SciFact.json")["scores"] == _result(one, model, "SciFact.json")["scores"]
 
 
+@pytest.mark.torchrun
 def test_rank_zero_alone_runs_sts_and_writes(one_and_two_process_runs) -> None:
     one, two = one_and_two_process_runs
     minilm = MODEL_FOLDERS[0]
@@ -85,12 +79,13 @@ def test_shards_cover_the_corpus_on_batch_boundaries() -> None:
             assert all(s.start % 16 == 0 for s in shards if len(s))
 
 
+@pytest.mark.torchrun
 def test_merge_is_the_global_top_k() -> None:
     """The top-k merge over ranks, with gloo over two real processes."""
     scores = torch.randn(5, 40, generator=torch.Generator().manual_seed(0))
     done = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-         "--master-port", str(_free_port()), str(Path(__file__).with_name("distributed_merge_worker.py"))],
+         "--master-port", str(free_port()), str(Path(__file__).with_name("distributed_merge_worker.py"))],
         cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr[-3000:]
     merged = json.loads(done.stdout.strip().splitlines()[-1])

@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 
 from hyperret_eval.models.hypencoder import Hypencoder
-from tests.conftest import REPO
-from tests.test_distributed import _free_port
+from tests.conftest import REPO, free_port
+
+pytestmark = pytest.mark.torchrun
 
 
 def _torchrun(*args: str) -> list[str]:
     return [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
-            "--master-port", str(_free_port()), *args]
+            "--master-port", str(free_port()), *args]
 
 
 def _check(command: list[str]) -> str:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from hyperret_eval.core.errors import DataNotFoundError
 from hyperret_eval.data import sources
 from hyperret_eval.data.sources import Source
-from hyperret_eval.errors import DataNotFoundError
 
 from .conftest import make_small_beir
 

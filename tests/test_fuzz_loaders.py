@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from hyperret_eval.core.errors import DataFormatError, UserError
 from hyperret_eval.data.beir import read_beir_folder, read_corpus, read_qrels, read_queries
 from hyperret_eval.data.sts import read_semeval_folder, read_sick, read_stsb_csv
-from hyperret_eval.errors import DataFormatError, UserError
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
@@ -68,6 +68,7 @@ def _loads_or_fails_cleanly(load, path: Path):
     return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", [read_corpus, read_queries])
 @FUZZ
 @given(data=files)
@@ -80,6 +81,7 @@ def test_jsonl_readers(tmp_path, reader, data):
         assert all(isinstance(v, str) for v in values)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(data=files)
 def test_qrels_reader(tmp_path, data):
@@ -91,6 +93,7 @@ def test_qrels_reader(tmp_path, data):
         assert len(where) == sum(len(docs) for docs in qrels.values())
 
 
+@pytest.mark.slow
 @FUZZ
 @given(corpus=files, queries=files, qrels=files)
 def test_beir_folder(tmp_path, corpus, queries, qrels):
@@ -112,6 +115,7 @@ def _check_pairs(pairs) -> None:
     assert all(math.isfinite(s) for s in pairs.scores)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(inputs=files, golds=files)
 def test_semeval_folder(tmp_path, inputs, golds):
@@ -126,6 +130,7 @@ def test_semeval_folder(tmp_path, inputs, golds):
         _check_pairs(subsets["toy"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", [read_stsb_csv, lambda path: read_sick([path])], ids=["stsb", "sick"])
 @FUZZ
 @given(data=files)
@@ -142,6 +147,7 @@ ids = st.one_of(st.integers(0, 10**6),
 texts = st.text(max_size=20)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(docs=st.dictionaries(ids.map(str), st.tuples(st.none() | texts, texts), min_size=1, max_size=6),
        queries=st.dictionaries(ids.map(str), texts, min_size=1, max_size=6),
@@ -165,6 +171,7 @@ def test_any_valid_beir_folder_reads_back_exactly(tmp_path, docs, queries, data)
 sentences = st.text(st.characters(blacklist_characters="\t\n\r\ufeff", blacklist_categories=["Cs"]), max_size=12)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(pairs=st.lists(st.tuples(sentences, sentences, st.none() | st.floats(0, 5)), min_size=1, max_size=8)
        .filter(lambda ps: any(score is not None for *_, score in ps)))

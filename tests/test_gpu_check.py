@@ -6,25 +6,24 @@ the time budget cannot cover are skipped."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 
 import pytest
 import torch
 
-from tests.conftest import REPO
+from tests.conftest import REPO, child_env
 
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
 CHECK_ORDER = ["exhaustive", "graph", "training", "torchrun", "throughput"]
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess:
-    paths = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO, env={**os.environ, "PYTHONPATH": paths},
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run([sys.executable, str(SCRIPT), *args], cwd=REPO, env=child_env(), capture_output=True,
+                          text=True, timeout=900)
 
 
+@pytest.mark.slow
 def test_cpu_small_run_passes_every_check(tmp_path):
     output = tmp_path / "x.json"
     done = _run_script("--device", "cpu", "--small", "--output", str(output))
@@ -49,6 +48,7 @@ def test_cpu_small_run_passes_every_check(tmp_path):
     assert checks["throughput"]["dtypes"].keys() == {"bfloat16", "float32"}
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
 def test_cuda_without_cuda_fails_in_one_line(tmp_path):
     output = tmp_path / "x.json"

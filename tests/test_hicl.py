@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
+from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hicl.losses import hicl_loss, info_nce
 from hyperret_eval.models.hicl.pooling import aggregate_segments
 from hyperret_eval.models.hicl.slicer import SegmentSlicer
-from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
+from hyperret_eval.models.sentence_model import load_sentence_transformer
 
 CLS, SEP, PAD = 101, 102, 0
 
@@ -63,6 +64,7 @@ def test_slicer_one_segment_matches_backbone_tokenization(tokenizer):
     assert batch.input_ids[0].tolist() == tokenizer(text)["input_ids"]
 
 
+@pytest.mark.slow
 def test_short_text_gets_exactly_the_backbone_embedding(encoder, minilm):
     from sentence_transformers import SentenceTransformer
 
@@ -125,6 +127,7 @@ def test_hicl_loss_adds_weighted_local_term_and_simcse_has_none():
     assert simcse["local"].item() == 0.0 and simcse["loss"].item() == pytest.approx(simcse["global"].item())
 
 
+@pytest.mark.slow
 def test_save_and_reload_through_sentence_transformers(encoder, tmp_path):
     from sentence_transformers import SentenceTransformer
 
@@ -145,7 +148,7 @@ def test_save_and_reload_through_sentence_transformers(encoder, tmp_path):
 
 
 def test_loader_refuses_foreign_module_classes(tmp_path):
-    from hyperret_eval.errors import UserError
+    from hyperret_eval.core.errors import UserError
 
     (tmp_path / "modules.json").write_text('[{"idx": 0, "name": "0", "path": "", "type": "evil.Module"}]')
     with pytest.raises(UserError, match="refusing to import code"):

@@ -3,11 +3,13 @@ the very weights of an uninterrupted one, and mteb finds the trained checkpoint.
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.models.hicl import train as train_module
-from hyperret_eval.models.hicl.config import RECIPES
 from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
 
@@ -29,7 +31,7 @@ def text_file(tmp_path):
 
 
 def _config(text_file, **changes):
-    base = RECIPES["hicl"].replace(text_file=str(text_file), batch_size=8, segment_length=8, max_tokens=64,
+    base = NAMED_RECIPES["hicl"].config.replace(text_file=str(text_file), batch_size=8, segment_length=8, max_tokens=64,
                                    temperature=1.0, learning_rate=1e-4, save_every=1)
     return base.replace(**changes)
 
@@ -44,6 +46,7 @@ def _objective(encoder: HiCLEncoder) -> float:
                          out["segment_embeddings"], features["segment_text"], alpha=0.2, temperature=1.0)["loss"].item()
 
 
+@pytest.mark.slow
 def test_short_training_lowers_the_loss(text_file, tmp_path):
     config = _config(text_file, max_steps=8)
     fresh = HiCLEncoder(str(train_module.backbone_path("minilm")), segment_length=8, max_tokens=64)
@@ -54,6 +57,7 @@ def test_short_training_lowers_the_loss(text_file, tmp_path):
     assert after < before - 0.01, (before, after)
 
 
+@pytest.mark.slow
 def test_interrupted_training_resumes_exactly(text_file, tmp_path, monkeypatch):
     config = _config(text_file, max_steps=4)
     train_module.train(config, tmp_path / "straight", data_root=None)
@@ -80,24 +84,26 @@ def test_interrupted_training_resumes_exactly(text_file, tmp_path, monkeypatch):
     assert worst < 1e-6, worst
 
 
+@pytest.mark.slow
 def test_other_settings_do_not_resume_into_a_checkpoint(text_file, tmp_path):
-    from hyperret_eval.errors import UserError
+    from hyperret_eval.core.errors import UserError
 
     train_module.train(_config(text_file, max_steps=1), tmp_path / "run", data_root=None)
     with pytest.raises(UserError, match="different configuration"):
         train_module.train(_config(text_file, max_steps=1, alpha=0.5), tmp_path / "run", data_root=None)
 
 
+@pytest.mark.slow
 def test_mteb_get_model_loads_the_trained_checkpoint(text_file, tmp_path, monkeypatch):
     import mteb
 
     import hyperret_eval  # noqa: F401  (registers the models with mteb)
-    from hyperret_eval.checkpoints import locate_checkpoint
-    from hyperret_eval.models.hicl import config as config_module
+    from hyperret_eval.catalogue import recipes
+    from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
     tiny = _config(text_file, max_steps=1)
-    monkeypatch.setitem(config_module.RECIPES, "hicl", tiny)
+    monkeypatch.setitem(recipes.NAMED_RECIPES, "hicl", dataclasses.replace(recipes.NAMED_RECIPES["hicl"], config=tiny))
     train_module.train(tiny, locate_checkpoint(tiny, None).path, data_root=None)
 
     model = mteb.get_model("hyperret/hicl-minilm-l6", device="cpu")
@@ -111,6 +117,7 @@ def _losses(result) -> list[dict]:
     return [{key: value for key, value in record.items() if key != "elapsed_s"} for record in result.history]
 
 
+@pytest.mark.slow
 def test_same_seed_gives_the_same_losses_and_embeddings_on_cpu(text_file, tmp_path):
     """Dropout (HiCL's two views) and the batch order follow the seed, so two runs agree exactly."""
     config = _config(text_file, max_steps=2, save_every=2, batch_size=4, max_tokens=32)

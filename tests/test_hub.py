@@ -13,13 +13,13 @@ import mteb
 import pytest
 import torch
 
+from hyperret_eval.catalogue.models import resolve_model
 from hyperret_eval.cli import main
-from hyperret_eval.errors import HubError
+from hyperret_eval.core.errors import HubError
+from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.models.registry import backbone_path, resolve_model
-from tests.conftest import closed_port, make_small_beir
+from tests.conftest import free_port, make_small_beir, official_hypencoder
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 HYPENCODER_ID, HYPENCODER_SHA = "jfkback/hypencoder.2_layer", "3c1f0e9d8b7a69584736251403f2e1d0c9b8a796"
 OURS_ID, OURS_SHA = "hyperret/hypencoder-tiny", "5e4d3c2b1a0f9e8d7c6b5a49382716059f8e7d6c"
 MINILM_ID, MINILM_SHA = "sentence-transformers/all-MiniLM-L6-v2", "a0b1c2d3e4f5061728394a5b6c7d8e9f00112233"
@@ -29,7 +29,7 @@ NOT_FOR_LOADERS = {"modeling_hypencoder.py": b"raise SystemExit('code from the h
 
 @pytest.fixture
 def hub(mock_hub):
-    mock_hub.serve(HYPENCODER_ID, HYPENCODER_SHA, FIXTURE, extra=NOT_FOR_LOADERS)
+    mock_hub.serve(HYPENCODER_ID, HYPENCODER_SHA, official_hypencoder(), extra=NOT_FOR_LOADERS)
     return mock_hub
 
 
@@ -43,7 +43,7 @@ def hub_with_minilm(hub):
 
 @pytest.fixture(scope="module")
 def expected():
-    return json.loads((FIXTURE / "expected_scores.json").read_text())
+    return json.loads((official_hypencoder() / "expected_scores.json").read_text())
 
 
 def _snapshot(tmp_path: Path, repo_id: str, sha: str) -> Path:
@@ -57,6 +57,7 @@ def _assert_reproduces_reference(model: Hypencoder, expected: dict) -> None:
     torch.testing.assert_close(qnets.score(passages), torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_from_pretrained_hub_id_reproduces_the_reference_scores(hub, expected, tmp_path):
     _assert_reproduces_reference(Hypencoder.from_pretrained(HYPENCODER_ID), expected)
     snapshot = _snapshot(tmp_path, HYPENCODER_ID, HYPENCODER_SHA)
@@ -67,8 +68,9 @@ def test_from_pretrained_hub_id_reproduces_the_reference_scores(hub, expected, t
     assert not any("modeling_hypencoder.py" in r or "expected_scores" in r for r in hub.requests)
 
 
+@pytest.mark.slow
 def test_from_pretrained_hub_id_in_our_format(hub, expected, tmp_path):
-    Hypencoder.from_pretrained(FIXTURE).save_pretrained(tmp_path / "ours")
+    Hypencoder.from_pretrained(official_hypencoder()).save_pretrained(tmp_path / "ours")
     hub.serve(OURS_ID, OURS_SHA, tmp_path / "ours")
     _assert_reproduces_reference(Hypencoder.from_pretrained(OURS_ID), expected)
     assert (_snapshot(tmp_path, OURS_ID, OURS_SHA) / "model.safetensors").is_file()
@@ -79,11 +81,12 @@ def _scifact_scores(folder: Path) -> dict:
     return json.loads(result.read_text())["scores"]["test"][0]
 
 
+@pytest.mark.slow
 def test_run_files_a_hub_hypencoder_under_its_name_and_commit(hub, data_root, tmp_path, capsys):
     data = tmp_path / "data"
     make_small_beir(data_root / "beir" / "scifact", data / "beir" / "scifact", n_queries=5, n_extra_docs=100)
     output = tmp_path / "results"
-    code = main(["run", "--tasks", "SciFact", "--models", f"{HYPENCODER_ID},{FIXTURE}", "--data-root", str(data),
+    code = main(["run", "--tasks", "SciFact", "--models", f"{HYPENCODER_ID},{official_hypencoder()}", "--data-root", str(data),
                  "--output-dir", str(output), "--device", "cpu"])
     assert code == 0, capsys.readouterr().err
 
@@ -101,6 +104,7 @@ def test_run_files_a_hub_hypencoder_under_its_name_and_commit(hub, data_root, tm
     assert hub_scores == local_scores
 
 
+@pytest.mark.slow
 def test_run_of_hub_minilm_matches_the_packaged_one_with_mtebs_metadata(hub_with_minilm, small_data_root,
                                                                         tmp_path, capsys):
     output = tmp_path / "results"
@@ -122,6 +126,7 @@ def test_run_of_hub_minilm_matches_the_packaged_one_with_mtebs_metadata(hub_with
     assert meta["languages"] == known.languages and meta["n_parameters"] == known.n_parameters
 
 
+@pytest.mark.slow
 def test_backbone_may_be_a_hub_id(hub_with_minilm, tmp_path):
     folder = backbone_path(MINILM_ID)
     assert folder == _snapshot(tmp_path, MINILM_ID, MINILM_SHA)
@@ -187,13 +192,14 @@ def test_offline_every_entry_point_fails_at_once_without_a_request(entry, hub, d
 def test_unreachable_hub_every_entry_point_fails_at_once(entry, mock_hub, data_root, tmp_path, capsys,
                                                          monkeypatch):
     make_small_beir(data_root / "beir" / "scifact", tmp_path / "data" / "beir" / "scifact", 3, 10)
-    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{closed_port()}")
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{free_port()}")
     start = time.monotonic()
     message = ENTRY_POINTS[entry](HYPENCODER_ID, tmp_path, capsys)
     assert time.monotonic() - start < 5
     assert f"'{HYPENCODER_ID}'" in message and "the hub did not answer" in message
 
 
+@pytest.mark.slow
 def test_a_hub_that_never_answers_times_out(mock_hub, monkeypatch):
     """A server that accepts connections and stays silent (here: a listening socket nobody
     accepts from) costs the lookup timeout, not a hang."""

@@ -12,22 +12,21 @@ import torch
 
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
 from hyperret_eval.models.hypencoder.checkpoint import CheckpointError
+from tests.conftest import official_hypencoder
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 
 
 @pytest.fixture(scope="module")
 def expected():
-    if not FIXTURE.is_dir():
-        pytest.fail(f"fixture not found at {FIXTURE}")
-    return json.loads((FIXTURE / "expected_scores.json").read_text())
+    return json.loads((official_hypencoder() / "expected_scores.json").read_text())
 
 
 @pytest.fixture(scope="module")
 def model():
-    return Hypencoder.from_pretrained(FIXTURE)
+    return Hypencoder.from_pretrained(official_hypencoder())
 
 
+@pytest.mark.slow
 def test_fixture_passage_embeddings_and_scores_match_reference(model, expected):
     passages = model.encode_passages(expected["passages"], batch_size=32)
     qnets = model.encode_queries(expected["queries"], batch_size=32)
@@ -35,6 +34,7 @@ def test_fixture_passage_embeddings_and_scores_match_reference(model, expected):
     torch.testing.assert_close(qnets.score(passages), torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_qnets_shapes_follow_vector_dimensions(model, expected):
     qnets = model.encode_queries(expected["queries"])
     assert isinstance(qnets, QNets) and len(qnets) == 3
@@ -42,6 +42,7 @@ def test_qnets_shapes_follow_vector_dimensions(model, expected):
     assert [tuple(b.shape) for b in qnets.biases] == [(3, 128)] * 3
 
 
+@pytest.mark.slow
 def test_scoring_in_small_chunks_changes_nothing(model, expected):
     passages = model.encode_passages(expected["passages"])
     qnets = model.encode_queries(expected["queries"])
@@ -50,7 +51,7 @@ def test_scoring_in_small_chunks_changes_nothing(model, expected):
 
 def _copy(tmp_path) -> Path:
     target = tmp_path / "ckpt"
-    shutil.copytree(FIXTURE, target)
+    shutil.copytree(official_hypencoder(), target)
     for path in target.iterdir():
         path.chmod(0o644)
     return target
@@ -64,6 +65,7 @@ def test_truncated_weights_file(tmp_path):
         Hypencoder.from_pretrained(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("keep", [0, 5, 0.5], ids=["empty", "header cut", "half"])
 def test_truncated_safetensors_file(tmp_path, keep):
     """Our own format: model.safetensors cut short anywhere is a message, not a traceback."""
@@ -97,6 +99,7 @@ def test_shapes_that_disagree_with_the_config(tmp_path):
         Hypencoder.from_pretrained(folder)
 
 
+@pytest.mark.slow
 def test_safetensors_is_accepted(tmp_path, model, expected):
     from safetensors.torch import save_file
 
@@ -114,6 +117,7 @@ def test_not_a_checkpoint(tmp_path):
         Hypencoder.from_pretrained(tmp_path)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["exhaustive", "graph"])
 def test_beir_evaluate_retrieval_runs_with_our_search(model, expected, method, tmp_path):
     from beir.retrieval.evaluation import EvaluateRetrieval
@@ -141,6 +145,7 @@ def test_beir_evaluate_retrieval_runs_with_our_search(model, expected, method, t
     assert 0.0 <= ndcg["NDCG@3"] <= 1.0
 
 
+@pytest.mark.slow
 def test_official_format_round_trips_through_our_format(tmp_path, model, expected):
     model.save_pretrained(tmp_path / "ours")
     reloaded = Hypencoder.from_pretrained(tmp_path / "ours")
@@ -149,6 +154,7 @@ def test_official_format_round_trips_through_our_format(tmp_path, model, expecte
     torch.testing.assert_close(scores, torch.tensor(expected["scores"]), atol=1e-4, rtol=0)
 
 
+@pytest.mark.slow
 def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
     fresh = Hypencoder.from_backbone("minilm", qnet_layers=3).eval()
     assert fresh.shape.vector_dimensions == (384, 384, 384, 384, 1)
@@ -164,21 +170,23 @@ def test_fresh_model_on_minilm_saves_and_loads(tmp_path):
     torch.testing.assert_close(other.hypernetwork.hyper_base_matrices[0], fresh.hypernetwork.hyper_base_matrices[0])
 
 
+@pytest.mark.slow
 def test_mteb_evaluates_hypencoder_as_a_search_model(tmp_path, data_root):
     import mteb
 
-    from hyperret_eval.catalogue import load_catalogue
+    from hyperret_eval.catalogue.models import resolve_model
+    from hyperret_eval.catalogue.tasks import load_catalogue
     from hyperret_eval.data.beir import read_beir_folder
+    from hyperret_eval.integrations.mteb_loader import load_for_mteb
     from hyperret_eval.integrations.mteb_tasks import build_task
-    from hyperret_eval.models.registry import resolve_model
 
     from .conftest import make_small_beir
 
     make_small_beir(data_root / "beir" / "scifact", tmp_path / "scifact", n_queries=8, n_extra_docs=40)
     task = build_task(load_catalogue()["SciFact"], read_beir_folder(tmp_path / "scifact", "test"), "subset", "subset")
-    resolved = resolve_model(str(FIXTURE))
+    resolved = resolve_model(str(official_hypencoder()))
     assert resolved.kind == "hypencoder"
-    search_model = resolved.load("cpu")
+    search_model = load_for_mteb(resolved, "cpu")
     assert isinstance(search_model, mteb.SearchProtocol)
     scores = mteb.evaluate(search_model, task, cache=None, overwrite_strategy="always",
                            show_progress_bar=False).task_results[0].scores["test"][0]

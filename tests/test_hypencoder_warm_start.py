@@ -37,6 +37,7 @@ def _centred_cosine(hidden, mask, passages, scale=20.0):
     return scale * centre(query) @ centre(passages).T
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("layers", [1, 2, 4, 6, 8])
 def test_warm_start_scores_are_the_centred_cosine(layers, backbone_states):
     hidden, mask, passages = backbone_states
@@ -55,6 +56,7 @@ def test_warm_start_scores_are_the_centred_cosine(layers, backbone_states):
             assert (network(hidden, mask).score(passages) - expected).abs().max() > 2e-2
 
 
+@pytest.mark.slow
 def test_reference_init_is_far_from_the_cosine(backbone_states):
     hidden, mask, passages = backbone_states
     d = hidden.shape[-1]
@@ -65,6 +67,7 @@ def test_reference_init_is_far_from_the_cosine(backbone_states):
     assert (scores - _centred_cosine(hidden, mask, passages)).abs().max() > 1.0
 
 
+@pytest.mark.slow
 def test_warm_start_keeps_query_dependent_weights_trainable(backbone_states):
     """The generated hidden weights still depend on the query through a small projection,
     so gradients reach the learned attention queries."""
@@ -78,6 +81,7 @@ def test_warm_start_keeps_query_dependent_weights_trainable(backbone_states):
         assert network.weight_hyper_projection[i].weight.grad.abs().sum() > 0
 
 
+@pytest.mark.slow
 def test_qnet_runs_in_float32_under_bfloat16_autocast(backbone_states):
     """x + 10 in bfloat16 has a step of 0.0625, more than a passage vector's entries: the
     hypernetwork and the q-net must not follow autocast."""

@@ -38,6 +38,7 @@ def published(capsys, results, tmp_path) -> Path:
     return board
 
 
+@pytest.mark.slow
 def test_publish_writes_leaderboard_json_readme_and_page(capsys, results, tmp_path):
     board = tmp_path / "leaderboard"
     code, out, err = publish(capsys, results, "--leaderboard", board)
@@ -316,3 +317,23 @@ def test_withdrawing_what_is_not_there_changes_nothing(capsys, results, publishe
     code, _, err = publish(capsys, results, "--leaderboard", published, "--withdraw", argument)
     assert code == 2 and message in err
     assert snapshot(published) == before
+
+
+def test_trec_dl_entries_keep_their_binary_metrics(capsys, tmp_path):
+    """TREC-DL counts judgements of 2 and above, so ir-measures reports RR(rel=2)@10,
+    R(rel=2)@100 and AP(rel=2) for it; the leaderboard asks the metric module for a task's
+    measures, and keeps them (it matched the names of relevance 1 as strings, and dropped them)."""
+    from tests.conftest import REPO
+
+    source = REPO / "results" / "hyperret__hypencoder-minilm-l6" / "1d05ebd533e9"
+    folder = tmp_path / "results" / source.parent.name / source.name
+    folder.mkdir(parents=True)
+    for name in ("TRECDL2019Subset.json", "model_meta.json"):
+        shutil.copyfile(source / name, folder / name)
+    code, _, err = publish(capsys, tmp_path / "results", "--leaderboard", tmp_path / "board")
+    assert code == 0, err
+    (entry,) = read_json(tmp_path / "board" / "leaderboard.json")["entries"]
+    scores = read_json(folder / "TRECDL2019Subset.json")["scores"]["test"][0]
+    binary = ["ir_measures:RR(rel=2)@10", "ir_measures:R(rel=2)@100", "ir_measures:AP(rel=2)"]
+    assert {name: entry["metrics"].get(name) for name in binary} == {name: scores[name] for name in binary}
+    assert entry["metrics"]["ir_measures:nDCG@10"] == scores["ir_measures:nDCG@10"]

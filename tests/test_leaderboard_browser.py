@@ -18,6 +18,7 @@ from hyperret_eval.cli import main
 
 from .leaderboard_inputs import MINILM_NAME, copy_results, derive_model, main_score, minilm_folder, write_json
 
+pytestmark = pytest.mark.browser
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 CHROMEDRIVER = Path(os.environ.get("CHROMEDRIVER", "/usr/bin/chromedriver"))
 EVIL = "<script>alert(1)</script>"

@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.models.registry import load_sentence_transformer, resolve_model
+from hyperret_eval.catalogue.models import resolve_model
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.models.sentence_model import load_sentence_transformer
+from tests.conftest import PicklePayload, official_hypencoder
 
 HICL_MODULE = {"idx": 3, "name": "3", "path": "", "type": "hyperret_eval.models.hicl.module.HiCLEncoder"}
 
@@ -90,11 +92,11 @@ def test_tokenizer_named_outside_the_folder_is_refused(tmp_path):
 def test_without_the_folder_check_code_still_never_runs(tmp_path, monkeypatch):
     """The folder check is for the message: trust_remote_code stays off underneath it, so
     the libraries load the model without the planted code (or refuse it)."""
-    from hyperret_eval.models import registry
+    from hyperret_eval.models import sentence_model
 
     model, marker = minilm_copy(tmp_path / "model"), tmp_path / "marker"
     evil_tokenizer(model, marker)
-    monkeypatch.setattr(registry, "check_model_folder", lambda folder: None)
+    monkeypatch.setattr(sentence_model, "check_model_folder", lambda folder: None)
     try:
         load_sentence_transformer(model, "cpu")
     except UserError:
@@ -122,10 +124,9 @@ def test_resolving_a_local_folder_checks_it_before_hashing(tmp_path):
 
 def test_hypencoder_tokenizer_auto_map_is_refused(tmp_path):
     from hyperret_eval.models.hypencoder import Hypencoder
-    from tests.test_hypencoder_checkpoint import FIXTURE
-
+    
     folder, marker = tmp_path / "ckpt", tmp_path / "marker"
-    shutil.copytree(FIXTURE, folder)
+    shutil.copytree(official_hypencoder(), folder)
     for path in folder.iterdir():
         path.chmod(0o644)
     evil_tokenizer(folder, marker)
@@ -133,16 +134,20 @@ def test_hypencoder_tokenizer_auto_map_is_refused(tmp_path):
                             r"tokenizer_config.json maps to code")
 
 
+@pytest.mark.slow
 def test_our_own_hicl_module_still_loads(tmp_path):
-    """HiCL's module class is ours: it loads with trust_remote_code off."""
+    """HiCL's module class is ours: it loads with trust_remote_code off, by the name saved
+    checkpoints give it in modules.json."""
     from sentence_transformers import SentenceTransformer
 
+    from hyperret_eval.models.backbones import packaged_minilm_path
     from hyperret_eval.models.hicl.module import HiCLEncoder
-    from hyperret_eval.models.registry import REGISTRY
 
-    backbone = REGISTRY["minilm"][1](None).path
+    backbone = packaged_minilm_path()
     SentenceTransformer(modules=[HiCLEncoder(str(backbone), segment_length=8, max_tokens=16)], device="cpu").save(
         str(tmp_path / "hicl"))
+    modules = json.loads((tmp_path / "hicl" / "modules.json").read_text())
+    assert [m["type"] for m in modules] == ["hyperret_eval.models.hicl.module.HiCLEncoder"]
     model = load_sentence_transformer(tmp_path / "hicl", "cpu")
     assert model.encode(["a short text"]).shape == (1, 384)
 
@@ -150,7 +155,7 @@ def test_our_own_hicl_module_still_loads(tmp_path):
 def test_a_hub_snapshot_may_link_into_its_repository_only(tmp_path):
     """The Hugging Face cache keeps a snapshot's files as links into the repository's
     blobs/: allowed there, and nowhere else."""
-    from hyperret_eval.errors import UserError
+    from hyperret_eval.core.errors import UserError
     from hyperret_eval.models.folder_safety import check_model_folder
 
     repository = tmp_path / "hub" / "models--org--name"
@@ -169,3 +174,38 @@ def test_a_hub_snapshot_may_link_into_its_repository_only(tmp_path):
     (plain / "config.json").symlink_to(repository / "blobs" / "abc")
     with pytest.raises(UserError, match="leads outside"):
         check_model_folder(plain)
+
+
+@pytest.fixture
+def sentence_model(tmp_path) -> Path:
+    """A copy of the packaged MiniLM folder (HiCL checkpoints have its layout)."""
+    import shutil
+
+    from hyperret_eval.models.backbones import backbone_path
+
+    return Path(shutil.copytree(backbone_path("minilm"), tmp_path / "model"))
+
+
+def test_truncated_sentence_transformers_weights(sentence_model):
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
+
+    weights = sentence_model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(UserError, match=rf"{sentence_model}: cannot read the model \(truncated"):
+        load_sentence_transformer(sentence_model, "cpu")
+
+
+def test_pickle_payload_in_sentence_transformers_weights_never_runs(sentence_model, tmp_path):
+    import pickle
+
+    import torch
+
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
+
+    marker = tmp_path / "payload-ran"
+    (sentence_model / "model.safetensors").unlink()
+    torch.save({"embeddings.word_embeddings.weight": PicklePayload(marker)}, sentence_model / "pytorch_model.bin",
+               pickle_module=pickle)
+    with pytest.raises(UserError, match=rf"{sentence_model}: cannot read the model .*Weights only load failed"):
+        load_sentence_transformer(sentence_model, "cpu")
+    assert not marker.exists(), "the checkpoint's pickle ran code"

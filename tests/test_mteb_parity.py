@@ -12,7 +12,7 @@ import copy
 import mteb
 import pytest
 
-from hyperret_eval.catalogue import load_catalogue
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.integrations.mteb_tasks import build_task
@@ -34,6 +34,7 @@ def _reference_task(name, dataset):
     return reference
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"])
 def test_sts_scores_equal_mteb(minilm, data_root, name):
     spec = load_catalogue()[name]
@@ -51,6 +52,7 @@ def test_sts_scores_equal_mteb(minilm, data_root, name):
     assert our_scores["cosine_pearson"] == pytest.approx(mteb_scores["cosine_pearson"], abs=5e-5)
 
 
+@pytest.mark.slow
 def test_scifact_scores_equal_mteb_and_ir_measures(minilm, data_root, tmp_path):
     spec = load_catalogue()["SciFact"]
     make_small_beir(data_root / "beir" / "scifact", tmp_path / "scifact", n_queries=25, n_extra_docs=150)

@@ -14,11 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipe_files import load_recipe_file
 from hyperret_eval.cli import main
-from hyperret_eval.errors import UserError
-from hyperret_eval.models.recipes import load_recipe_file
-from hyperret_eval.results import file_sha256
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.provenance import file_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -62,6 +63,7 @@ def _sessions(log: Path) -> int:
     return sum(line.startswith("=== ") for line in log.read_text(encoding="utf-8").splitlines())
 
 
+@pytest.mark.slow
 def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cache, tiny_recipe, small_data_root,
                                                                       tmp_path):
     checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), small_data_root)
@@ -103,8 +105,9 @@ def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cac
         [checkpoint.fingerprint, checkpoint.log_path.name, checkpoint.lock_path.name])
 
 
+@pytest.mark.slow
 def test_a_failed_retrain_leaves_the_old_checkpoint_whole(cache, tiny_recipe, monkeypatch):
-    from hyperret_eval.models import recipes
+    from hyperret_eval.catalogue import checkpoints
 
     checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), None)
     ensure_checkpoint(checkpoint, "tiny", "cpu")
@@ -114,7 +117,7 @@ def test_a_failed_retrain_leaves_the_old_checkpoint_whole(cache, tiny_recipe, mo
         (output / "half-written").write_text("x")
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(recipes, "train_recipe", dies_halfway)
+    monkeypatch.setattr(checkpoints, "train_recipe", dies_halfway)
     with pytest.raises(KeyboardInterrupt):
         ensure_checkpoint(checkpoint, "tiny", "cpu", retrain=True)
     assert (checkpoint.path / "training" / "state.json").read_bytes() == before
@@ -191,10 +194,10 @@ def test_fingerprint_follows_settings_and_training_data(tiny_recipe, tmp_path):
 
 
 def test_retrieval_fingerprint_covers_the_beir_split(tmp_path):
-    from hyperret_eval.errors import DataNotFoundError
-    from hyperret_eval.models.recipes import retrieval_recipes
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+    from hyperret_eval.core.errors import DataNotFoundError
 
-    config = retrieval_recipes()["be"]
+    config = NAMED_RECIPES["be"].config
     folder = tmp_path / "data" / "beir" / "scifact"
     (folder / "qrels").mkdir(parents=True)
     for name in ("corpus.jsonl", "queries.jsonl", "qrels/train.tsv", "qrels/test.tsv"):
@@ -214,8 +217,8 @@ def test_retrieval_fingerprint_covers_the_beir_split(tmp_path):
 ENSURE_SCRIPT = """
 import sys
 from pathlib import Path
-from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-from hyperret_eval.models.recipes import load_recipe_file
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipe_files import load_recipe_file
 
 checkpoint = locate_checkpoint(load_recipe_file(Path(sys.argv[1])), None)
 ensure_checkpoint(checkpoint, sys.argv[1], "cpu")
@@ -223,6 +226,7 @@ print("complete", checkpoint.is_complete(), checkpoint.path)
 """
 
 
+@pytest.mark.slow
 def test_two_processes_asking_for_one_checkpoint_train_it_once(cache, tiny_recipe, tmp_path):
     """The test holds the lock while both processes start, so both must wait for it; then
     exactly one trains and the other finds the checkpoint complete."""
@@ -244,3 +248,78 @@ def test_two_processes_asking_for_one_checkpoint_train_it_once(cache, tiny_recip
     assert all(f"complete True {checkpoint.path}" in out for out in outputs)
     assert _sessions(checkpoint.log_path) == 1
     assert len(json.loads((checkpoint.path / "training" / "state.json").read_text())["history"]) == 2
+
+
+def _tiny_checkpoint(tmp_path):
+    from hyperret_eval.catalogue.checkpoints import locate_checkpoint
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"sentence number {i}\n" for i in range(8)), encoding="utf-8")
+    return locate_checkpoint(NAMED_RECIPES["hicl"].config.replace(text_file=str(texts), max_steps=2, batch_size=4), None)
+
+
+def test_unwritable_checkpoint_cache_fails_before_training(tmp_path, monkeypatch):
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
+
+    (tmp_path / "blocker").write_text("x")
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "blocker" / "cache"))
+    with pytest.raises(UserError, match=r"blocker is a file, not a folder \(see HYPERRET_CACHE"):
+        ensure_checkpoint(_tiny_checkpoint(tmp_path), "hicl", "cpu", announce=lambda message: None)
+
+
+def test_checkpoint_moved_aside_by_a_killed_save_is_reused(tmp_path, monkeypatch):
+    """A save killed between its two renames leaves the complete checkpoint in an ``.old``
+    folder (see atomic's docstring): it is put back and reused, not trained again."""
+    from hyperret_eval.catalogue import checkpoints
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("the checkpoint was trained again")
+
+    monkeypatch.setattr(checkpoints, "_train", no_training)
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
+    checkpoint = _tiny_checkpoint(tmp_path)
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    aside = checkpoint.path.with_name(f".{checkpoint.path.name}.old.{atomic._HOST}.{dead.pid}.k1ll3d")
+    (aside / atomic.PREVIOUS / "training").mkdir(parents=True)
+    (aside / atomic.PREVIOUS / "training" / "state.json").write_text(json.dumps({"step": 2, "history": []}))
+    messages = []
+    checkpoints.ensure_checkpoint(checkpoint, "hicl", "cpu", announce=messages.append)
+    assert messages == [f"Reusing checkpoint {checkpoint.path}"]
+    assert checkpoint.is_complete() and not aside.exists()
+
+
+def test_named_recipes_keep_the_fingerprints_of_their_committed_results(data_root):
+    """Each named recipe, on the shared data, names the very checkpoint its results in
+    results/ were computed with: refactoring changed no recipe setting."""
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+
+    for key, recipe in NAMED_RECIPES.items():
+        committed = REPO / "results" / f"hyperret__{recipe.config.name}"
+        assert [p.name for p in committed.iterdir()] == [locate_checkpoint(recipe.config, data_root).fingerprint], key
+
+
+@pytest.mark.slow
+def test_checkpoints_trained_before_still_load(data_root):
+    """The checkpoints already trained on this machine (its user's cache, read only) load
+    as they did: a Hypencoder through its checkpoint format, BE and HiCL as
+    sentence-transformers folders, whose modules.json name our module by its saved path."""
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES, model_kind
+    from hyperret_eval.models.hypencoder import Hypencoder
+    from hyperret_eval.models.sentence_model import load_sentence_transformer
+
+    trained = Path.home() / ".cache" / "hyperret-eval" / "checkpoints"
+    found = 0
+    for key in ("hicl", "simcse", "hypencoder", "be"):
+        config = NAMED_RECIPES[key].config
+        folder = trained / config.name / locate_checkpoint(config, data_root).fingerprint
+        if not (folder / "training" / "state.json").is_file():
+            continue
+        found += 1
+        if model_kind(config) == "hypencoder":
+            Hypencoder.from_pretrained(folder)
+        else:
+            load_sentence_transformer(folder, "cpu")
+    if not found:
+        pytest.skip(f"no checkpoint of a named recipe is trained under {trained}")

@@ -17,8 +17,8 @@ import torch
 
 from hyperret_eval.models.hypencoder import Hypencoder, QNetShape
 from hyperret_eval.search.passage_cache import cached_passage_vectors, entry_name, passage_cache_key
+from tests.conftest import official_hypencoder
 
-FIXTURE = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures" / "hypencoder-official-format-tiny"
 DOC_IDS = [f"d{i}" for i in range(40)]
 TEXTS = [f"Passage {i} on " + " ".join(["retrieval"] * (i % 7) + ["and hypernetworks"]) for i in range(40)]
 # Chunks are a whole number of batches, so chunked encoding pads exactly as one pass does.
@@ -28,9 +28,7 @@ ALL_BATCHES = [8] * 5  # passages per call to encode_passages: one call per batc
 
 @pytest.fixture(scope="module")
 def model() -> Hypencoder:
-    if not FIXTURE.is_dir():
-        pytest.fail(f"fixture not found at {FIXTURE}")
-    return Hypencoder.from_pretrained(FIXTURE).eval()
+    return Hypencoder.from_pretrained(official_hypencoder()).eval()
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +82,7 @@ def with_shape(model: Hypencoder, qnet_layers: int, **changes) -> Hypencoder:
                       QNetShape(vector_dimensions=(d,) * (qnet_layers + 1) + (1,)), **settings).eval()
 
 
+@pytest.mark.slow
 def test_cached_vectors_equal_encoding_and_are_served_from_a_memmap(model, reference, tmp_path, monkeypatch):
     calls = count_encoding(model, monkeypatch)
     first = cached(model, tmp_path)
@@ -99,6 +98,7 @@ def test_cached_vectors_equal_encoding_and_are_served_from_a_memmap(model, refer
     assert (meta["count"], meta["dim"], meta["chunks"], meta["chunks_done"], meta["complete"]) == (40, 128, 3, 3, True)
 
 
+@pytest.mark.slow
 def test_float16_entry_holds_the_rounded_vectors(model, reference, tmp_path):
     vectors = cached(model, tmp_path, dtype="float16")
     assert vectors.dtype == torch.float16
@@ -106,6 +106,7 @@ def test_float16_entry_holds_the_rounded_vectors(model, reference, tmp_path):
     assert np.load(entries(tmp_path)[0] / "vectors.npy", mmap_mode="r").dtype == np.float16
 
 
+@pytest.mark.slow
 def test_hypencoders_differing_only_in_qnets_share_the_entry(model, reference, tmp_path, monkeypatch):
     cached(model, tmp_path)
     deeper = with_shape(model, qnet_layers=4)
@@ -115,6 +116,7 @@ def test_hypencoders_differing_only_in_qnets_share_the_entry(model, reference, t
     assert calls == [] and len(entries(tmp_path)) == 1
 
 
+@pytest.mark.slow
 def test_only_the_passage_side_counts(model, reference, tmp_path, monkeypatch):
     """Passages encoded by a separate passage backbone with the shared one's weights hit
     the entry, whatever the query backbone holds."""
@@ -157,6 +159,7 @@ VARIANTS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_any_change_to_the_key_gets_a_new_entry(variant, model, tmp_path, monkeypatch):
     cached(model, tmp_path)
@@ -189,6 +192,7 @@ TAMPERING = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", list(TAMPERING))
 def test_an_entry_that_does_not_match_is_never_served(damage, model, reference, tmp_path, monkeypatch, caplog):
     cached(model, tmp_path)
@@ -204,6 +208,7 @@ def test_an_entry_that_does_not_match_is_never_served(damage, model, reference, 
     assert calls == [] and entries(tmp_path) == [entry], "the rewritten entry is served"
 
 
+@pytest.mark.slow
 def test_a_run_killed_mid_encoding_resumes_at_the_first_unfinished_chunk(model, reference, tmp_path, monkeypatch):
     count_encoding(model, monkeypatch, fail_on_call=5)  # the first batch of the third chunk
     with pytest.raises(RuntimeError, match="killed"):
@@ -235,6 +240,7 @@ def test_an_entry_being_filled_elsewhere_is_waited_for(model, reference, tmp_pat
     assert torch.equal(results[0], reference)
 
 
+@pytest.mark.slow
 def test_both_adapters_use_the_cache_under_the_cache_root(model, reference, tmp_path, monkeypatch):
     import datasets
 

@@ -33,6 +33,7 @@ def other_results(minilm_run_results, tmp_path) -> Path:
     return folder
 
 
+@pytest.mark.slow
 def test_two_publishes_at_once_both_land(results, other_results, tmp_path, monkeypatch):
     """The first publish pauses between reading the leaderboard and writing it; the second
     starts meanwhile. Without a lock both read the empty board and the last write wins."""

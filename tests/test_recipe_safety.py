@@ -8,6 +8,7 @@ import json
 import pytest
 
 from hyperret_eval.cli import main
+from hyperret_eval.core.errors import UserError
 from tests.conftest import run_cli_measured
 
 
@@ -47,6 +48,7 @@ def test_retrieval_recipe_checks_the_same(capsys, tmp_path):
     assert code == 2 and "head_learning_rate = nan is not a finite number" in err
 
 
+@pytest.mark.slow
 def test_yaml_alias_bomb_is_refused_quickly_and_small(tmp_path):
     lines = ['recipe: hicl', 'a0: &a0 ["x", "x", "x", "x", "x", "x", "x", "x", "x"]']
     lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, "
@@ -72,3 +74,12 @@ def test_json_recipe_nested_deeply_is_a_message(capsys, tmp_path):
     recipe.write_text('{"recipe": "hicl", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
     code, err = _train(capsys, recipe)
     assert code == 2 and "Traceback" not in err and f"{recipe}: the recipe is nested" in err
+
+
+def test_recipe_file_that_is_not_utf8(tmp_path):
+    from hyperret_eval.catalogue.recipe_files import load_config_file, recipe_by_name_or_file
+
+    config = tmp_path / "recipe.toml"
+    config.write_bytes(b"alpha = 0.3\nname = '\xff'\n")
+    with pytest.raises(UserError, match=rf"{config}: not valid UTF-8 \(invalid start byte at byte 21\)"):
+        load_config_file(config, recipe_by_name_or_file("hicl"))

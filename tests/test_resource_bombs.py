@@ -11,12 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import run_measured
-from tests.test_hypencoder_checkpoint import FIXTURE
+from tests.conftest import official_hypencoder, run_measured
 
 # One child loads every case in turn (torch is imported once): its peak bounds each case's.
 LOAD_HYPENCODERS = """\
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder import Hypencoder
 status = 0
 for number, folder in enumerate(sys.argv[1:]):
@@ -34,7 +33,7 @@ def our_format(tmp_path_factory) -> Path:
     from hyperret_eval.models.hypencoder import Hypencoder
 
     folder = tmp_path_factory.mktemp("ours") / "ckpt"
-    Hypencoder.from_pretrained(FIXTURE).save_pretrained(folder)
+    Hypencoder.from_pretrained(official_hypencoder()).save_pretrained(folder)
     return folder
 
 
@@ -70,8 +69,9 @@ BOMBS = [
 ]
 
 
+@pytest.mark.slow
 def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path, our_format):
-    folders = [_copy(FIXTURE if source == "released" else our_format, tmp_path / f"case{i}", change)
+    folders = [_copy(official_hypencoder() if source == "released" else our_format, tmp_path / f"case{i}", change)
                for i, (source, change, _) in enumerate(BOMBS)]
     code, err, peak_gb = run_measured(LOAD_HYPENCODERS, *map(str, folders), timeout=600)
     assert code == 0 and "Traceback" not in err, err[-3000:]
@@ -83,11 +83,12 @@ def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path,
 
 ENCODE_HUGE_TEXT = """\
 import time
+from hyperret_eval.models.backbones import packaged_minilm_path
 from hyperret_eval.models.hicl.module import HiCLEncoder
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.models.registry import REGISTRY, load_sentence_transformer
+from hyperret_eval.models.sentence_model import load_sentence_transformer
 huge = "lorem ipsum dolor sit amet " * (50_000_000 // 27)
-minilm_path = REGISTRY["minilm"][1](None).path
+minilm_path = packaged_minilm_path()
 started = time.perf_counter()
 print("SHAPE", load_sentence_transformer(minilm_path, "cpu").encode([huge, "short"]).shape, file=sys.stderr)
 print("SHAPE", tuple(Hypencoder.from_pretrained(sys.argv[1]).encode_passages([huge, "short"]).shape), file=sys.stderr)
@@ -98,23 +99,25 @@ status = 0
 """
 
 
+@pytest.mark.slow
 def test_a_50mb_text_is_cut_before_tokenizing():
     """sentence-transformers (the passage path of every embedding model), Hypencoder (its
     passage cache encodes through the same tokenize) and HiCL's slicer, on one 50 MB text."""
-    code, err, peak_gb = run_measured(ENCODE_HUGE_TEXT, str(FIXTURE), timeout=600)
+    code, err, peak_gb = run_measured(ENCODE_HUGE_TEXT, str(official_hypencoder()), timeout=600)
     assert code == 0 and "Traceback" not in err, err[-3000:]
     assert "SHAPE (2, 384)" in err and "SHAPE (2, 128)" in err and "SEGMENTS 4" in err
     seconds = float(next(line.split()[1] for line in err.splitlines() if line.startswith("SECONDS")))
     assert seconds < 60 and peak_gb < 2
 
 
+@pytest.mark.slow
 def test_cutting_changes_nothing_a_model_reads():
     from transformers import AutoTokenizer
 
-    from hyperret_eval.models.registry import REGISTRY
+    from hyperret_eval.models.backbones import packaged_minilm_path
     from hyperret_eval.models.text_bound import clip_text
 
-    tokenizer = AutoTokenizer.from_pretrained(str(REGISTRY["minilm"][1](None).path))
+    tokenizer = AutoTokenizer.from_pretrained(str(packaged_minilm_path()))
     text = " ".join(f"word{i} supercalifragilisticexpialidocious, and more." for i in range(3000))
     for limit in (16, 128, 512):
         whole = tokenizer(text, truncation=True, max_length=limit)["input_ids"]

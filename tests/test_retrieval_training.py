@@ -3,6 +3,7 @@ are mined, the loss goes down, and the checkpoint loads for evaluation."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,8 +11,9 @@ import torch
 
 from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.models.hypencoder import Hypencoder
+from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
 from hyperret_eval.models.hypencoder.mining import mine_examples
-from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, margin_mse, train_retrieval
+from hyperret_eval.models.hypencoder.train import margin_mse, train_retrieval
 
 
 def test_bm25_mining_never_picks_a_positive(train_root):
@@ -29,6 +31,7 @@ def test_margin_mse_is_zero_for_matching_margins():
     assert margin_mse(pos, neg, pos, neg + 1).item() == pytest.approx(1.0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["hypencoder", "be"])
 def test_training_lowers_the_loss_and_saves_a_loadable_model(kind, train_root, tmp_path):
     config = RetrievalTrainConfig(name=f"test-{kind}", model=kind, qnet_layers=1, batch_size=4, negatives=1,
@@ -48,20 +51,7 @@ def _losses(result) -> list[dict]:
     return [{key: value for key, value in record.items() if key != "elapsed_s"} for record in result.history]
 
 
-@pytest.fixture
-def tiny_train_root(tmp_path):
-    """Four judged queries over eight one-line passages: a training step takes a moment."""
-    topics = ["protein folding", "vitamin d", "sleep apnea", "gene editing", "malaria", "insulin", "ageing", "asthma"]
-    folder = tmp_path / "tiny" / "beir" / "scifact"
-    (folder / "qrels").mkdir(parents=True)
-    (folder / "corpus.jsonl").write_text("".join(json.dumps({"_id": f"d{i}", "title": "", "text": f"a study of {t}"}) + "\n"
-                                                 for i, t in enumerate(topics)))
-    (folder / "queries.jsonl").write_text("".join(json.dumps({"_id": f"q{i}", "text": f"what causes {t}?"}) + "\n"
-                                                  for i, t in enumerate(topics[:4])))
-    (folder / "qrels" / "train.tsv").write_text("query-id\tcorpus-id\tscore\n" + "".join(f"q{i}\td{i}\t1\n" for i in range(4)))
-    return tmp_path / "tiny"
-
-
+@pytest.mark.slow
 def test_same_seed_gives_the_same_losses_and_scores_on_cpu(tiny_train_root, tmp_path):
     """Initialisation, mining, batch order and the steps all follow the seed (that another
     seed changes the losses is shown, more cheaply, for HiCL in test_hicl_training.py)."""
@@ -80,6 +70,7 @@ def test_same_seed_gives_the_same_losses_and_scores_on_cpu(tiny_train_root, tmp_
     assert torch.equal(scores[0], scores[1])
 
 
+@pytest.mark.slow
 def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_path, monkeypatch):
     """``mteb.get_model("hyperret/hypencoder-minilm-l6")``: refused with the command to run
     while the recipe's checkpoint is missing, then mteb's search model over it, searching
@@ -87,15 +78,16 @@ def test_mteb_get_model_loads_the_hypencoder_recipe_checkpoint(train_root, tmp_p
     import mteb
 
     import hyperret_eval  # noqa: F401  (registers the models with mteb)
-    from hyperret_eval.checkpoints import ensure_checkpoint, locate_checkpoint
-    from hyperret_eval.errors import UserError
-    from hyperret_eval.models import recipes
+    from hyperret_eval.catalogue import recipes
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
+    from hyperret_eval.core.errors import UserError
     from hyperret_eval.search.settings import SearchSettings
 
     monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("HYPERRET_DATA", str(train_root))
     tiny = RetrievalTrainConfig(qnet_layers=1, batch_size=4, negatives=1, max_steps=1, save_every=1)
-    monkeypatch.setattr(recipes, "retrieval_recipes", lambda: {"hypencoder": tiny})
+    monkeypatch.setitem(recipes.NAMED_RECIPES, "hypencoder",
+                        dataclasses.replace(recipes.NAMED_RECIPES["hypencoder"], config=tiny))
     with pytest.raises(UserError, match="hyperret-eval train hypencoder"):
         mteb.get_model("hyperret/hypencoder-minilm-l6", device="cpu")
 
@@ -119,12 +111,13 @@ def _parameters(module) -> dict[str, torch.Tensor]:
     return {name: p.detach().clone() for name, p in module.named_parameters()}
 
 
+@pytest.mark.slow
 def test_frozen_backbone_trains_the_hypernetwork_only(tiny_train_root, tmp_path):
     from hyperret_eval.models.hypencoder.train import _HypencoderTrainee
 
     config = RetrievalTrainConfig(name="test-frozen", qnet_layers=1, batch_size=2, negatives=1, max_steps=2,
                                   save_every=2, freeze_backbone=True, learning_rate=1e-3)
-    before = _HypencoderTrainee(config, tmp_path, resume=False).model
+    before = _HypencoderTrainee(config, resume_from=None).model
     train_retrieval(config, tmp_path / "frozen", tiny_train_root)
     after = Hypencoder.from_pretrained(tmp_path / "frozen")
     backbone_before, backbone_after = _parameters(before.query_backbone), _parameters(after.query_backbone)
@@ -134,28 +127,29 @@ def test_frozen_backbone_trains_the_hypernetwork_only(tiny_train_root, tmp_path)
 
 
 def test_constant_schedule_with_warmup_and_one_learning_rate(tiny_train_root, tmp_path):
-    from hyperret_eval.models.hypencoder.train import _HypencoderTrainee, _scheduler
+    from hyperret_eval.models.hypencoder.train import _HypencoderTrainee
+    from hyperret_eval.models.training import learning_rate_schedule
 
     config = RetrievalTrainConfig(qnet_layers=1, lr_schedule="constant_with_warmup", warmup_steps=4, max_steps=10)
-    trainee = _HypencoderTrainee(config, tmp_path, resume=False)
-    groups = trainee.parameter_groups(config)
+    trainee = _HypencoderTrainee(config, resume_from=None)
+    groups = trainee.parameter_groups()
     assert [g["lr"] for g in groups] == [2e-5, 2e-5], "backbone and hypernetwork share the paper's one rate"
     optimizer = torch.optim.AdamW(groups, weight_decay=config.weight_decay)
-    scheduler = _scheduler(config, optimizer)
+    scheduler = learning_rate_schedule(optimizer, config.lr_schedule, config.warmup_steps, config.max_steps)
     rates = []
     for _ in range(8):
         rates.append(optimizer.param_groups[0]["lr"])
         optimizer.step()
         scheduler.step()
     assert rates[:5] == pytest.approx([0, 5e-6, 1e-5, 1.5e-5, 2e-5]) and rates[4:] == pytest.approx([2e-5] * 4)
-    linear = _scheduler(RetrievalTrainConfig(qnet_layers=1, max_steps=10), optimizer)
+    linear = learning_rate_schedule(optimizer, "linear", 0, 10)
     assert linear.get_last_lr()[0] == pytest.approx(2e-5)
 
 
 def test_cross_entropy_over_positives_only():
     """The paper's in-batch loss: each query's positive against the batch's positives."""
+    from hyperret_eval.core.world import World
     from hyperret_eval.data.training_examples import Example
-    from hyperret_eval.distributed import World
     from hyperret_eval.models.hypencoder.train import batch_loss
 
     batch = [Example(f"q{i}", f"p{i}", (f"n{i}",)) for i in range(3)]
@@ -170,8 +164,8 @@ def test_cross_entropy_over_positives_only():
 @pytest.mark.parametrize("setting", ["init = \"zeros\"", "lr_schedule = \"cosine\"", "cross_entropy_candidates = \"x\"",
                                      "head_learning_rate = \"fast\""])
 def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
-    from hyperret_eval.errors import UserError
-    from hyperret_eval.models.recipes import load_recipe_file
+    from hyperret_eval.catalogue.recipe_files import load_recipe_file
+    from hyperret_eval.core.errors import UserError
 
     recipe = tmp_path / "r.toml"
     recipe.write_text(f'recipe = "hypencoder"\n{setting}\n')
@@ -181,6 +175,7 @@ def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
     assert load_recipe_file(recipe).head_learning_rate == 1e-4
 
 
+@pytest.mark.slow
 def test_dense_mining_trains_without_an_encoder_given(tiny_train_root, tmp_path):
     """`train hypencoder --miner dense` used to crash: the backbone mines its own negatives."""
     config = RetrievalTrainConfig(name="test-dense", qnet_layers=1, batch_size=2, negatives=1, max_steps=1,

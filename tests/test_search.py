@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder import QNets, QNetShape
-from hyperret_eval.errors import UserError
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 
 
@@ -31,17 +31,41 @@ def reference_top_k(qnets: QNets, passages: torch.Tensor, k: int):
     return torch.stack(scores), torch.stack(ids)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2, 3])
 @pytest.mark.parametrize("chunk_size, query_batch", [(37, 2), (1000, 16), (1, 5)])
-def test_exhaustive_equals_one_query_at_a_time(chunk_size, query_batch):
+def test_exhaustive_equals_one_query_at_a_time(chunk_size, query_batch, workers):
     passages = torch.randn(1000, 32, generator=torch.Generator().manual_seed(1))
     qnets = random_qnets(5, (32, 32, 32, 1))
     expected_scores, expected_ids = reference_top_k(qnets, passages, k=10)
-    scores, ids = ExhaustiveSearch(passages, chunk_size=chunk_size, query_batch=query_batch).search(qnets, 10)
+    engine = ExhaustiveSearch(passages, chunk_size=chunk_size, query_batch=query_batch, workers=workers)
+    scores, ids = engine.search(qnets, 10)
     assert torch.equal(ids, expected_ids)
     torch.testing.assert_close(scores, expected_scores, atol=1e-4, rtol=0)
     assert (scores[:, :-1] >= scores[:, 1:]).all(), "best first"
 
 
+def test_ties_go_to_the_lower_passage_id_whichever_worker_scored_them():
+    """Identical passages score identically; the answer must not depend on thread timing."""
+    distinct = torch.randn(40, 16, generator=torch.Generator().manual_seed(4))
+    # Passage i, i + 40 and i + 80 tie: same vector, same place in its chunk of 8 (a row's
+    # place in a matrix product can change its last bits), and 30 is a whole number of ties.
+    passages = torch.cat([distinct, distinct, distinct])
+    qnets = random_qnets(3, (16, 16, 1))
+    for workers in (1, 2, 4):
+        _, ids = ExhaustiveSearch(passages, chunk_size=8, workers=workers).search(qnets, 30)
+        for row in ids.tolist():
+            for rank in range(0, 30, 3):
+                assert row[rank : rank + 3] == [row[rank], row[rank] + 40, row[rank] + 80]
+
+
+def test_cpu_workers_leave_torch_thread_count_as_it_was():
+    before = torch.get_num_threads()
+    ExhaustiveSearch(torch.randn(100, 8), chunk_size=10, workers=2).search(random_qnets(2, (8, 8, 1)), 5)
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.slow
 def test_low_precision_keeps_most_of_the_top_k():
     passages = torch.randn(2000, 32, generator=torch.Generator().manual_seed(2))
     qnets = random_qnets(4, (32, 64, 1))
@@ -83,6 +107,7 @@ def recall(found: torch.Tensor, exact: torch.Tensor) -> float:
     return sum(len(set(a.tolist()) & set(b.tolist())) for a, b in zip(found, exact)) / exact.numel()
 
 
+@pytest.mark.slow
 def test_graph_search_recalls_the_exhaustive_top_k_scoring_a_fraction():
     passages = clustered_passages()
     qnets = random_qnets(8, (32, 32, 32, 1), seed=1)
@@ -99,6 +124,7 @@ def test_graph_search_recalls_the_exhaustive_top_k_scoring_a_fraction():
     assert (scores <= exact_scores[:, :1] + 1e-5).all(), "never above the true best score"
 
 
+@pytest.mark.slow
 def test_graph_search_scores_the_same_per_query_and_batched():
     """The CPU's per-query products and the GPU's padded batched product walk the graph
     identically: same passages reached, same top-k."""

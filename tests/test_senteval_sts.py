@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import mteb
 import pytest
-from scipy.stats import spearmanr
 
-from hyperret_eval import senteval_sts
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.data.sts import read_semeval_all
+from hyperret_eval.evaluation import senteval_sts
 from hyperret_eval.integrations.mteb_tasks import build_task
-from hyperret_eval.catalogue import load_catalogue
 
 from .conftest import copy_head
 
@@ -29,6 +28,7 @@ def senteval_root(tmp_path, data_root):
     return root
 
 
+@pytest.mark.slow
 def test_protocol_reports_pooled_and_per_subset_spearman(minilm, senteval_root):
     report = senteval_sts.evaluate(minilm.model.encode, senteval_root, batch_size=16)
     assert list(report["tasks"]) == [s.name for s in senteval_sts.SENTEVAL_SETS]
@@ -40,6 +40,7 @@ def test_protocol_reports_pooled_and_per_subset_spearman(minilm, senteval_root):
     assert report["tasks"]["SICK-R"]["pairs"] == 39  # 40 lines, one of them the header
 
 
+@pytest.mark.slow
 def test_pooled_setting_equals_mteb_on_the_same_pairs(minilm, senteval_root):
     """SentEval's "all" is the cosine Spearman over the pooled pairs: what mteb computes."""
     report = senteval_sts.evaluate(minilm.model.encode, senteval_root, batch_size=16)

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
 from hyperret_eval.data.training_examples import ScoredItems
-from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_RECIPE = REPO / "benchmarks" / "recipes" / "hypencoder-msmarco-paper.toml"
@@ -79,12 +79,13 @@ def test_a_bad_line_is_named_with_its_file_and_number(line, problem, scored_file
     items.example(0, negatives=2, rng=np.random.default_rng(0))  # other lines still read
 
 
+@pytest.mark.slow
 def test_paper_recipe_file(tmp_path, scored_file):
     """The shipped recipe has the paper's settings, names its data when it is missing, and
     trains (cut down to MiniLM and two steps) on a file in the paper's format, with
     margin-MSE from the items' scores."""
+    from hyperret_eval.catalogue.recipe_files import recipe_by_name_or_file
     from hyperret_eval.models.hypencoder.train import train_retrieval
-    from hyperret_eval.models.recipes import recipe_by_name_or_file
 
     paper = recipe_by_name_or_file(str(PAPER_RECIPE))
     assert (paper.qnet_layers, paper.batch_size, paper.negatives, paper.learning_rate, paper.warmup_steps) == (

@@ -12,8 +12,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 Qrels = dict[str, dict[str, int]]
 RELEVANCE_BOUND = 2**31  # pytrec_eval keeps grades in a C int

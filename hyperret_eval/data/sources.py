@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data import download
 from hyperret_eval.data.beir import RetrievalData, read_beir_folder
 from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv, require_correlatable
-from hyperret_eval.errors import DataNotFoundError, UserError
 
 FORMATS = ("semeval", "stsb-csv", "sick", "beir")
 

@@ -16,8 +16,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.errors import DataFormatError, DataNotFoundError
 
 
 @dataclass
@@ -37,10 +37,6 @@ class STSPairs:
         self.sentence2.extend(other.sentence2)
         self.scores.extend(other.scores)
         self.files.extend(other.files)
-
-    def head(self, n: int) -> STSPairs:
-        """The first ``n`` pairs (for quick runs and tests)."""
-        return STSPairs(self.sentence1[:n], self.sentence2[:n], self.scores[:n], list(self.files))
 
 
 _SEMEVAL_INPUT = re.compile(r"^(?P<prefix>STS(?:\d{4})?)\.input\.(?P<subset>.+)\.txt$")

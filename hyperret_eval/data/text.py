@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data.beir import read_corpus
+from hyperret_eval.data.folders import SCIFACT, TREC_DL_2019_SUBSET
 from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.errors import DataNotFoundError, UserError
 
 # Sentence sets of SentEval (UTF-8 ones), abstracts, passages: short and long texts both.
 TEXT_SOURCES: dict[str, tuple[str, ...]] = {
@@ -21,8 +22,8 @@ TEXT_SOURCES: dict[str, tuple[str, ...]] = {
         "senteval/MPQA/mpqa.pos",
         "senteval/MPQA/mpqa.neg",
     ),
-    "scifact": ("beir/scifact/corpus.jsonl",),
-    "trec-dl": ("beir/trec-dl-2019-subset/corpus.jsonl",),
+    "scifact": (f"{SCIFACT}/corpus.jsonl",),
+    "trec-dl": (f"{TREC_DL_2019_SUBSET}/corpus.jsonl",),
 }
 
 

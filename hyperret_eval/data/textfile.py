@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from pathlib import Path
 
-from hyperret_eval.errors import DataFormatError
+from hyperret_eval.core.errors import DataFormatError
 
 _BOM = "\ufeff"
 _recorder: ContextVar[dict[Path, str] | None] = ContextVar("read_digests", default=None)

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperret_eval.errors import DataFormatError, DataNotFoundError, UserError
+from hyperret_eval.core.errors import DataFormatError, DataNotFoundError, UserError
 
 MAX_LINE_BYTES = 64 << 20  # one query with its items; a longer line is refused before it is read
 

@@ -1,4 +1,11 @@
-"""Retrieval metrics computed by ir-measures (pytrec_eval underneath), never by hand."""
+"""Retrieval metrics computed by ir-measures (pytrec_eval underneath), never by hand.
+
+Metrics are values, as ir-measures has them: a task's measures depend on its relevance
+threshold (TREC-DL counts judgements of 2 and above, so its reciprocal rank is
+``RR(rel=2)@10``), and a result file keys each one ``ir_measures:<measure>`` as
+ir-measures writes the measure. Whoever reads the scores asks :func:`result_keys` for the
+keys of a task instead of spelling them out.
+"""
 
 from __future__ import annotations
 
@@ -18,11 +25,21 @@ def report_measures(relevance_threshold: int = 1) -> list:
     ]
 
 
+def result_key(measure) -> str:
+    """The key a result file holds ``measure``'s value under."""
+    return f"{PREFIX}{measure}"
+
+
+def result_keys(relevance_threshold: int = 1) -> list[str]:
+    """The keys of the measures a task with this relevance threshold reports."""
+    return [result_key(measure) for measure in report_measures(relevance_threshold)]
+
+
 def aggregate(
     qrels: dict[str, dict[str, int]],
     run: dict[str, dict[str, float]],
     relevance_threshold: int = 1,
 ) -> dict[str, float]:
-    """Mean of each reported measure over the queries, keyed ``ir_measures:<measure>``."""
+    """Mean of each reported measure over the queries, keyed as :func:`result_key` says."""
     values = ir_measures.calc_aggregate(report_measures(relevance_threshold), qrels, run)
-    return {f"{PREFIX}{measure}": float(value) for measure, value in values.items()}
+    return {result_key(measure): float(value) for measure, value in values.items()}

@@ -12,8 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from mteb.models.search_wrappers import SearchEncoderWrapper
 
-from hyperret_eval.distributed import World
+from hyperret_eval.core.world import World
+from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
 from hyperret_eval.search.settings import rankings
 from hyperret_eval.search.sharded import merge_ranked
 
@@ -48,3 +50,14 @@ class ShardedMTEBSearch:
                 ids[row, column] = self._position[doc_id]
         scores, ids = merge_ranked(self.world, scores, ids, top_k)
         return rankings(query_ids, self._doc_ids, scores, ids)
+
+
+def search_model_for(model, world: World):
+    """The model mteb searches a retrieval task with: ``model`` itself in one process; under
+    torchrun, each rank's share of the corpus (an embedding model wrapped in mteb's
+    ``SearchEncoderWrapper`` first)."""
+    if not world.distributed:
+        return model
+    if not isinstance(model, HypencoderMTEBSearch):
+        model = SearchEncoderWrapper(model)
+    return ShardedMTEBSearch(model, world)

@@ -16,7 +16,7 @@ from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 
-from hyperret_eval.catalogue import TaskSpec
+from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.data.beir import RetrievalData
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.integrations import ir_metrics

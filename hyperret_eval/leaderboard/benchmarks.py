@@ -19,8 +19,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 
 BENCHMARKS_FILE = "benchmarks.json"
 SEARCH_METHODS = ("exhaustive", "graph")

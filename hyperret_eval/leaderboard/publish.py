@@ -13,7 +13,7 @@ The leaderboard folder holds::
 
 Nothing is written unless every input file is valid and no published score would be
 overwritten without ``--replace``; then the whole folder is rebuilt beside the old one and
-swapped in at once (:func:`hyperret_eval.atomic.write_directory`). The read, merge and
+swapped in at once (:func:`hyperret_eval.core.atomic.write_directory`). The read, merge and
 write happen under a lock beside the folder (``.<name>.lock``), so publishes that run at
 once all land, one after the other. A ``--leaderboard`` that is a symlink is written
 through: the folder it points to is the one rebuilt.
@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval import atomic
-from hyperret_eval.catalogue import TaskSpec, load_catalogue
-from hyperret_eval.errors import UserError
+from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.leaderboard.benchmarks import BENCHMARKS_FILE, load_benchmarks, render_benchmarks_json
 from hyperret_eval.leaderboard.markdown import render_readme
 from hyperret_eval.leaderboard.page import render_page
@@ -43,8 +43,8 @@ from hyperret_eval.leaderboard.tables import build_sections
 from hyperret_eval.leaderboard.validate import (
     MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
-from hyperret_eval.locks import exclusive_lock
-from hyperret_eval.paths import one_component
+from hyperret_eval.core.locks import exclusive_lock
+from hyperret_eval.core.paths import one_component
 
 LEADERBOARD_FILE = "leaderboard.json"
 README_FILE = "README.md"

@@ -14,19 +14,18 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.catalogue import TaskSpec
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
+from hyperret_eval.catalogue.tasks import TaskSpec
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.integrations import ir_metrics
 from hyperret_eval.leaderboard.validate import ValidResult
 
 FORMAT_VERSION = 1
-# Metrics shown beside the main score, when the result has them.
-MAIN_METRICS = {
+# mteb's metrics shown beside the main score, when the result has them; a retrieval task
+# adds the ir-measures metrics it reports (see main_metric_keys).
+MTEB_METRICS = {
     "STS": ("cosine_spearman", "cosine_pearson", "spearman", "pearson"),
-    "Retrieval": (
-        "ndcg_at_10", "map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100",
-        "ir_measures:nDCG@10", "ir_measures:RR@10", "ir_measures:R@100", "ir_measures:AP",
-    ),
+    "Retrieval": ("ndcg_at_10", "map_at_10", "mrr_at_10", "recall_at_10", "recall_at_100"),
 }
 
 Key = tuple[str, str, str]  # model, revision, task
@@ -76,9 +75,16 @@ def _mean(values) -> float:
     return sum(values) / len(values)
 
 
+def main_metric_keys(spec: TaskSpec) -> list[str]:
+    """The metrics an entry of ``spec`` shows: mteb's, and for retrieval the ir-measures
+    measures at the task's own relevance threshold (``RR(rel=2)@10`` for TREC-DL)."""
+    ours = ir_metrics.result_keys(spec.relevance_threshold) if spec.type == "Retrieval" else []
+    return [*MTEB_METRICS[spec.type], *ours]
+
+
 def _main_metrics(split_scores: list[dict[str, Any]], spec: TaskSpec) -> dict[str, float]:
     metrics = {}
-    for name in MAIN_METRICS[spec.type]:
+    for name in main_metric_keys(spec):
         values = [entry.get(name) for entry in split_scores]
         if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
             metrics[name] = _mean(values)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from hyperret_eval.catalogue import TaskSpec
+from hyperret_eval.catalogue.tasks import TaskSpec
 
 SECTION_TITLES = {"STS": "STS", "Retrieval": "BEIR"}
 SECTION_METRICS = {"STS": "cosine Spearman", "Retrieval": "nDCG@10"}

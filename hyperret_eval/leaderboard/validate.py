@@ -2,7 +2,7 @@
 is published.
 
 A results folder is laid out as ``<org>__<model>/<revision>/<Task>.json`` beside a
-``model_meta.json`` (see :mod:`hyperret_eval.results`); ``runs/`` and the subfolders of a
+``model_meta.json`` (see :mod:`hyperret_eval.evaluation.results`); ``runs/`` and the subfolders of a
 revision (``senteval/``) hold other files and are not task results. Every problem found
 is collected, not only the first, so one publish attempt lists all that must be fixed.
 """
@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.catalogue import TaskSpec
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
-from hyperret_eval.results import PROVENANCE_KEY, RUNS_FOLDER
+from hyperret_eval.catalogue.tasks import TaskSpec
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.evaluation.results import PROVENANCE_KEY, RUNS_FOLDER
 
 MODEL_META_FILE = "model_meta.json"
 SOURCES = ("packaged", "recipe", "local", "hub")
@@ -84,7 +84,7 @@ def model_folder_name(model: str) -> str:
 
 
 def _read_json(path: Path, what: str, problems: list[str]) -> dict[str, Any] | None:
-    """The JSON object in ``path`` (bounded: :func:`hyperret_eval.jsonfile.read_json`), or
+    """The JSON object in ``path`` (bounded: :func:`hyperret_eval.core.jsonfile.read_json`), or
     None with the problem noted."""
     try:
         body = read_json(path, what)

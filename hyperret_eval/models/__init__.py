@@ -1,1 +1,3 @@
-"""Models: the registry of names the harness understands, and (later) HiCL and Hypencoder."""
+"""The models and how they train: HiCL (``hicl/``) and Hypencoder (``hypencoder/``), the
+backbones they start from, safe loading of model folders, and the one resumable training
+loop (``training.py``). Imports nothing above this floor (data, core)."""

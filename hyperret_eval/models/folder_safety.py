@@ -3,13 +3,13 @@
 transformers and sentence-transformers import code that a folder names (an ``auto_map``
 in a config, a module class in ``modules.json``) only when given
 ``trust_remote_code=True``; this project never passes it (our own sentence-transformers
-module is handed over as a class, see :func:`hyperret_eval.models.registry.load_sentence_transformer`).
+module is handed over as a class, see :func:`hyperret_eval.models.sentence_model.load_sentence_transformer`).
 That alone keeps code out; :func:`check_model_folder` runs first so that a hostile or
 damaged folder is refused with a message naming the file, whatever a library version
 would do with it:
 
 - a symlink anywhere in the folder that leads outside it (libraries read through it);
-- a JSON file that is not bounded JSON (see :mod:`hyperret_eval.jsonfile`), or that holds
+- a JSON file that is not bounded JSON (see :mod:`hyperret_eval.core.jsonfile`), or that holds
   an ``auto_map`` at any depth: a request to run code that ships with the model;
 - a sentence-transformers module config (``sentence_*_config.json``) naming another
   model to read (``tokenizer_name_or_path`` and the like): transformers would read it
@@ -21,9 +21,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
-from hyperret_eval.paths import inside
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.paths import inside
 
 CODE_KEY = "auto_map"
 

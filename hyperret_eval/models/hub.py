@@ -20,8 +20,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from hyperret_eval.core.errors import HubError
 from hyperret_eval.data.download import offline_variable
-from hyperret_eval.errors import HubError
 
 LOADER_FILES = (
     # transformers: config and weights, whole or sharded

@@ -1,8 +1,16 @@
 """Exhaustive q-net search: every query's q-net against every passage, top-k kept.
 
 Passages are scored a chunk at a time and queries a batch at a time, so memory holds
-one (query batch x passage chunk x widest q-net layer) activation, never Q x N x hidden;
-a running top-k is merged after each chunk.
+one (query batch x passage chunk x widest q-net layer) activation per worker, never
+Q x N x hidden; a running top-k is merged after each chunk.
+
+On the CPU the chunks are shared out dynamically: one worker thread per torch thread,
+each scoring whole chunks with a single intra-op thread and taking the next chunk when
+it is done. Splitting every small matrix product across threads instead (torch's own
+parallelism) makes each product wait for its slowest thread, which on a machine with
+any other busy process is most of the time; with dynamic chunks a descheduled worker
+only delays its own chunk. ``benchmarks/qnet_throughput.py`` measures both, quiet and
+under load.
 
 Passages already on the search device are used where they are, each chunk converted to
 the compute dtype as it is scored, so a memory-mapped corpus (say float16 vectors from
@@ -10,6 +18,11 @@ the passage cache) is read a chunk at a time and never copied whole into memory.
 """
 
 from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import torch
 from tqdm.auto import tqdm
@@ -39,30 +52,83 @@ class TopK:
         return ((where >= self.k) & (merged > float("-inf"))).sum(dim=1)
 
 
+def best_of(parts: list[TopK], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of several workers' top-k lists, ties broken by the lower passage id,
+    so the answer does not depend on which worker scored which chunk."""
+    scores = torch.cat([part.scores for part in parts], dim=1)
+    ids = torch.cat([part.ids for part in parts], dim=1)
+    by_id = ids.argsort(dim=1)
+    scores, ids = scores.gather(1, by_id), ids.gather(1, by_id)
+    by_score = scores.argsort(dim=1, descending=True, stable=True)[:, :k]
+    return scores.gather(1, by_score), ids.gather(1, by_score)
+
+
+class _SharedOffsets:
+    """Chunk start offsets handed out one at a time to whichever worker asks first."""
+
+    def __init__(self, offsets: range) -> None:
+        self._offsets: Iterator[int] = iter(offsets)
+        self._lock = threading.Lock()
+
+    def next(self) -> int | None:
+        with self._lock:
+            return next(self._offsets, None)
+
+
+@contextmanager
+def one_intra_op_thread() -> Iterator[None]:
+    """torch's intra-op threads set to one while the workers run (they are the
+    parallelism), restored afterwards. The setting is process-wide."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
 class ExhaustiveSearch:
     def __init__(self, passages: torch.Tensor, *, chunk_size: int | None = None, query_batch: int = 16,
                  dtype: str | torch.dtype = torch.float32, device: str | torch.device | None = None,
-                 show_progress: bool = False) -> None:
+                 workers: int | None = None, show_progress: bool = False) -> None:
+        """``workers``: CPU threads scoring chunks side by side (default: torch's thread
+        count); a GPU always uses one, its parallelism is inside each chunk."""
         self.dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
         self.device = torch.device(device) if device else passages.device
         self.passages = passages if passages.device == self.device else passages.to(self.device, self.dtype)
         self.chunk_size = chunk_size or (CUDA_CHUNK if self.device.type == "cuda" else CPU_CHUNK)
         self.query_batch = query_batch
+        self.workers = 1 if self.device.type != "cpu" else max(1, workers or torch.get_num_threads())
         self.show_progress = show_progress
 
-    @torch.inference_mode()
     def search(self, qnets: QNets, k: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Scores and passage indices [Q, k], best first (k is capped at the corpus size)."""
         k = min(k, self.passages.shape[0])
         qnets = qnets.to(self.device, self.dtype)
-        all_scores, all_ids = [], []
-        batches = range(0, len(qnets), self.query_batch)
-        for start in tqdm(batches, desc="Scoring queries", disable=not self.show_progress):
-            batch = qnets.select(slice(start, start + self.query_batch))
-            best = TopK(len(batch), k, self.device)
-            for offset in range(0, self.passages.shape[0], self.chunk_size):
-                chunk = self.passages[offset : offset + self.chunk_size].to(self.dtype)
-                best.merge(batch.apply_shared(chunk).float(), torch.arange(offset, offset + chunk.shape[0], device=self.device))
-            all_scores.append(best.scores)
-            all_ids.append(best.ids)
-        return torch.cat(all_scores), torch.cat(all_ids)
+        batches = [qnets.select(slice(start, start + self.query_batch))
+                   for start in range(0, len(qnets), self.query_batch)]
+        progress = tqdm(batches, desc="Scoring queries", disable=not self.show_progress)
+        if self.workers == 1:
+            results = [best_of([self._drain(batch, k, self._offsets())], k) for batch in progress]
+        else:
+            with one_intra_op_thread(), ThreadPoolExecutor(self.workers, thread_name_prefix="qnet") as pool:
+                results = [self._in_parallel(pool, batch, k) for batch in progress]
+        return torch.cat([scores for scores, _ in results]), torch.cat([ids for _, ids in results])
+
+    def _offsets(self) -> _SharedOffsets:
+        return _SharedOffsets(range(0, self.passages.shape[0], self.chunk_size))
+
+    def _in_parallel(self, pool: ThreadPoolExecutor, batch: QNets, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+        offsets = self._offsets()
+        parts = list(pool.map(lambda _: self._drain(batch, k, offsets), range(self.workers)))
+        return best_of(parts, k)
+
+    @torch.inference_mode()
+    def _drain(self, batch: QNets, k: int, offsets: _SharedOffsets) -> TopK:
+        """Score chunks until none is left; the top-k of the chunks this caller scored.
+        (Inference mode is per thread, hence here and not on :meth:`search`.)"""
+        best = TopK(len(batch), k, self.device)
+        while (offset := offsets.next()) is not None:
+            chunk = self.passages[offset : offset + self.chunk_size].to(self.dtype)
+            best.merge(batch.apply_shared(chunk).float(), torch.arange(offset, offset + chunk.shape[0], device=self.device))
+        return best

@@ -32,8 +32,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hyperret_eval import atomic
-from hyperret_eval.errors import UserError
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder.qnet import QNets
 from hyperret_eval.search.exhaustive import DTYPES, TopK
 

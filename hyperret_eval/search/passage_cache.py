@@ -34,11 +34,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from hyperret_eval import atomic
-from hyperret_eval.errors import UserError
-from hyperret_eval.locks import exclusive_lock
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.locks import exclusive_lock
+from hyperret_eval.core.paths import default_cache_root
 from hyperret_eval.models.hypencoder import Hypencoder
-from hyperret_eval.paths import default_cache_root
 
 FORMAT = "hyperret-passage-cache/1"
 CHUNK_SIZE = 4096  # passages encoded between two progress records

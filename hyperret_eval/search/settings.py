@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.search.exhaustive import ExhaustiveSearch
 from hyperret_eval.search.graph import METRICS, GraphSearch, NeighbourGraph, passages_fingerprint
 
@@ -57,7 +57,7 @@ class SearchSettings:
 
     def graph(self, passages: torch.Tensor, show_progress: bool) -> NeighbourGraph:
         """The saved graph for these passages and degree, else a new one, saved."""
-        from hyperret_eval.paths import default_cache_root
+        from hyperret_eval.core.paths import default_cache_root
 
         folder = self.graph_dir or default_cache_root() / "graphs"
         fingerprint = passages_fingerprint(passages)

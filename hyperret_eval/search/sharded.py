@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import torch
 
-from hyperret_eval.distributed import World, gather_along_columns
+from hyperret_eval.core.distributed import gather_along_columns
+from hyperret_eval.core.world import World
 
 
 def merge_ranked(world: World, scores: torch.Tensor, ids: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,4 +1,5 @@
-"""HiCL/SimCSE training configuration and the two named recipes."""
+"""HiCL/SimCSE training settings, and the choices each setting allows (imports no torch:
+the catalogue checks recipes without loading a model)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data.text import text_source_files
-from hyperret_eval.errors import DataNotFoundError, UserError
-from hyperret_eval.models.hicl.losses import SAME_TEXT_SEGMENTS
-from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS
-from hyperret_eval.training import Recipe
+from hyperret_eval.models.recipe import Recipe
+
+POOLINGS = ("mean", "cls")  # a segment's vector: the mean over its tokens, or its first token
+AGGREGATIONS = ("weighted", "mean")  # a text's vector: segment vectors weighted by length, or not
+SAME_TEXT_SEGMENTS = ("neither", "positive", "negative")  # segments of one text in the local loss
 
 
 @dataclass(frozen=True)
@@ -23,7 +26,7 @@ class TrainConfig(Recipe):
     """
 
     name: str = "hicl-minilm-l6"
-    backbone: str = "minilm"  # registry key, transformers model directory or hub id
+    backbone: str = "minilm"  # the packaged MiniLM, a local model folder or a hub id (models.backbones)
     segment_length: int = 32
     max_tokens: int = 128
     pooling: str = "mean"
@@ -74,8 +77,3 @@ class TrainConfig(Recipe):
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
-
-RECIPES: dict[str, TrainConfig] = {
-    "hicl": TrainConfig(),
-    "simcse": TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
-}

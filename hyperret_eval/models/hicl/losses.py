@@ -7,7 +7,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-SAME_TEXT_SEGMENTS = ("neither", "positive", "negative")
+from hyperret_eval.models.hicl.config import SAME_TEXT_SEGMENTS
 
 
 def info_nce(view1: torch.Tensor, view2: torch.Tensor, temperature: float, group: torch.Tensor | None = None,

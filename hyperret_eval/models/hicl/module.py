@@ -1,7 +1,7 @@
 """HiCL as one sentence-transformers module: slicer + segment encoder + aggregator.
 
 A saved HiCL model is an ordinary sentence-transformers directory whose ``modules.json``
-names :class:`HiCLEncoder`; :func:`hyperret_eval.models.registry.load_sentence_transformer`
+names :class:`HiCLEncoder`; :func:`hyperret_eval.models.sentence_model.load_sentence_transformer`
 loads it (handing the class over, so ``trust_remote_code`` stays off).
 """
 
@@ -13,7 +13,8 @@ import torch
 from sentence_transformers.base.modules import InputModule
 from transformers import AutoModel, AutoTokenizer
 
-from hyperret_eval.models.hicl.pooling import AGGREGATIONS, POOLINGS, aggregate_segments, pool_segments
+from hyperret_eval.models.hicl.config import AGGREGATIONS, POOLINGS
+from hyperret_eval.models.hicl.pooling import aggregate_segments, pool_segments
 from hyperret_eval.models.hicl.slicer import SegmentSlicer
 
 

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import torch
 
-POOLINGS = ("mean", "cls")
-AGGREGATIONS = ("weighted", "mean")
+from hyperret_eval.models.hicl.config import AGGREGATIONS, POOLINGS
 
 
 def pool_segments(hidden: torch.Tensor, attention_mask: torch.Tensor, pooling: str) -> torch.Tensor:

@@ -1,49 +1,26 @@
-"""The HiCL / SimCSE training loop: unlabeled text, two dropout views, InfoNCE losses.
+"""HiCL / SimCSE training: unlabeled text, two dropout views of each batch, InfoNCE losses.
 
 The output directory is always a loadable sentence-transformers model (the latest
-checkpoint) with its training state under ``training/``; it is replaced atomically at
-every save, and a run started again with the same configuration resumes from it.
+checkpoint) with its training state under ``training/``; the loop itself, with resuming
+and atomic saves, is :func:`hyperret_eval.models.training.train_resumable`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
-from tqdm.auto import tqdm
 
-from hyperret_eval import atomic
+from hyperret_eval.core.provenance import data_fingerprint
 from hyperret_eval.data.text import read_lines, unlabeled_texts
-from hyperret_eval.errors import UserError
+from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hicl.config import TrainConfig
 from hyperret_eval.models.hicl.losses import hicl_loss
 from hyperret_eval.models.hicl.module import HiCLEncoder
-from hyperret_eval.models.registry import backbone_path
-from hyperret_eval.results import data_fingerprint, package_versions
-from hyperret_eval.training import (
-    STATE_DIR,
-    epoch_batches,
-    load_optimizer_state,
-    optimizer_step,
-    record_step,
-    save_optimizer_state,
-    seed_everything,
-)
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class TrainResult:
-    output: Path
-    steps_done: int
-    history: list[dict]
-    resumed_from: int
+from hyperret_eval.models.sentence_model import save_sentence_transformer
+from hyperret_eval.models.training import Trainee, TrainResult, train_resumable
 
 
 def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str], list[Path]]:
@@ -53,99 +30,55 @@ def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str],
     return unlabeled_texts(data_root, config.text_sources)
 
 
-def _build_model(config: TrainConfig, output: Path) -> tuple[HiCLEncoder, dict | None]:
-    """A fresh model on the backbone, or the checkpoint in ``output`` if it is resumable."""
-    state_file = output / STATE_DIR / "state.json"
-    if not state_file.is_file():
-        if output.exists() and any(output.iterdir()):
-            raise UserError(f"{output} exists and is not a training checkpoint; choose another --output")
-        encoder = HiCLEncoder(
+class _HiCLTrainee(Trainee):
+    """Dropout (training mode) makes HiCL's two views of each text."""
+
+    def __init__(self, config: TrainConfig, texts: list[str], resume_from: Path | None, device: str) -> None:
+        self.config, self.texts, self.device = config, texts, device
+        self.model = HiCLEncoder.load(str(resume_from)) if resume_from else HiCLEncoder(
             str(backbone_path(config.backbone)),
             segment_length=config.segment_length,
             max_tokens=config.max_tokens,
             pooling=config.pooling,
             aggregation=config.aggregation,
         )
-        return encoder, None
-    state = json.loads(state_file.read_text(encoding="utf-8"))
-    if state["config"] != json.loads(json.dumps(config.to_dict())):
-        raise UserError(
-            f"{output} holds a run with a different configuration; resume it with the same settings, "
-            "or choose another --output"
+        self.model.to(device)
+        self.train_mode()
+
+    def batch_loss(self, step: int, indices: np.ndarray) -> tuple[torch.Tensor, dict]:
+        config = self.config
+        features = self.model.preprocess([self.texts[i] for i in indices])
+        features = {k: v.to(self.device) for k, v in features.items()}
+        view1 = self.model(dict(features))
+        view2 = self.model(dict(features))
+        losses = hicl_loss(
+            view1["sentence_embedding"].float(),
+            view2["sentence_embedding"].float(),
+            view1["segment_embeddings"].float(),
+            view2["segment_embeddings"].float(),
+            features["segment_text"],
+            alpha=config.alpha,
+            temperature=config.temperature,
+            same_text_segments=config.same_text_segments,
         )
-    return HiCLEncoder.load(str(output)), state
+        return losses["loss"], {k: round(float(v.detach()), 6) for k, v in losses.items()}
 
+    def save(self, folder: Path, extra: Callable[[Path], None]) -> None:
+        from sentence_transformers import SentenceTransformer
 
-def _save(encoder: HiCLEncoder, optimizer, scheduler, state: dict, output: Path) -> None:
-    from sentence_transformers import SentenceTransformer
-
-    def fill(folder: Path) -> None:
-        SentenceTransformer(modules=[encoder], device=str(next(encoder.parameters()).device)).save(str(folder))
-        save_optimizer_state(folder, optimizer, scheduler)
-        atomic.write_json(folder / STATE_DIR / "state.json", state)
-
-    atomic.write_directory(output, fill)
-    # Wrapping the encoder in a SentenceTransformer puts it in eval mode: switch dropout,
-    # HiCL's source of views, back on.
-    encoder.train()
+        # Wrapping the encoder puts it in eval mode; the loop switches dropout back on.
+        model = SentenceTransformer(modules=[self.model], device=str(next(self.model.parameters()).device))
+        save_sentence_transformer(model, folder, extra)
 
 
 def train(config: TrainConfig, output: Path, data_root: Path | None, device: str = "cpu",
           on_step: Callable[[dict], None] | None = None) -> TrainResult:
-    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record."""
-    from transformers import get_linear_schedule_with_warmup
-
+    """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record.
+    ``config.bf16`` turns bfloat16 autocast on, on a GPU that supports it."""
     texts, files = _load_texts(config, data_root)
-    if len(texts) < config.batch_size:
-        raise UserError(f"only {len(texts)} training texts, fewer than one batch of {config.batch_size}")
     files_sha256, data_revision = data_fingerprint(files, data_root or Path("."))
-
-    seed_everything(config.seed)
-    encoder, state = _build_model(config, output)
-    encoder.to(device)
-    encoder.train()
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
-    scheduler = get_linear_schedule_with_warmup(optimizer, num_warmup_steps=0, num_training_steps=config.max_steps)
-    start = 0
-    if state is not None:
-        load_optimizer_state(output, optimizer, scheduler)
-        start = int(state["step"])
-    else:
-        state = {
-            "config": json.loads(json.dumps(config.to_dict())),
-            "data": {"revision": data_revision, "texts": len(texts), "files_sha256": files_sha256},
-            "packages": package_versions(),
-            "step": 0,
-            "history": [],
-        }
-    if start >= config.max_steps:
-        return TrainResult(output, start, state["history"], start)
-
-    use_bf16 = config.bf16 and device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step")
-    started = time.perf_counter()
-    for step, indices in epoch_batches(len(texts), config.batch_size, config.seed, start):
-        if step >= config.max_steps:
-            break
-        features = encoder.preprocess([texts[i] for i in indices])
-        features = {k: v.to(device) for k, v in features.items()}
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=use_bf16):
-            view1 = encoder(dict(features))
-            view2 = encoder(dict(features))
-            losses = hicl_loss(
-                view1["sentence_embedding"].float(),
-                view2["sentence_embedding"].float(),
-                view1["segment_embeddings"].float(),
-                view2["segment_embeddings"].float(),
-                features["segment_text"],
-                alpha=config.alpha,
-                temperature=config.temperature,
-                same_text_segments=config.same_text_segments,
-            )
-        optimizer_step(losses["loss"], optimizer, scheduler)
-        record = {k: round(float(v.detach()), 6) for k, v in losses.items()}
-        record.update(step=step + 1, lr=scheduler.get_last_lr()[0], elapsed_s=round(time.perf_counter() - started, 2))
-        if record_step(state, record, progress, on_step, config.save_every, config.max_steps):
-            _save(encoder, optimizer, scheduler, state, output)
-    progress.close()
-    return TrainResult(output, state["step"], state["history"], start)
+    return train_resumable(
+        config, output, device=device, examples=len(texts),
+        data={"revision": data_revision, "texts": len(texts), "files_sha256": files_sha256},
+        build=lambda resume_from: _HiCLTrainee(config, texts, resume_from, device),
+        on_step=on_step, autocast=config.bf16)

@@ -23,11 +23,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hyperret_eval.models.damaged import unreadable
 from hyperret_eval.models.folder_safety import check_model_folder
 from hyperret_eval.models.hypencoder.checkpoint_config import CheckpointError, read_checkpoint_config
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
 from hyperret_eval.models.hypencoder.modeling import Hypencoder
+from hyperret_eval.models.weights import unreadable
 
 QUERY_PREFIX = "query_encoder.transformer."
 PASSAGE_PREFIX = "passage_encoder.transformer."
@@ -179,7 +179,7 @@ def save_checkpoint(model: Hypencoder, folder: Path, extra=None) -> None:
     atomically; ``extra(staging_folder)`` may add files (training state) to the same swap."""
     from safetensors.torch import save_file
 
-    from hyperret_eval import atomic
+    from hyperret_eval.core import atomic
 
     shape = model.shape
     name = getattr(model.query_backbone.config, "_name_or_path", "") or ""

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import read_json
-from hyperret_eval.models.hypencoder.modeling import PASSAGE_POOLINGS
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.models.hypencoder.config import PASSAGE_POOLINGS
 from hyperret_eval.models.hypencoder.qnet import ACTIVATIONS, QNetShape
 
 MAX_QNET_LAYERS = 64  # the paper uses up to 8 hidden layers

@@ -10,12 +10,11 @@ import torch
 from torch import nn
 
 from hyperret_eval.data.training_examples import Text, token_ids
+from hyperret_eval.models.hypencoder.config import INITS, PASSAGE_POOLINGS
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
 from hyperret_eval.models.hypencoder.qnet import QNets, QNetShape
 from hyperret_eval.models.text_bound import clip_text
 
-PASSAGE_POOLINGS = ("cls", "mean", "mean-unmasked-sum")
-INITS = ("warm", "reference")
 
 
 def warm_start_offset(qnet_layers: int) -> float:
@@ -149,7 +148,7 @@ class Hypencoder(nn.Module):
         retrieval training and a long budget."""
         from transformers import AutoModel, AutoTokenizer
 
-        from hyperret_eval.models.registry import backbone_path
+        from hyperret_eval.models.backbones import backbone_path
 
         if qnet_layers < 1:
             raise ValueError(f"qnet_layers must be at least 1, got {qnet_layers}")

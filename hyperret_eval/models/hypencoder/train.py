@@ -1,4 +1,4 @@
-"""Training Hypencoder, and the bi-encoder baseline (BE) with the very same loop.
+"""Training Hypencoder, and the bi-encoder baseline (BE) with the very same step.
 
 Data: a BEIR training split at the data root (default SciFact train), each judged query
 with its positive passage and hard negatives mined by BM25 or the backbone; or a JSONL
@@ -7,127 +7,34 @@ batches need it (:mod:`hyperret_eval.data.training_examples`). Loss: cross-entro
 the batch's passages (every other query's positive and negatives are in-batch negatives,
 or with ``cross_entropy_candidates = "positives"`` only the other queries' positives, as
 the paper trains), plus margin-MSE against teacher scores when there are any (the JSONL
-items' scores, or a ``query-id  doc-id  score`` file). Checkpoints are replaced
-atomically and a run started again with the same settings resumes.
+items' scores, or a ``query-id  doc-id  score`` file). The loop itself, with resuming and
+saving, is :func:`hyperret_eval.models.training.train_resumable`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
-import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 
-from hyperret_eval import atomic
-from hyperret_eval.data.beir import beir_split_files, read_beir_folder
-from hyperret_eval.data.textfile import numbered_lines
-from hyperret_eval.distributed import World, all_gather_with_grad, barrier, current_world, reduce_mean
-from hyperret_eval.errors import DataFormatError, DataNotFoundError, UserError
-from hyperret_eval.data.training_examples import Example, ScoredItems, Text, jsonl_files, token_ids
-from hyperret_eval.models.hypencoder.mining import MINERS, mine_examples
-from hyperret_eval.training import (
-    STATE_DIR,
-    Recipe,
-    epoch_batches,
-    load_optimizer_state,
-    optimizer_step,
-    record_step,
-    save_optimizer_state,
-    seed_everything,
-)
+from hyperret_eval.core.distributed import all_gather_with_grad, reduce_mean
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.world import World, current_world
+from hyperret_eval.data.beir import read_beir_folder
+from hyperret_eval.data.teacher_scores import read_teacher_scores
+from hyperret_eval.data.training_examples import Example, ScoredItems, Text, token_ids
+from hyperret_eval.models.backbones import backbone_path
+from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
+from hyperret_eval.models.hypencoder.mining import mine_examples
+from hyperret_eval.models.sentence_model import load_sentence_transformer, save_sentence_transformer
+from hyperret_eval.models.training import Trainee, TrainResult, train_resumable
 
-MODEL_KINDS = ("hypencoder", "be")
-SCHEDULES = ("linear", "constant_with_warmup")  # transformers' schedules of those names
-CROSS_ENTROPY_CANDIDATES = ("all", "positives")
 BE_SCALE = 20.0  # cosine scores x 20 before the softmax, as sentence-transformers' MNRL does
-
-
-@dataclass(frozen=True)
-class RetrievalTrainConfig(Recipe):
-    name: str = "hypencoder-minilm-l6"
-    model: str = "hypencoder"  # or "be"
-    backbone: str = "minilm"  # registry name, local model folder or hub id
-    qnet_layers: int = 2
-    # "warm": the q-nets start as the backbone's (centred) cosine, so training starts from
-    # the bi-encoder's ranking instead of chance;
-    # "reference": the paper's initialisation, for a backbone with no retrieval training.
-    init: str = "warm"
-    passage_pooling: str = "mean"
-    shared_encoder: bool = True
-    freeze_backbone: bool = False  # train the hypernetwork only (Hypencoder heads on a fixed encoder)
-    max_length: int = 256  # tokens per query or passage
-    dataset: str = "beir/scifact"
-    split: str = "train"
-    miner: str = "bm25"
-    training_file: str | None = None  # JSONL in the paper's MS MARCO format; replaces dataset/split/miner
-    negatives: int = 3
-    batch_size: int = 8
-    # One rate for every parameter, as the paper's recipe has. A separate hypernetwork rate
-    # (head_learning_rate) suited the reference init only: in issue 12's check (warm start,
-    # passage side frozen) 3e-4 on the hypernetwork took SciFact nDCG@10 from 64.5 to 44.3
-    # in 100 steps, where 2e-5 reached 69.3.
-    learning_rate: float = 2e-5
-    head_learning_rate: float | None = None  # None: learning_rate
-    weight_decay: float = 0.01  # AdamW's default; the paper trains with 0
-    lr_schedule: str = "linear"  # or "constant_with_warmup" (the paper's)
-    warmup_steps: int = 0
-    cross_entropy_candidates: str = "all"  # or "positives": the batch's positives only (the paper's)
-    max_steps: int = 100
-    save_every: int = 50
-    seed: int = 42
-    teacher_scores: str | None = None
-    margin_mse_weight: float = 1.0
-
-    def __post_init__(self) -> None:
-        from hyperret_eval.models.hypencoder.modeling import INITS
-
-        self.check_common()
-        for setting, allowed in (("model", MODEL_KINDS), ("miner", MINERS), ("init", INITS),
-                                 ("lr_schedule", SCHEDULES), ("cross_entropy_candidates", CROSS_ENTROPY_CANDIDATES)):
-            if getattr(self, setting) not in allowed:
-                raise UserError(f"{setting} must be one of {allowed}, got {getattr(self, setting)!r}")
-        if self.batch_size < 2 or self.negatives < 0 or self.max_steps < 1 or self.qnet_layers < 1:
-            raise UserError("batch_size >= 2, negatives >= 0, max_steps >= 1 and qnet_layers >= 1 are required")
-        if self.warmup_steps < 0 or self.max_length < 8:
-            raise UserError("warmup_steps >= 0 and max_length >= 8 are required")
-        if self.freeze_backbone and self.model == "be":
-            raise UserError("a bi-encoder with a frozen backbone has nothing to train: freeze_backbone is for Hypencoder")
-        if self.training_file and self.teacher_scores:
-            raise UserError("training_file carries its teacher scores in its items; teacher_scores is for BEIR data")
-
-    def training_files(self, data_root: Path | None) -> list[Path]:
-        if self.training_file:
-            return jsonl_files(Path(self.training_file).expanduser())
-        if data_root is None:
-            raise UserError(f"training {self.name} needs --data-root (or HYPERRET_DATA): it reads {self.dataset}")
-        files = list(beir_split_files(data_root / self.dataset, self.split))
-        if self.teacher_scores:
-            teacher = Path(self.teacher_scores).expanduser()
-            if not teacher.is_file():
-                raise DataNotFoundError(f"teacher scores file not found: {teacher}")
-            files.append(teacher)
-        return files
-
-
-def read_teacher_scores(path: Path) -> dict[tuple[str, str], float]:
-    scores = {}
-    for number, line in numbered_lines(path):
-        if not line.strip() or line.startswith("query-id"):
-            continue
-        parts = line.split("\t")
-        try:
-            scores[(parts[0], parts[1])] = float(parts[2])
-        except (IndexError, ValueError):
-            raise DataFormatError(path, number, "expected query-id, doc-id and a numeric score, tab-separated") from None
-    return scores
 
 
 def margin_mse(student_pos: torch.Tensor, student_neg: torch.Tensor, teacher_pos: torch.Tensor,
@@ -136,11 +43,48 @@ def margin_mse(student_pos: torch.Tensor, student_neg: torch.Tensor, teacher_pos
     return F.mse_loss(student_pos.unsqueeze(1) - student_neg, teacher_pos.unsqueeze(1) - teacher_neg)
 
 
-class _HypencoderTrainee:
-    def __init__(self, config: RetrievalTrainConfig, output: Path, resume: bool) -> None:
+class _RetrievalTrainee(Trainee):
+    """What Hypencoder and BE share in the loop: a step scores a batch of examples (see
+    :func:`batch_loss`). Each subclass holds its ``model`` and says how it encodes, scores
+    and saves."""
+
+    def __init__(self, config: RetrievalTrainConfig) -> None:
+        self.config = config
+        self.examples = None
+        self.scorer: nn.Module | None = None
+        self.world = World()
+
+    def start(self, examples, world: World, device: str) -> None:
+        """Move to ``device``, switch to training mode and take the step's data: under
+        torchrun the batch scorer is wrapped in DistributedDataParallel."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        self.model.to(device)
+        self.train_mode()
+        self.examples, self.world = examples, world
+        self.scorer = _BatchScorer(self, world)
+        if world.distributed:
+            # The backbone's pooler takes no part in the loss: its parameters get no gradient.
+            self.scorer = DistributedDataParallel(
+                self.scorer, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
+                find_unused_parameters=True)
+
+    def batch_loss(self, step: int, indices: np.ndarray) -> tuple[torch.Tensor, dict]:
+        config = self.config
+        rng = np.random.default_rng([config.seed, step])  # negatives drawn per step: a resumed run draws the same
+        batch = [self.examples.example(int(i), config.negatives, rng) for i in indices]
+        loss, record = batch_loss(self.scorer, batch, self.world, config.margin_mse_weight,
+                                  config.cross_entropy_candidates)
+        record["loss"] = _global_mean(self.world, loss)
+        return loss, record
+
+
+class _HypencoderTrainee(_RetrievalTrainee):
+    def __init__(self, config: RetrievalTrainConfig, resume_from: Path | None) -> None:
         from hyperret_eval.models.hypencoder import Hypencoder
 
-        self.model = Hypencoder.from_pretrained(output) if resume else Hypencoder.from_backbone(
+        super().__init__(config)
+        self.model = Hypencoder.from_pretrained(resume_from) if resume_from else Hypencoder.from_backbone(
             config.backbone, qnet_layers=config.qnet_layers, shared_encoder=config.shared_encoder,
             passage_pooling=config.passage_pooling, seed=config.seed, max_length=config.max_length, init=config.init)
         self.frozen_backbone = config.freeze_backbone
@@ -152,12 +96,12 @@ class _HypencoderTrainee:
         head = {id(p) for p in self.model.hypernetwork.parameters()}
         return [p for p in self.model.parameters() if id(p) not in head]
 
-    def parameter_groups(self, config: RetrievalTrainConfig) -> list[dict]:
+    def parameter_groups(self) -> list[dict]:
         head = {"params": list(self.model.hypernetwork.parameters()),
-                "lr": config.head_learning_rate or config.learning_rate}
+                "lr": self.config.head_learning_rate or self.config.learning_rate}
         if self.frozen_backbone:
             return [head]
-        return [{"params": self._backbone_parameters(), "lr": config.learning_rate}, head]
+        return [{"params": self._backbone_parameters(), "lr": self.config.learning_rate}, head]
 
     def train_mode(self) -> None:
         """Training mode; a frozen backbone stays in eval mode (no dropout): a fixed encoder."""
@@ -177,22 +121,15 @@ class _HypencoderTrainee:
     def score(queries, passages: torch.Tensor) -> torch.Tensor:
         return queries.score(passages)
 
-    def save(self, folder: Path, extra) -> None:
+    def save(self, folder: Path, extra: Callable[[Path], None]) -> None:
         self.model.save_pretrained_with(folder, extra)
 
 
-class _BiEncoderTrainee:
-    def __init__(self, config: RetrievalTrainConfig, output: Path, resume: bool) -> None:
-        from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
-
-        self.model = load_sentence_transformer(output if resume else backbone_path(config.backbone), "cpu")
+class _BiEncoderTrainee(_RetrievalTrainee):
+    def __init__(self, config: RetrievalTrainConfig, resume_from: Path | None) -> None:
+        super().__init__(config)
+        self.model = load_sentence_transformer(resume_from or backbone_path(config.backbone), "cpu")
         self.model.max_seq_length = config.max_length
-
-    def parameter_groups(self, config: RetrievalTrainConfig) -> list[dict]:
-        return [{"params": list(self.model.parameters()), "lr": config.learning_rate}]
-
-    def train_mode(self) -> None:
-        self.model.train()
 
     def _embed(self, texts: list[Text]) -> torch.Tensor:
         if all(isinstance(text, str) for text in texts):
@@ -213,12 +150,11 @@ class _BiEncoderTrainee:
     def score(queries: torch.Tensor, passages: torch.Tensor) -> torch.Tensor:
         return BE_SCALE * queries @ passages.T
 
-    def save(self, folder: Path, extra) -> None:
-        def fill(staging: Path) -> None:
-            self.model.save(str(staging))
-            extra(staging)
+    def save(self, folder: Path, extra: Callable[[Path], None]) -> None:
+        save_sentence_transformer(self.model, folder, extra)
 
-        atomic.write_directory(folder, fill)
+
+TRAINEES = {"hypencoder": _HypencoderTrainee, "be": _BiEncoderTrainee}
 
 
 class _BatchScorer(nn.Module):
@@ -296,8 +232,6 @@ def _training_examples(config: RetrievalTrainConfig, data_root: Path, encoder_fo
         return ScoredItems(Path(config.training_file).expanduser())
     data = read_beir_folder(data_root / config.dataset, config.split)
     if config.miner == "dense" and encoder_for_mining is None:
-        from hyperret_eval.models.registry import backbone_path, load_sentence_transformer
-
         encoder_for_mining = load_sentence_transformer(backbone_path(config.backbone), device)
     examples = mine_examples(data, config.miner, config.negatives, seed=config.seed, encoder=encoder_for_mining)
     if config.teacher_scores:
@@ -308,14 +242,6 @@ def _training_examples(config: RetrievalTrainConfig, data_root: Path, encoder_fo
     return _MinedExamples(examples)
 
 
-def _scheduler(config: RetrievalTrainConfig, optimizer):
-    from transformers import get_constant_schedule_with_warmup, get_linear_schedule_with_warmup
-
-    if config.lr_schedule == "constant_with_warmup":
-        return get_constant_schedule_with_warmup(optimizer, config.warmup_steps)
-    return get_linear_schedule_with_warmup(optimizer, config.warmup_steps, config.max_steps)
-
-
 def _global_mean(world: World, value: torch.Tensor) -> float:
     """The loss the whole batch had (what one process would log), from each rank's part."""
     value = value.detach().clone()
@@ -324,86 +250,27 @@ def _global_mean(world: World, value: torch.Tensor) -> float:
     return float(value)
 
 
-@dataclass
-class RetrievalTrainResult:
-    output: Path
-    steps_done: int
-    history: list[dict]
-    resumed_from: int
-
-
-def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path, device: str = "cpu",
+def train_retrieval(config: RetrievalTrainConfig, output: Path, data_root: Path | None, device: str = "cpu",
                     encoder_for_mining=None, on_step: Callable[[dict], None] | None = None,
-                    world: World | None = None, autocast: bool = True) -> RetrievalTrainResult:
+                    world: World | None = None, autocast: bool = True) -> TrainResult:
     """Train (or resume) ``config`` into ``output``; ``on_step`` sees each step's record.
 
     Under torchrun each rank takes an equal share of every batch (``batch_size`` must divide
     by the number of ranks) and the model is wrapped in DistributedDataParallel; only rank 0
     writes checkpoints, the others read ``output`` to resume (a shared folder across nodes).
-
-    On a GPU that supports bfloat16 the forward passes run under bfloat16 autocast (weights
-    and optimizer stay float32) unless ``autocast`` is False (float32 throughout: the
-    reference ``benchmarks/gpu_check.py`` compares the bfloat16 losses with). Like the
-    device itself, this is not part of the recipe's fingerprint; the state file records it.
+    ``autocast`` False keeps a GPU in float32 throughout (the reference
+    ``benchmarks/gpu_check.py`` compares the bfloat16 losses with).
     """
-    from torch.nn.parallel import DistributedDataParallel
-
     world = world or current_world()
     if config.batch_size % world.size:
         raise UserError(f"batch_size {config.batch_size} does not split evenly over {world.size} processes")
-
     examples = _training_examples(config, data_root, encoder_for_mining, device)
-    if len(examples) < config.batch_size:
-        raise UserError(f"only {len(examples)} training examples, fewer than one batch of {config.batch_size}")
 
-    state_file = output / STATE_DIR / "state.json"
-    resume = state_file.is_file()
-    state = json.loads(state_file.read_text(encoding="utf-8")) if resume else None
-    if state is not None and state["config"] != json.loads(json.dumps(config.to_dict())):
-        raise UserError(f"{output} holds a run with a different configuration; choose another --output")
-    if not resume and output.exists() and any(output.iterdir()):
-        raise UserError(f"{output} exists and is not a training checkpoint; choose another --output")
+    def build(resume_from: Path | None) -> _RetrievalTrainee:
+        trainee = TRAINEES[config.model](config, resume_from)
+        trainee.start(examples, world, device)
+        return trainee
 
-    seed_everything(config.seed)
-    trainee = (_HypencoderTrainee if config.model == "hypencoder" else _BiEncoderTrainee)(config, output, resume)
-    trainee.model.to(device)
-    trainee.train_mode()
-    scorer = _BatchScorer(trainee, world)
-    if world.distributed:
-        # The backbone's pooler takes no part in the loss: its parameters get no gradient.
-        scorer = DistributedDataParallel(scorer, device_ids=[torch.device(device).index] if device.startswith("cuda") else None,
-                                         find_unused_parameters=True)
-    optimizer = torch.optim.AdamW(trainee.parameter_groups(config), weight_decay=config.weight_decay)
-    scheduler = _scheduler(config, optimizer)
-    start = 0
-    if resume:
-        load_optimizer_state(output, optimizer, scheduler)
-        start = int(state["step"])
-    else:
-        state = {"config": json.loads(json.dumps(config.to_dict())), "examples": len(examples), "step": 0, "history": []}
-
-    bf16 = autocast and device.startswith("cuda") and torch.cuda.is_bf16_supported()
-    state["autocast"] = "bfloat16" if bf16 else None
-    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
-                    disable=not world.is_main)
-    started = time.perf_counter()
-    for step, indices in epoch_batches(len(examples), config.batch_size, config.seed, start):
-        if step >= config.max_steps:
-            break
-        rng = np.random.default_rng([config.seed, step])  # negatives drawn per step: a resumed run draws the same
-        batch = [examples.example(int(i), config.negatives, rng) for i in indices]
-        with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=bf16):
-            loss, record = batch_loss(scorer, batch, world, config.margin_mse_weight, config.cross_entropy_candidates)
-        optimizer_step(loss, optimizer, scheduler)
-        record.update(step=step + 1, loss=_global_mean(world, loss), elapsed_s=round(time.perf_counter() - started, 2))
-        if record_step(state, record, progress, on_step, config.save_every, config.max_steps):
-            def extra(folder: Path, state=state) -> None:
-                save_optimizer_state(folder, optimizer, scheduler)
-                atomic.write_json(folder / STATE_DIR / "state.json", state)
-
-            if world.is_main:
-                trainee.save(output, extra)
-            barrier(world)
-            trainee.train_mode()
-    progress.close()
-    return RetrievalTrainResult(output, state["step"], state["history"], start)
+    return train_resumable(config, output, device=device, examples=len(examples), data={"examples": len(examples)},
+                           build=build, lr_schedule=config.lr_schedule, warmup_steps=config.warmup_steps,
+                           on_step=on_step, world=world, autocast=autocast)

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 
 MAX_BYTES = 64 * 1024 * 1024  # a tokenizer.json of a large multilingual vocabulary is ~20 MB
 MAX_DEPTH = 64  # our own files nest 6 deep; model configs fewer than 10

@@ -10,7 +10,7 @@ import os
 import re
 from pathlib import Path
 
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 
 DATA_ENV = "HYPERRET_DATA"
 CACHE_ENV = "HYPERRET_CACHE"

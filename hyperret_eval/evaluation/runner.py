@@ -4,7 +4,7 @@
 All user-input checks (task and model names, every data file, training data included)
 happen before any training or evaluation, so a mistake never leaves a half-finished
 results folder behind. A trainable model whose checkpoint is missing or incomplete is then
-trained (:mod:`hyperret_eval.checkpoints`) before the first evaluation.
+trained (:mod:`hyperret_eval.catalogue.checkpoints`) before the first evaluation.
 """
 
 from __future__ import annotations
@@ -17,18 +17,26 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval import atomic, catalogue, senteval_sts
-from hyperret_eval.catalogue import TaskSpec
-from hyperret_eval.checkpoints import ensure_checkpoint
+import mteb
+
+from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
+from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
+from hyperret_eval.catalogue.tasks import TaskSpec, select_tasks
+from hyperret_eval.core import atomic
+from hyperret_eval.core.distributed import init_world, resolve_device
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.provenance import data_fingerprint, device_description
+from hyperret_eval.core.seeding import seed_everything
+from hyperret_eval.core.world import World
 from hyperret_eval.data import sources
 from hyperret_eval.data.beir import RetrievalData
-from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.data.sts import STSPairs
-from hyperret_eval.distributed import World, init_world
-from hyperret_eval.errors import UserError
-from hyperret_eval.models.registry import ResolvedModel, resolve_models
-from hyperret_eval.results import RunManifest, data_fingerprint, device_description, save_task_result
-from hyperret_eval.training import seed_everything
+from hyperret_eval.data.textfile import recording_digests
+from hyperret_eval.evaluation import senteval_sts
+from hyperret_eval.evaluation.results import RunManifest, save_task_result
+from hyperret_eval.integrations.mteb_loader import load_for_mteb
+from hyperret_eval.integrations.mteb_sharded import search_model_for
+from hyperret_eval.integrations.mteb_tasks import build_task
 
 log = logging.getLogger(__name__)
 
@@ -72,20 +80,6 @@ class Score:
     wall_time_s: float
 
 
-def resolve_device(requested: str) -> str:
-    import torch
-
-    if requested == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        torch.device(requested)
-    except RuntimeError:
-        raise UserError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N") from None
-    if requested.startswith("cuda") and not torch.cuda.is_available():
-        raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
-    return requested
-
-
 def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     """Read and check the data of every task (downloading what is missing, when online)."""
     prepared = []
@@ -100,27 +94,9 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
     return prepared
 
 
-def _search_model_for(model, world: World):
-    """Under torchrun, a retrieval task searches each rank's share of the corpus."""
-    from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
-    from hyperret_eval.integrations.mteb_sharded import ShardedMTEBSearch
-
-    if not world.distributed:
-        return model
-    if not isinstance(model, HypencoderMTEBSearch):
-        from mteb.models.search_wrappers import SearchEncoderWrapper
-
-        model = SearchEncoderWrapper(model)
-    return ShardedMTEBSearch(model, world)
-
-
 def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
                  world: World = World()) -> Score | None:
     """Evaluate one model on one task; only rank 0 writes the result (and returns a Score)."""
-    import mteb
-
-    from hyperret_eval.integrations.mteb_tasks import build_task
-
     mteb_task = build_task(
         task.spec,
         task.data,
@@ -132,7 +108,7 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
     with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging:
         started = time.perf_counter()
         result = mteb.evaluate(
-            _search_model_for(model, world) if task.spec.type == "Retrieval" else model,
+            search_model_for(model, world) if task.spec.type == "Retrieval" else model,
             mteb_task,
             cache=None,
             overwrite_strategy="always",
@@ -178,7 +154,7 @@ def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dic
 
 
 def run(options: RunOptions, progress=print) -> RunReport:
-    specs = catalogue.select_tasks(options.tasks, options.data_root)
+    specs = select_tasks(options.tasks, options.data_root)
     models = resolve_models(options.models, options.data_root)
     device = resolve_device(options.device)
     if options.batch_size < 1:
@@ -218,7 +194,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
     for resolved in models:
         seed_everything(options.seed)
         progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
-        model = resolved.load(device)
+        model = load_for_mteb(resolved, device)
         for task in tasks:
             if resolved.kind == "hypencoder" and task.spec.type != "Retrieval":
                 progress(f"Skipping {task.spec.name} for {resolved.key}: a Hypencoder ranks passages for a query, "

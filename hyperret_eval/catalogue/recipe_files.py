@@ -1,8 +1,6 @@
-"""Every trainable model name, the training recipe behind it, and recipe files.
-
-A recipe is a frozen config; with the training data it reads it names a checkpoint in the
-cache (:mod:`hyperret_eval.checkpoints`). A recipe file (TOML, JSON or YAML) names a base
-recipe and overrides some of its settings::
+"""Recipe files: a TOML, JSON or YAML file that names a base recipe and overrides some of
+its settings, read with bounds (size, YAML aliases, integer length) and checked setting by
+setting against the recipe's dataclass::
 
     recipe = "hicl"
     max_steps = 500
@@ -15,54 +13,18 @@ import dataclasses
 import tomllib
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
-from hyperret_eval.errors import UserError
-from hyperret_eval.jsonfile import parse_json
-from hyperret_eval.models.hicl.config import RECIPES as SENTENCE_RECIPES
-from hyperret_eval.models.hypencoder.train import RetrievalTrainConfig, train_retrieval
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import parse_json
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
 MAX_RECIPE_BYTES = 1024 * 1024  # a recipe is a few lines; a bigger file is a mistake or an attack
 BASE_RECIPE_KEY = "recipe"
 PATH_SETTINGS = ("text_file", "teacher_scores", "training_file")  # file paths, read relative to the recipe file
-
-
-def retrieval_recipes() -> dict[str, RetrievalTrainConfig]:
-    default = RetrievalTrainConfig()
-    recipes = {"hypencoder": default}
-    for layers in (2, 4, 6, 8):
-        # The default is the 2-layer q-net: both names train and load the same checkpoint.
-        recipes[f"hypencoder-{layers}layer"] = default if layers == default.qnet_layers else RetrievalTrainConfig(
-            name=f"hypencoder-{layers}layer-minilm-l6", qnet_layers=layers)
-    recipes["be"] = RetrievalTrainConfig(name="be-minilm-l6", model="be")
-    return recipes
-
-
-def all_recipes() -> dict:
-    return {**SENTENCE_RECIPES, **retrieval_recipes()}
-
-
-def is_hypencoder_recipe(config) -> bool:
-    return isinstance(config, RetrievalTrainConfig) and config.model == "hypencoder"
-
-
-def train_recipe(config, output: Path, data_root: Path | None, device: str,
-                 on_step: Callable[[dict], None] | None = None):
-    """Train (or resume) any recipe into ``output`` with the loop that fits it."""
-    if isinstance(config, RetrievalTrainConfig):
-        return train_retrieval(config, output, data_root, device=device, on_step=on_step)
-    from hyperret_eval.models.hicl.train import train
-
-    return train(config, output, data_root, device=device, on_step=on_step)
-
-
-def supports_data_parallel(config) -> bool:
-    """Whether the recipe's training loop runs under torchrun with DistributedDataParallel."""
-    return isinstance(config, RetrievalTrainConfig)
 
 
 def is_recipe_file(path: Path) -> bool:
@@ -155,21 +117,19 @@ def load_config_file(path: Path, base):
 def load_recipe_file(path: Path):
     """The recipe a file describes: its ``recipe`` key names the base, the rest override it."""
     values = _read_settings(path)
-    recipes = all_recipes()
     base_name = values.pop(BASE_RECIPE_KEY, None)
-    if base_name not in recipes:
+    if base_name not in NAMED_RECIPES:
         found = "has no" if base_name is None else f"names an unknown recipe {base_name!r} in its"
-        raise UserError(f"{path} {found} `{BASE_RECIPE_KEY}` key; set it to one of {', '.join(recipes)}")
-    return _apply_settings(path, recipes[base_name], values)
+        raise UserError(f"{path} {found} `{BASE_RECIPE_KEY}` key; set it to one of {', '.join(NAMED_RECIPES)}")
+    return _apply_settings(path, NAMED_RECIPES[base_name].config, values)
 
 
 def recipe_by_name_or_file(name: str):
     """A named recipe, or the recipe a file describes."""
-    recipes = all_recipes()
-    if name in recipes:
-        return recipes[name]
+    if name in NAMED_RECIPES:
+        return NAMED_RECIPES[name].config
     path = Path(name).expanduser()
     if is_recipe_file(path):
         return load_recipe_file(path)
-    raise UserError(f"unknown recipe {name!r}; expected one of {', '.join(recipes)}, or a recipe file "
+    raise UserError(f"unknown recipe {name!r}; expected one of {', '.join(NAMED_RECIPES)}, or a recipe file "
                     f"({', '.join(FILE_FORMATS)})")

@@ -22,13 +22,15 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from hyperret_eval import atomic
-from hyperret_eval.distributed import World, barrier, current_world
-from hyperret_eval.errors import UserError
-from hyperret_eval.locks import exclusive_lock
-from hyperret_eval.paths import CACHE_ENV, default_cache_root
-from hyperret_eval.results import data_fingerprint
-from hyperret_eval.training import STATE_DIR, Recipe
+from hyperret_eval.catalogue.recipes import supports_data_parallel, train_recipe
+from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.locks import exclusive_lock
+from hyperret_eval.core.paths import CACHE_ENV, default_cache_root
+from hyperret_eval.core.provenance import data_fingerprint
+from hyperret_eval.core.world import World, current_world
+from hyperret_eval.models.recipe import Recipe
+from hyperret_eval.models.training_state import steps_done
 
 
 @dataclass(frozen=True)
@@ -53,10 +55,7 @@ class Checkpoint:
         return self.path.with_name(f"{self.fingerprint}.lock")
 
     def steps_done(self) -> int:
-        state_file = self.path / STATE_DIR / "state.json"
-        if not state_file.is_file():
-            return 0
-        return int(json.loads(state_file.read_text(encoding="utf-8"))["step"])
+        return steps_done(self.path)
 
     def is_complete(self) -> bool:
         return self.steps_done() == self.config.max_steps
@@ -121,7 +120,7 @@ def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain:
     (DistributedDataParallel). Every rank decides before any writes; rank 0 alone writes,
     the way a single process would; the others train beside it, reading the checkpoint
     folder only to resume (a folder every node sees)."""
-    from hyperret_eval.models.recipes import supports_data_parallel, train_recipe
+    from hyperret_eval.core.distributed import barrier  # torch, needed under torchrun only
 
     complete = checkpoint.is_complete()
     barrier(world)
@@ -157,8 +156,6 @@ def missing_checkpoint_message(checkpoint: Checkpoint, model_key: str) -> str:
 def _train(checkpoint: Checkpoint, device: str, from_scratch: bool, announce: Callable[[str], None]) -> None:
     """Train into the checkpoint folder (resuming it), or from scratch into a fresh folder
     swapped in when finished, so the old checkpoint stays whole until then."""
-    from hyperret_eval.models.recipes import train_recipe
-
     config, data_root = checkpoint.config, checkpoint.data_root
     done = 0 if from_scratch else checkpoint.steps_done()
     how = "from scratch" if done == 0 else f"resuming from step {done}"

@@ -13,8 +13,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.data.sources import Source
-from hyperret_eval.errors import UserError
 
 TASK_TYPES = ("STS", "Retrieval")
 

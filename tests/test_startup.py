@@ -1,0 +1,66 @@
+"""Starting up: ``hyperret-eval --help`` and ``list`` answer without importing torch or
+mteb (half a minute on a cold start), and ``import hyperret_eval`` still registers our
+models with mteb, whether mteb is imported before or after it. Each case runs in a child
+process, whose ``sys.modules`` is its own."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import REPO, child_env
+
+HEAVY = ("torch", "mteb", "transformers", "sentence_transformers")
+RUN_CLI = f"""
+import sys
+from hyperret_eval.cli import main
+try:
+    status = main(sys.argv[1:])
+except SystemExit as stop:
+    status = stop.code
+print("HEAVY=" + ",".join(name for name in {HEAVY!r} if name in sys.modules))
+sys.exit(status)
+"""
+
+
+def _child(code: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code, *args], cwd=REPO, env=child_env(), capture_output=True,
+                          text=True, timeout=600)
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["list", "tasks"], ["list", "models"]],
+                         ids=" ".join)
+@pytest.mark.slow
+def test_light_commands_import_neither_torch_nor_mteb(argv, tmp_path):
+    if argv[0] == "list":
+        argv = [*argv, *(["--data-root", str(tmp_path)] if argv[1] == "tasks" else [])]
+    done = _child(RUN_CLI, *argv)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "HEAVY=\n" in done.stdout, done.stdout[-500:]
+
+
+IMPORTS = {
+    "hyperret_eval first": "import hyperret_eval\nimport mteb\n",
+    "mteb first": "import mteb\nimport hyperret_eval\n",
+    "mteb looked up before its import": "import importlib.util, hyperret_eval\nimportlib.util.find_spec('mteb')\n"
+                                        "import mteb\n",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", IMPORTS)
+def test_import_hyperret_eval_registers_the_models_with_mteb(order):
+    imports = IMPORTS[order]
+    done = _child(imports + "for name in ('hyperret/hicl-minilm-l6', 'hyperret/simcse-minilm-l6', "
+                            "'hyperret/hypencoder-minilm-l6'):\n"
+                            "    print(mteb.get_model_meta(name).name)\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["hyperret/hicl-minilm-l6", "hyperret/simcse-minilm-l6",
+                                   "hyperret/hypencoder-minilm-l6"]
+
+
+def test_importing_the_package_imports_no_mteb():
+    done = _child("import sys, hyperret_eval\nprint(sorted(n for n in ('torch', 'mteb') if n in sys.modules))")
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]
