@@ -52,15 +52,19 @@ class TopK:
         return ((where >= self.k) & (merged > float("-inf"))).sum(dim=1)
 
 
-def best_of(parts: list[TopK], k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best of several workers' top-k lists, ties broken by the lower passage id,
-    so the answer does not depend on which worker scored which chunk."""
-    scores = torch.cat([part.scores for part in parts], dim=1)
-    ids = torch.cat([part.ids for part in parts], dim=1)
+def best_k(scores: torch.Tensor, ids: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best columns of each row of [Q, M] ``scores`` and passage ``ids``, ties broken
+    by the lower passage id, so the answer does not depend on the order the candidates
+    arrived in (which worker or which torchrun rank scored them)."""
     by_id = ids.argsort(dim=1)
     scores, ids = scores.gather(1, by_id), ids.gather(1, by_id)
     by_score = scores.argsort(dim=1, descending=True, stable=True)[:, :k]
     return scores.gather(1, by_score), ids.gather(1, by_score)
+
+
+def best_of(parts: list[TopK], k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best of several workers' top-k lists (:func:`best_k`)."""
+    return best_k(torch.cat([part.scores for part in parts], dim=1), torch.cat([part.ids for part in parts], dim=1), k)
 
 
 class _SharedOffsets:
