@@ -4,7 +4,9 @@ loopback stand-in for the Hugging Face hub."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
 import os
 import socket
@@ -30,10 +32,15 @@ def shared_data_root() -> Path:
 def throwaway_cache_root(tmp_path_factory) -> Iterator[Path]:
     """Point ``$HYPERRET_CACHE`` at a temporary folder for the whole session, so nothing a
     test runs (cached passage vectors, graphs, checkpoints) is read from or written to the
-    user's cache. Tests that need a cache of their own still set it themselves."""
+    user's cache. Tests that need a cache of their own still set it themselves.
+
+    Offline mode is set too: a test selecting a group (``--tasks BEIR``) on a small data
+    root must not download the group's missing datasets, gigabytes on a machine that is
+    online. Tests of downloads unset it and serve the data on loopback."""
     root = tmp_path_factory.mktemp("cache-root")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HYPERRET_CACHE", str(root))
+        patch.setenv("HYPERRET_OFFLINE", "1")
         yield root
 
 
@@ -150,16 +157,34 @@ def broken_beir_root(tmp_path: Path, data_root: Path):
     return make
 
 
+@pytest.fixture
+def http_folder(tmp_path):
+    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL)."""
+    www = tmp_path / "www"
+    www.mkdir()
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield www, f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class MockHub:
     """A loopback stand-in for the Hugging Face hub endpoints ``snapshot_download`` calls:
     ``GET /api/models/{repo}[/revision/{rev}]`` (model info with ``sha`` and ``siblings``),
     ``GET /api/models/{repo}/tree/{rev}`` (the file listing) and ``HEAD``/``GET
     /{repo}/resolve/{rev}/{file}`` (the ``X-Repo-Commit``, ``ETag`` and ``Content-Length``
-    headers, and the file). Unknown repositories, revisions and files get the hub's 404 with
-    its ``X-Error-Code``. ``requests`` lists every request as ``"METHOD /path"``."""
+    headers, and the file); for a dataset repository, the same under ``/api/datasets/`` and
+    ``/datasets/``. Unknown repositories, revisions and files get the hub's 404 with its
+    ``X-Error-Code``. ``requests`` lists every request as ``"METHOD /path"``."""
 
     def __init__(self) -> None:
-        self.repos: dict[str, tuple[str, dict[str, bytes]]] = {}
+        self.repos: dict[tuple[str, str], tuple[str, dict[str, bytes]]] = {}  # (kind, repo id) -> ...
         self.requests: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_HubHandler,), {"hub": self}))
         self._server.daemon_threads = True
@@ -172,10 +197,12 @@ class MockHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def serve(self, repo_id: str, sha: str, folder: Path, extra: dict[str, bytes] | None = None) -> None:
-        """Publish every file under ``folder`` (and ``extra``) as ``repo_id`` at commit ``sha``."""
+    def serve(self, repo_id: str, sha: str, folder: Path, extra: dict[str, bytes] | None = None,
+              kind: str = "models") -> None:
+        """Publish every file under ``folder`` (and ``extra``) as ``repo_id`` at commit ``sha``;
+        ``kind`` is ``models`` or ``datasets``."""
         files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-        self.repos[repo_id] = (sha, {**files, **(extra or {})})
+        self.repos[(kind, repo_id)] = (sha, {**files, **(extra or {})})
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -199,11 +226,14 @@ class _HubHandler(BaseHTTPRequestHandler):
     def _answer(self, with_body: bool) -> None:
         self.hub.requests.append(f"{self.command} {self.path}")
         parts = unquote(urlsplit(self.path).path).strip("/").split("/")
-        api = parts[:2] == ["api", "models"]
+        api = parts[0] == "api" and parts[1:2] in (["models"], ["datasets"])
+        kind = parts[1] if api else "datasets" if parts[0] == "datasets" else "models"
+        if not api and kind == "datasets":
+            parts = parts[1:]
         repo_id = "/".join(parts[2:4] if api else parts[:2])
-        if repo_id not in self.hub.repos:
+        if (kind, repo_id) not in self.hub.repos:
             return self._send(404, b"", with_body, {"X-Error-Code": "RepoNotFound"})
-        sha, files = self.hub.repos[repo_id]
+        sha, files = self.hub.repos[(kind, repo_id)]
         rest = parts[4:] if api else parts[2:]
         if len(rest) >= 2 and rest[1] not in ("main", sha):
             return self._send(404, b"", with_body, {"X-Error-Code": "RevisionNotFound"})

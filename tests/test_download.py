@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,23 +12,6 @@ from hyperret_eval.data.sources import Source
 from hyperret_eval.errors import DataNotFoundError
 
 from .conftest import make_small_beir
-
-
-@pytest.fixture
-def http_folder(tmp_path):
-    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL)."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_missing_beir_dataset_is_downloaded_and_unpacked(http_folder, data_root, tmp_path, monkeypatch):

@@ -105,14 +105,14 @@ def _read_hf_snapshot(folder: Path, split: str) -> STSPairs:
 
 def load(name: str, source: Source, split: str, data_root: Path) -> STSPairs | RetrievalData:
     """Read dataset ``name`` from the data root, fetching it first if it is missing."""
-    if not data_root.is_dir() and not (source.beir_url or source.hf_dataset):
-        raise DataNotFoundError(
-            f"The data root {data_root} does not exist. Pass --data-root DIR or set HYPERRET_DATA "
-            f"to the folder that holds the benchmark data (for example ../shared/data)."
-        )
     local = source.local_path(data_root)
     snapshot = source.hf_snapshot_path(data_root)
     if not local.exists() and not (snapshot and snapshot.exists()):
+        if not data_root.is_dir() and not (source.beir_url or source.hf_dataset):
+            raise DataNotFoundError(
+                f"The data root {data_root} does not exist. Pass --data-root DIR or set HYPERRET_DATA "
+                f"to the folder that holds the benchmark data (for example ../shared/data)."
+            )
         fetch(name, source, split, data_root)
 
     if not local.exists() and snapshot and snapshot.exists():
