@@ -159,16 +159,21 @@ def broken_beir_root(tmp_path: Path, data_root: Path):
 
 @pytest.fixture
 def http_folder(tmp_path):
-    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL)."""
+    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL, requests), where
+    requests lists each path asked for."""
     www = tmp_path / "www"
     www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_request(self, code="-", size="-") -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(www)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield www, f"http://127.0.0.1:{server.server_address[1]}"
+        yield www, f"http://127.0.0.1:{server.server_address[1]}", requests
     finally:
         server.shutdown()
         server.server_close()

@@ -88,14 +88,20 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
     ``convert``, what lands there is instead the folder ``convert(snapshot, folder)`` writes."""
     if offline_requested():
         raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {repo_id}")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, constants, snapshot_download
 
+    # Read now, not at import as huggingface_hub does. The lookup first, within the hub
+    # client's own timeout: the download retries an unreachable hub for half a minute.
+    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
     staging = _staging_dir(destination)
     try:
         try:
-            snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=staging / "snapshot")
+            HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+            snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint,
+                              local_dir=staging / "snapshot")
         except Exception as exc:  # the hub client raises many types for "no network"
-            raise DownloadError(f"could not download {repo_id} from the Hugging Face hub: {exc}") from None
+            raise DownloadError(f"could not download {repo_id} from the Hugging Face hub ({endpoint}): "
+                                f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}") from None
         result = staging / "snapshot"
         if convert is not None:
             result = staging / "converted"
