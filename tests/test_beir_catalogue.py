@@ -9,7 +9,8 @@ import json
 import mteb
 import pytest
 
-from hyperret_eval.catalogue.tasks import groups, load_catalogue, select_tasks
+from hyperret_eval.catalogue.selection import select_tasks
+from hyperret_eval.catalogue.tasks import groups, load_catalogue
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data.beir import read_beir_folder

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from hyperret_eval.catalogue.tasks import Selection, load_catalogue
+from hyperret_eval.catalogue.selection import Selection
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.core.errors import DataNotFoundError
 from hyperret_eval.data import download
 from hyperret_eval.data.beir import read_beir_folder

@@ -1,6 +1,7 @@
 import pytest
 
-from hyperret_eval.catalogue.tasks import load_catalogue, select_tasks
+from hyperret_eval.catalogue.selection import select_tasks
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.core.errors import UserError
 
 STS_TASKS = ["STS12", "STS13", "STS14", "STS15", "STS16", "STSBenchmark", "SICK-R"]

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from hyperret_eval.catalogue.tasks import load_catalogue, select_tasks
+from hyperret_eval.catalogue.selection import select_tasks
+from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import UserError
 

@@ -21,7 +21,8 @@ import mteb
 
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
 from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
-from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue, select_tasks
+from hyperret_eval.catalogue.selection import select_tasks
+from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core import atomic
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from hyperret_eval.catalogue.tasks import Selection, TaskSpec
+from hyperret_eval.catalogue.selection import Selection
+from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data import download, sources
 from hyperret_eval.data.beir import RetrievalCollection, RetrievalData
