@@ -29,7 +29,12 @@ def _build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     run = sub.add_parser("run", help="evaluate models on tasks and write MTEB result files")
-    run.add_argument("--tasks", default="STS,BEIR", help="comma-separated tasks and groups (default: STS,BEIR)")
+    run.add_argument("--tasks", default="STS,BEIR",
+                     help="comma-separated tasks, groups (STS, BEIR, NanoBEIR, TREC-DL) and BEIR-layout folders "
+                          "(an entry with a '/', e.g. ./my-data) (default: STS,BEIR)")
+    run.add_argument("--split", help="the split of the folders given in --tasks (default: test)")
+    run.add_argument("--task-file", dest="task_files", action="append", default=[], metavar="FILE",
+                     help="TOML file of more tasks, in the format of the catalogue's tasks/*.toml (repeatable)")
     run.add_argument("--models", default="minilm",
                      help="comma-separated models or recipe files (.toml/.json/.yaml); a trainable model "
                           "without a checkpoint is trained first (default: minilm)")
@@ -80,6 +85,8 @@ def _build_parser() -> argparse.ArgumentParser:
     lister = sub.add_parser("list", help="list the known tasks or models")
     lister.add_argument("what", choices=["tasks", "models"])
     lister.add_argument("--data-root", help="data folder, to show which datasets are present")
+    lister.add_argument("--task-file", dest="task_files", action="append", default=[], metavar="FILE",
+                        help="TOML file of more tasks to list (repeatable)")
     return parser
 
 
@@ -106,6 +113,8 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         train_missing=args.train_missing,
         save_predictions=args.save_predictions,
         argv=argv,
+        task_files=[Path(f).expanduser() for f in args.task_files],
+        split=args.split,
     )
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
     try:
@@ -202,7 +211,9 @@ def _command_list(args: argparse.Namespace) -> int:
 
     console = Console()
     if args.what == "tasks":
-        console.print(task_table(resolve_data_root(args.data_root)))
+        console = Console(width=max(console.width, 132))  # one line a task, also when piped (80 columns)
+        task_files = [Path(f).expanduser() for f in args.task_files]
+        console.print(task_table(resolve_data_root(args.data_root), task_files))
     else:
         console.print(model_table())
     return 0

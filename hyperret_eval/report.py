@@ -7,7 +7,9 @@ from pathlib import Path
 from rich.table import Table
 
 from hyperret_eval.catalogue.models import model_names
-from hyperret_eval.catalogue.tasks import load_catalogue
+from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.data.beir import count_split
 
 
 def score_table(scores) -> Table:
@@ -51,21 +53,35 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
 
-def task_table(data_root: Path) -> Table:
-    table = Table(title=f"Tasks (data root: {data_root})")
-    for column in ("task", "type", "groups", "main score"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("data present", overflow="fold")
+def task_table(data_root: Path, task_files: list[Path] | None = None) -> Table:
+    table = Table(title=f"Tasks (data root: {data_root})",
+                  caption="A missing dataset is downloaded by `run` when online, where it has a public source.")
+    table.add_column("task", no_wrap=True)
+    for column in ("type", "groups", "split", "main score"):
+        table.add_column(column)
+    table.add_column("data present", overflow="fold", min_width=24)
 
-    for spec in load_catalogue().values():
-        table.add_row(
-            spec.name,
-            spec.type,
-            ",".join(spec.groups),
-            spec.main_score,
-            "yes" if spec.is_available(data_root) else f"no ({spec.source.path})",
-        )
+    for spec in load_catalogue(task_files or []).values():
+        table.add_row(spec.name, spec.type, ",".join(spec.groups), spec.split, spec.main_score,
+                      _presence(spec, data_root))
     return table
+
+
+def _presence(spec: TaskSpec, data_root: Path) -> str:
+    """``yes`` with the corpus and query counts of a retrieval task, else ``no`` and where it belongs."""
+    if not spec.is_available(data_root):
+        leaves = [leaf for leaf in spec.members or (spec,) if not leaf.is_available(data_root)]
+        where = leaves[0].source.path if len(leaves) == 1 else f"{len(leaves)} folders under {spec.location(Path())}"
+        how = "downloadable" if leaves[0].source.beir_url or leaves[0].source.hf_dataset else "copy it by hand"
+        return f"no: {where} ({how})"
+    if spec.type != "Retrieval":
+        return "yes"
+    try:
+        counts = [count_split(leaf.location(data_root), leaf.split) for leaf in spec.members or (spec,)]
+    except UserError as exc:  # present but incomplete: the run would say the same
+        return f"yes, but {exc}"
+    documents, queries = (sum(column) for column in zip(*counts))
+    return f"yes: {documents:,} documents, {queries:,} queries"
 
 
 def model_table() -> Table:

@@ -7,7 +7,9 @@ pickle payload that proves whether unpickling ran code."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import http.server
 import json
 import os
 import socket
@@ -54,10 +56,15 @@ def official_hypencoder() -> Path:
 def throwaway_cache_root(tmp_path_factory) -> Iterator[Path]:
     """Point ``$HYPERRET_CACHE`` at a temporary folder for the whole session, so nothing a
     test runs (cached passage vectors, graphs, checkpoints) is read from or written to the
-    user's cache. Tests that need a cache of their own still set it themselves."""
+    user's cache. Tests that need a cache of their own still set it themselves.
+
+    Offline mode is set too: a test selecting a group (``--tasks BEIR``) on a small data
+    root must not download the group's missing datasets, gigabytes on a machine that is
+    online. Tests of downloads unset it and serve the data on loopback."""
     root = tmp_path_factory.mktemp("cache-root")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("HYPERRET_CACHE", str(root))
+        patch.setenv("HYPERRET_OFFLINE", "1")
         yield root
 
 
@@ -211,16 +218,39 @@ def broken_beir_root(tmp_path: Path, data_root: Path):
     return make
 
 
+@pytest.fixture
+def http_folder(tmp_path):
+    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL, requests), where
+    requests lists each path asked for."""
+    www = tmp_path / "www"
+    www.mkdir()
+    requests: list[str] = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_request(self, code="-", size="-") -> None:
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(www)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield www, f"http://127.0.0.1:{server.server_address[1]}", requests
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 class MockHub:
     """A loopback stand-in for the Hugging Face hub endpoints ``snapshot_download`` calls:
     ``GET /api/models/{repo}[/revision/{rev}]`` (model info with ``sha`` and ``siblings``),
     ``GET /api/models/{repo}/tree/{rev}`` (the file listing) and ``HEAD``/``GET
     /{repo}/resolve/{rev}/{file}`` (the ``X-Repo-Commit``, ``ETag`` and ``Content-Length``
-    headers, and the file). Unknown repositories, revisions and files get the hub's 404 with
-    its ``X-Error-Code``. ``requests`` lists every request as ``"METHOD /path"``."""
+    headers, and the file); for a dataset repository, the same under ``/api/datasets/`` and
+    ``/datasets/``. Unknown repositories, revisions and files get the hub's 404 with its
+    ``X-Error-Code``. ``requests`` lists every request as ``"METHOD /path"``."""
 
     def __init__(self) -> None:
-        self.repos: dict[str, tuple[str, dict[str, bytes]]] = {}
+        self.repos: dict[tuple[str, str], tuple[str, dict[str, bytes]]] = {}  # (kind, repo id) -> ...
         self.requests: list[str] = []
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (_HubHandler,), {"hub": self}))
         self._server.daemon_threads = True
@@ -233,10 +263,12 @@ class MockHub:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}"
 
-    def serve(self, repo_id: str, sha: str, folder: Path, extra: dict[str, bytes] | None = None) -> None:
-        """Publish every file under ``folder`` (and ``extra``) as ``repo_id`` at commit ``sha``."""
+    def serve(self, repo_id: str, sha: str, folder: Path, extra: dict[str, bytes] | None = None,
+              kind: str = "models") -> None:
+        """Publish every file under ``folder`` (and ``extra``) as ``repo_id`` at commit ``sha``;
+        ``kind`` is ``models`` or ``datasets``."""
         files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-        self.repos[repo_id] = (sha, {**files, **(extra or {})})
+        self.repos[(kind, repo_id)] = (sha, {**files, **(extra or {})})
 
     def stop(self) -> None:
         self._server.shutdown()
@@ -260,11 +292,14 @@ class _HubHandler(BaseHTTPRequestHandler):
     def _answer(self, with_body: bool) -> None:
         self.hub.requests.append(f"{self.command} {self.path}")
         parts = unquote(urlsplit(self.path).path).strip("/").split("/")
-        api = parts[:2] == ["api", "models"]
+        api = parts[0] == "api" and parts[1:2] in (["models"], ["datasets"])
+        kind = parts[1] if api else "datasets" if parts[0] == "datasets" else "models"
+        if not api and kind == "datasets":
+            parts = parts[1:]
         repo_id = "/".join(parts[2:4] if api else parts[:2])
-        if repo_id not in self.hub.repos:
+        if (kind, repo_id) not in self.hub.repos:
             return self._send(404, b"", with_body, {"X-Error-Code": "RepoNotFound"})
-        sha, files = self.hub.repos[repo_id]
+        sha, files = self.hub.repos[(kind, repo_id)]
         rest = parts[4:] if api else parts[2:]
         if len(rest) >= 2 and rest[1] not in ("main", sha):
             return self._send(404, b"", with_body, {"X-Error-Code": "RevisionNotFound"})

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import functools
-import http.server
 import shutil
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,27 +14,10 @@ from hyperret_eval.data.sources import Source
 from .conftest import make_small_beir
 
 
-@pytest.fixture
-def http_folder(tmp_path):
-    """Serve ``tmp_path/www`` on 127.0.0.1; yields (folder, base URL)."""
-    www = tmp_path / "www"
-    www.mkdir()
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(www))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield www, f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_missing_beir_dataset_is_downloaded_and_unpacked(http_folder, data_root, tmp_path, monkeypatch):
     for name in ("HYPERRET_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
         monkeypatch.delenv(name, raising=False)
-    www, base = http_folder
+    www, base, _ = http_folder
     staged = tmp_path / "staged" / "tinyfact"
     make_small_beir(data_root / "beir" / "scifact", staged, n_queries=3, n_extra_docs=5)
     shutil.make_archive(str(www / "tinyfact"), "zip", root_dir=staged.parent, base_dir="tinyfact")
@@ -53,7 +33,7 @@ def test_missing_beir_dataset_is_downloaded_and_unpacked(http_folder, data_root,
 
 def test_failed_download_explains_and_leaves_nothing(http_folder, tmp_path, monkeypatch):
     monkeypatch.delenv("HYPERRET_OFFLINE", raising=False)
-    _, base = http_folder
+    _, base, _ = http_folder
     root = tmp_path / "data"
     source = Source(format="beir", path="beir/absent", beir_url=f"{base}/absent.zip")
     with pytest.raises(DataNotFoundError) as err:

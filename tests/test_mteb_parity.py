@@ -68,3 +68,60 @@ def test_scifact_scores_equal_mteb_and_ir_measures(minilm, data_root, tmp_path):
     # ir-measures on the same run agrees with mteb's pytrec_eval-based nDCG@10.
     assert our_scores["ir_measures:nDCG@10"] == pytest.approx(mteb_scores["ndcg_at_10"], abs=5e-5)
     assert 0.0 < our_scores["ndcg_at_10"] < 1.0
+
+
+REPRODUCED_RETRIEVAL = [spec.name for spec in load_catalogue().values()
+                        if spec.type == "Retrieval" and spec.metadata_from and not spec.members]
+
+
+@pytest.fixture(scope="module")
+def own_id_subset(data_root, tmp_path_factory):
+    """A SciFact cut where each query also has a document of its own id and text, as in
+    ArguAna and Quora: a task that should ignore such documents and does not scores lower."""
+    from .beir_folders import beir_folder
+
+    return read_beir_folder(beir_folder(data_root / "beir" / "scifact", tmp_path_factory.mktemp("own-id") / "cut",
+                                        n_queries=6, n_extra_docs=30, own_id_docs=True), "test")
+
+
+@pytest.mark.parametrize("name", REPRODUCED_RETRIEVAL)
+def test_every_reproduced_retrieval_task_is_set_up_as_mtebs(own_id_subset, name):
+    """Same metadata and the same scoring settings (ignore_identical_ids, k_values, ...)."""
+    from hyperret_eval.integrations.mteb_tasks import RETRIEVAL_SETTINGS
+
+    spec = load_catalogue()[name]
+    ours = build_task(spec, own_id_subset, dataset_path="subset", dataset_revision="subset")
+    reference = mteb.get_task(spec.metadata_from)
+    for setting in RETRIEVAL_SETTINGS:
+        assert getattr(ours, setting) == getattr(reference, setting), setting
+    assert ours.metadata.eval_splits == [spec.split] and spec.split in reference.metadata.eval_splits
+    assert (ours.metadata.main_score, ours.metadata.license, ours.metadata.bibtex_citation) == \
+           (reference.metadata.main_score, reference.metadata.license, reference.metadata.bibtex_citation)
+    assert ours.metadata.description == (spec.description or reference.metadata.description)
+
+
+# One task per way mteb scores them: documents of the query's own id kept or ignored, a
+# dev split, a NanoBEIR train split. The settings of all the others are checked above.
+@pytest.mark.parametrize("name", ["NFCorpus", "ArguAna", "MSMARCO", "NanoArguAnaRetrieval"])
+def test_reproduced_retrieval_tasks_score_as_mtebs(minilm, own_id_subset, name):
+    spec = load_catalogue()[name]
+    ours = build_task(spec, own_id_subset, dataset_path="subset", dataset_revision="subset")
+    ours.load_data()
+    reference = _reference_task(spec.metadata_from, ours.dataset)
+
+    our_scores = _evaluate(minilm, ours).scores[spec.split][0]
+    mteb_scores = _evaluate(minilm, reference).scores[spec.split][0]
+    for metric in ("ndcg_at_10", "mrr_at_10", "recall_at_100", "map_at_1000"):
+        assert our_scores[metric] == pytest.approx(mteb_scores[metric], abs=5e-5), metric
+
+
+def test_the_own_id_documents_change_the_score(minilm, own_id_subset):
+    """The check above can fail: counting the own-id documents scores ArguAna differently."""
+    spec = load_catalogue()["ArguAna"]
+    counted = build_task(spec, own_id_subset, dataset_path="subset", dataset_revision="subset")
+    counted.ignore_identical_ids = False
+    ignored = build_task(spec, own_id_subset, dataset_path="subset", dataset_revision="subset")
+    assert ignored.ignore_identical_ids
+    for task in (counted, ignored):
+        task.load_data()
+    assert _evaluate(minilm, counted).get_score() < _evaluate(minilm, ignored).get_score() - 0.05

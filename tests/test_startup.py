@@ -30,15 +30,27 @@ def _child(code: str, *args: str) -> subprocess.CompletedProcess:
                           text=True, timeout=600)
 
 
+def _one_query_nfcorpus(data_root) -> None:
+    """A BEIR folder at NFCorpus's place, so that listing counts it."""
+    folder = data_root / "beir" / "nfcorpus"
+    (folder / "qrels").mkdir(parents=True)
+    (folder / "corpus.jsonl").write_text('{"_id": "d1", "title": "", "text": "a document"}\n')
+    (folder / "queries.jsonl").write_text('{"_id": "q1", "text": "a query"}\n')
+    (folder / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\n")
+
+
 @pytest.mark.parametrize("argv", [["--help"], ["train", "--help"], ["list", "tasks"], ["list", "models"]],
                          ids=" ".join)
 @pytest.mark.slow
 def test_light_commands_import_neither_torch_nor_mteb(argv, tmp_path):
-    if argv[0] == "list":
-        argv = [*argv, *(["--data-root", str(tmp_path)] if argv[1] == "tasks" else [])]
+    if argv == ["list", "tasks"]:  # a present dataset too, whose counts are read
+        _one_query_nfcorpus(tmp_path)
+        argv = [*argv, "--data-root", str(tmp_path)]
     done = _child(RUN_CLI, *argv)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "HEAVY=\n" in done.stdout, done.stdout[-500:]
+    if argv[:2] == ["list", "tasks"]:
+        assert "1 documents, 1 queries" in done.stdout, done.stdout[-3000:]
 
 
 IMPORTS = {

@@ -28,6 +28,25 @@ class RetrievalData:
     qrels: Qrels  # query id -> doc id -> graded relevance
     files: list[Path]
 
+    def __len__(self) -> int:
+        """The number of queries scored."""
+        return len(self.queries)
+
+
+@dataclass
+class RetrievalCollection:
+    """Retrieval datasets scored one by one and averaged into one task, as mteb reports
+    CQADupstack: its twelve forums, by task name."""
+
+    parts: dict[str, RetrievalData]
+
+    @property
+    def files(self) -> list[Path]:
+        return [path for part in self.parts.values() for path in part.files]
+
+    def __len__(self) -> int:
+        return sum(len(part) for part in self.parts.values())
+
 
 def document_text(doc: dict[str, str]) -> str:
     """A BEIR document as one text, title first (as mteb and BEIR's models join them)."""
@@ -142,8 +161,26 @@ def beir_split_files(folder: Path, split: str) -> tuple[Path, Path, Path]:
     files = (folder / "corpus.jsonl", folder / "queries.jsonl", folder / "qrels" / f"{split}.tsv")
     for needed in files:
         if not needed.is_file():
-            raise DataNotFoundError(f"BEIR dataset at {folder} lacks {needed.relative_to(folder)}")
+            splits = sorted(p.stem for p in (folder / "qrels").glob("*.tsv")) if (folder / "qrels").is_dir() else []
+            have = f" (its qrels/ holds the splits {', '.join(splits)})" if splits and needed == files[2] else ""
+            raise DataNotFoundError(f"BEIR dataset at {folder} lacks {needed.relative_to(folder)}{have}")
     return files
+
+
+def count_split(folder: Path, split: str) -> tuple[int, int]:
+    """Documents in the corpus and judged queries in one split of a BEIR folder, counted
+    without parsing them (for listings: a corpus of millions of lines counts in seconds)."""
+    corpus_file, _, qrels_file = beir_split_files(folder, split)
+    documents = 0
+    with open(corpus_file, "rb") as fh:
+        ends_with_newline = True
+        while chunk := fh.read(1 << 22):
+            documents += chunk.count(b"\n")
+            ends_with_newline = chunk.endswith(b"\n")
+        documents += not ends_with_newline
+    queries = {line.split("\t", 1)[0] for _, line in numbered_lines(qrels_file) if line.strip()}
+    queries.discard("query-id")
+    return documents, len(queries)
 
 
 def read_beir_folder(folder: Path, split: str) -> RetrievalData:

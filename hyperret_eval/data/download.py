@@ -14,6 +14,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 from tqdm.auto import tqdm
@@ -58,8 +59,7 @@ def download_beir_zip(url: str, destination: Path) -> Path:
                         bar.update(len(chunk))
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise DownloadError(f"could not download {url}: {exc}") from None
-        with zipfile.ZipFile(archive) as zf:
-            zf.extractall(staging / "unpacked")
+        _unpack(archive, staging / "unpacked", url)
         unpacked = [p for p in (staging / "unpacked").iterdir() if p.is_dir()]
         root = unpacked[0] if len(unpacked) == 1 else staging / "unpacked"
         os.replace(root, destination)
@@ -68,19 +68,48 @@ def download_beir_zip(url: str, destination: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def download_hf_dataset(repo_id: str, revision: str | None, destination: Path) -> Path:
-    """Snapshot a dataset repository from the Hugging Face hub into ``destination``."""
+def _unpack(archive: Path, target: Path, url: str) -> None:
+    """Extract a zip after checking that what its index declares fits on the disk."""
+    try:
+        with zipfile.ZipFile(archive) as zf:
+            declared = sum(member.file_size for member in zf.infolist())
+            free = shutil.disk_usage(archive.parent).free
+            if declared > free:
+                raise DownloadError(f"{url} unpacks to {declared / 1e9:.1f} GB; only {free / 1e9:.1f} GB are free "
+                                    f"under {archive.parent.parent}")
+            zf.extractall(target)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile) as exc:
+        raise DownloadError(f"{url} is not a readable zip archive ({exc})") from None
+
+
+def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
+                        convert: Callable[[Path, Path], None] | None = None) -> Path:
+    """Snapshot a dataset repository from the Hugging Face hub into ``destination``; with
+    ``convert``, what lands there is instead the folder ``convert(snapshot, folder)`` writes."""
     if offline_requested():
         raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {repo_id}")
-    from huggingface_hub import snapshot_download
+    from huggingface_hub import HfApi, constants, snapshot_download
 
+    # Read now, not at import as huggingface_hub does. The lookup first, within the hub
+    # client's own timeout: the download retries an unreachable hub for half a minute.
+    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
     staging = _staging_dir(destination)
     try:
         try:
-            snapshot_download(repo_id, repo_type="dataset", revision=revision, local_dir=staging / "snapshot")
+            HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+            snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint,
+                              local_dir=staging / "snapshot")
         except Exception as exc:  # the hub client raises many types for "no network"
-            raise DownloadError(f"could not download {repo_id} from the Hugging Face hub: {exc}") from None
-        os.replace(staging / "snapshot", destination)
+            raise DownloadError(f"could not download {repo_id} from the Hugging Face hub ({endpoint}): "
+                                f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}") from None
+        result = staging / "snapshot"
+        if convert is not None:
+            result = staging / "converted"
+            try:
+                convert(staging / "snapshot", result)
+            except Exception as exc:  # mteb's loader and datasets raise many types for a bad layout
+                raise DownloadError(f"{repo_id} could not be read as a retrieval dataset: {exc}") from None
+        os.replace(result, destination)
         return destination
     finally:
         shutil.rmtree(staging, ignore_errors=True)

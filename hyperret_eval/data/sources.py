@@ -8,11 +8,13 @@ first if needed and allowed.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data import download
 from hyperret_eval.data.beir import RetrievalData, read_beir_folder
+from hyperret_eval.data.hub_retrieval import write_beir_folder
 from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv, require_correlatable
 
 FORMATS = ("semeval", "stsb-csv", "sick", "beir")
@@ -24,9 +26,12 @@ class Source:
 
     ``path`` is relative to the data root: a folder (``semeval``, ``sick``, ``beir``) or a
     file (``stsb-csv``). ``files`` names the files of a ``sick`` folder to concatenate.
-    ``beir_url`` (a BEIR zip, for ``beir``) or ``hf_dataset`` (a hub dataset with
-    ``sentence1``, ``sentence2``, ``score`` columns, for the STS formats) say where to
-    fetch it when it is missing.
+    ``beir_url`` (a BEIR zip, for ``beir``) or ``hf_dataset`` say where to fetch it when it
+    is missing. A hub dataset is kept as a snapshot for the STS formats (``sentence1``,
+    ``sentence2``, ``score`` columns) and written out as a BEIR folder at ``path`` for
+    ``beir`` (mteb's retrieval layout: ``corpus``, ``queries``, ``qrels``). ``fetch_into``
+    is the folder a zip unpacks to when that is above ``path`` (CQADupstack's one zip
+    holds all twelve forums).
     """
 
     format: str
@@ -35,6 +40,7 @@ class Source:
     beir_url: str | None = None
     hf_dataset: str | None = None
     hf_revision: str | None = None
+    fetch_into: str | None = None
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
@@ -44,7 +50,7 @@ class Source:
         return data_root / self.path
 
     def hf_snapshot_path(self, data_root: Path) -> Path | None:
-        if not self.hf_dataset:
+        if not self.hf_dataset or self.format == "beir":
             return None
         return data_root / "hf" / self.hf_dataset.replace("/", "__")
 
@@ -69,10 +75,18 @@ def _not_found(name: str, source: Source, data_root: Path, reason: str | None) -
     )
 
 
-def _fetch(name: str, source: Source, data_root: Path) -> None:
+def fetch(name: str, source: Source, split: str, data_root: Path) -> None:
+    """Download dataset ``name`` into the data root; a :class:`DataNotFoundError` says why not."""
     try:
         if source.beir_url:
-            download.download_beir_zip(source.beir_url, source.local_path(data_root))
+            destination = data_root / (source.fetch_into or source.path)
+            if destination.exists():
+                raise download.DownloadError(f"{destination} exists but lacks {source.local_path(data_root)}: "
+                                             f"complete it or remove it to download it again")
+            download.download_beir_zip(source.beir_url, destination)
+        elif source.hf_dataset and source.format == "beir":
+            download.download_hf_dataset(source.hf_dataset, source.hf_revision, source.local_path(data_root),
+                                         convert=partial(write_beir_folder, split=split))
         elif source.hf_dataset:
             download.download_hf_dataset(source.hf_dataset, source.hf_revision, source.hf_snapshot_path(data_root))
         else:
@@ -91,15 +105,15 @@ def _read_hf_snapshot(folder: Path, split: str) -> STSPairs:
 
 def load(name: str, source: Source, split: str, data_root: Path) -> STSPairs | RetrievalData:
     """Read dataset ``name`` from the data root, fetching it first if it is missing."""
-    if not data_root.is_dir() and not (source.beir_url or source.hf_dataset):
-        raise DataNotFoundError(
-            f"The data root {data_root} does not exist. Pass --data-root DIR or set HYPERRET_DATA "
-            f"to the folder that holds the benchmark data (for example ../shared/data)."
-        )
     local = source.local_path(data_root)
     snapshot = source.hf_snapshot_path(data_root)
     if not local.exists() and not (snapshot and snapshot.exists()):
-        _fetch(name, source, data_root)
+        if not data_root.is_dir() and not (source.beir_url or source.hf_dataset):
+            raise DataNotFoundError(
+                f"The data root {data_root} does not exist. Pass --data-root DIR or set HYPERRET_DATA "
+                f"to the folder that holds the benchmark data (for example ../shared/data)."
+            )
+        fetch(name, source, split, data_root)
 
     if not local.exists() and snapshot and snapshot.exists():
         return require_correlatable(_read_hf_snapshot(snapshot, split), snapshot)

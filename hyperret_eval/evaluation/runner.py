@@ -21,19 +21,18 @@ import mteb
 
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
 from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
-from hyperret_eval.catalogue.tasks import TaskSpec, select_tasks
+from hyperret_eval.catalogue.selection import select_tasks
+from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core import atomic
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.provenance import data_fingerprint, device_description
 from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
-from hyperret_eval.data import sources
-from hyperret_eval.data.beir import RetrievalData
-from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
 from hyperret_eval.evaluation.results import RunManifest, save_task_result
+from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
 from hyperret_eval.integrations.mteb_tasks import build_task
@@ -55,18 +54,20 @@ class RunOptions:
     train_missing: bool = True  # train a missing recipe checkpoint; if False, that is an error
     save_predictions: bool = False  # also keep each retrieval run (top-k per query) beside the scores
     argv: list[str] = field(default_factory=list)
+    task_files: list[Path] = field(default_factory=list)  # the user's catalogue files (--task-file)
+    split: str | None = None  # the split of folders named in --tasks (--split)
 
 
 @dataclass
 class PreparedTask:
     spec: TaskSpec
-    data: STSPairs | RetrievalData
+    data: TaskData
     revision: str
     files_sha256: dict[str, str]
 
     @property
     def size(self) -> int:
-        return len(self.data) if isinstance(self.data, STSPairs) else len(self.data.queries)
+        return len(self.data)
 
 
 @dataclass
@@ -80,15 +81,12 @@ class Score:
     wall_time_s: float
 
 
-def prepare_tasks(specs: list[TaskSpec], data_root: Path) -> list[PreparedTask]:
+def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> list[PreparedTask]:
     """Read and check the data of every task (downloading what is missing, when online)."""
     prepared = []
     for spec in specs:
         with recording_digests() as read:  # hash the bytes parsed, not a second read of the files
-            data = sources.load(spec.name, spec.source, spec.split, data_root)
-        expected = STSPairs if spec.type == "STS" else RetrievalData
-        if not isinstance(data, expected):
-            raise UserError(f"task {spec.name}: a {spec.type} task cannot read data in the {spec.source.format} format")
+            data = load_task_data(spec, data_root, progress)
         files_sha256, revision = data_fingerprint(data.files, data_root, read)
         prepared.append(PreparedTask(spec, data, revision, files_sha256))
     return prepared
@@ -100,7 +98,7 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
     mteb_task = build_task(
         task.spec,
         task.data,
-        dataset_path=str(task.spec.source.local_path(options.data_root)),
+        dataset_path=str(task.spec.location(options.data_root)),
         dataset_revision=task.revision,
         seed=options.seed,
     )
@@ -154,13 +152,13 @@ def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dic
 
 
 def run(options: RunOptions, progress=print) -> RunReport:
-    specs = select_tasks(options.tasks, options.data_root)
+    selection = select_tasks(options.tasks, load_catalogue(options.task_files), options.split)
     models = resolve_models(options.models, options.data_root)
     device = resolve_device(options.device)
     if options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
     atomic.check_writable_folder(options.output_dir, "--output-dir")
-    tasks = prepare_tasks(specs, options.data_root)
+    tasks = prepare_tasks(available_tasks(selection, options.data_root, progress), options.data_root, progress)
     world = init_world(device)
     device = world.device(device)
     if not world.is_main:

@@ -3,23 +3,59 @@
 Each task is a subclass of mteb's ``AbsTaskSTS`` or ``AbsTaskRetrieval`` whose data comes
 from our data layer (already read and checked) instead of the Hugging Face hub. Retrieval
 tasks add ir-measures' nDCG@10, MRR@10, Recall@100 and MAP to mteb's own scores, computed
-on the very run mteb scored.
+on the very run mteb scored. A task averaged over others (CQADupstack) is mteb's
+``AbsTaskAggregate`` over our tasks, so mteb evaluates the members and averages them.
 """
 
 from __future__ import annotations
 
+from functools import cache
 from typing import Any
 
 import mteb
 from datasets import Dataset
+from mteb.abstasks.abstask import AbsTask
+from mteb.abstasks.aggregated_task import AbsTaskAggregate
 from mteb.abstasks.retrieval import AbsTaskRetrieval
 from mteb.abstasks.sts import AbsTaskSTS
 from mteb.abstasks.task_metadata import TaskMetadata
 
 from hyperret_eval.catalogue.tasks import TaskSpec
-from hyperret_eval.data.beir import RetrievalData
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.data.beir import RetrievalCollection, RetrievalData
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.integrations import ir_metrics
+
+# How mteb's own retrieval tasks are scored, beyond their metadata: ArguAna, Quora, FiQA,
+# FEVER and MSMARCO drop a document whose id is the query's own.
+RETRIEVAL_SETTINGS = ("ignore_identical_ids", "skip_first_result", "k_values")
+
+
+@cache
+def _registered(name: str) -> AbsTask:
+    """mteb's own task of that name (mteb builds a new one on each lookup)."""
+    return mteb.get_task(name)
+
+
+def check_task(spec: TaskSpec) -> None:
+    """Fail now, naming the entry, if mteb would refuse the task once data is loaded."""
+    try:
+        task_metadata(spec, "check", "check")
+    except UserError:
+        raise
+    except Exception as exc:  # mteb's KeyError for an unknown task, pydantic's ValidationError
+        raise UserError(f"{spec.origin}: mteb cannot describe this task: {exc}") from None
+
+
+def expected_documents(spec: TaskSpec) -> int | None:
+    """The corpus size of the split mteb evaluates, from mteb's descriptive statistics."""
+    if spec.members:
+        sizes = [expected_documents(member) for member in spec.members]
+        return None if None in sizes else sum(sizes)
+    if not spec.metadata_from:
+        return None
+    stats = (_registered(spec.metadata_from).metadata.descriptive_stats or {}).get(spec.split) or {}
+    return stats.get("num_documents")
 
 
 def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> TaskMetadata:
@@ -31,7 +67,6 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
     """
     own: dict[str, Any] = {
         "name": spec.name,
-        "description": spec.description,
         "dataset": {"path": dataset_path, "revision": dataset_revision},
         "type": spec.type,
         "category": "t2t",
@@ -43,11 +78,18 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
         # the original on purpose (it is the one the literature reports).
         "superseded_by": None,
     }
+    if spec.description:
+        own["description"] = spec.description
     if spec.reference:
         own["reference"] = spec.reference
     if spec.metadata_from:
-        base = mteb.get_task(spec.metadata_from).metadata
+        base = _registered(spec.metadata_from).metadata
+        if spec.members:
+            own.pop("category")  # an aggregate's own fields, computed by mteb from its tasks, stay
         return base.model_copy(update=own)
+    if spec.members:
+        raise UserError(f"{spec.origin}: a task averaged over others needs 'metadata_from' naming mteb's "
+                        "aggregate task")
     return TaskMetadata(**{**spec.metadata, **own})
 
 
@@ -115,14 +157,24 @@ class CatalogueRetrievalTask(AbsTaskRetrieval):
 
 
 def build_task(
-    spec: TaskSpec, data: STSPairs | RetrievalData, dataset_path: str, dataset_revision: str, seed: int = 42
-) -> CatalogueSTSTask | CatalogueRetrievalTask:
+    spec: TaskSpec, data: STSPairs | RetrievalData | RetrievalCollection, dataset_path: str, dataset_revision: str,
+    seed: int = 42,
+) -> CatalogueSTSTask | CatalogueRetrievalTask | AbsTaskAggregate:
     """The mteb task for a catalogue entry and its loaded data.
 
     mteb keeps a task's metadata on its class (``unload_data`` falls back to it), so each
-    entry gets a subclass of its own, as every task in mteb's registry has.
+    entry gets a subclass of its own, as every task in mteb's registry has; an entry that
+    reproduces an mteb retrieval task also takes that task's scoring settings.
     """
-    base = CatalogueSTSTask if spec.type == "STS" else CatalogueRetrievalTask
     class_name = "".join(ch for ch in spec.name.title() if ch.isalnum()) + "Task"
-    task_class = type(class_name, (base,), {"metadata": task_metadata(spec, dataset_path, dataset_revision)})
-    return task_class(spec, data, seed=seed)
+    if spec.members:
+        members = [build_task(member, data.parts[member.name], str(data.parts[member.name].files[0].parent),
+                              dataset_revision, seed) for member in spec.members]
+        metadata = task_metadata(spec, dataset_path, dataset_revision).model_copy(update={"tasks": members})
+        return type(class_name, (AbsTaskAggregate,), {"metadata": metadata})(seed=seed)
+    attributes: dict[str, Any] = {"metadata": task_metadata(spec, dataset_path, dataset_revision)}
+    base = CatalogueSTSTask if spec.type == "STS" else CatalogueRetrievalTask
+    if spec.metadata_from and base is CatalogueRetrievalTask:
+        reference = type(_registered(spec.metadata_from))
+        attributes.update({name: getattr(reference, name) for name in RETRIEVAL_SETTINGS})
+    return type(class_name, (base,), attributes)(spec, data, seed=seed)

