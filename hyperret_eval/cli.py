@@ -59,9 +59,10 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--config", help="TOML, JSON or YAML file overriding recipe settings")
     trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>, "
                                           "the one `run` uses)")
-    trainer.add_argument("--max-steps", type=int)
-    trainer.add_argument("--seed", type=int)
-    trainer.add_argument("--batch-size", type=int)
+    trainer.add_argument("--max-steps", type=int, help="optimizer steps to train for (default: the recipe's)")
+    trainer.add_argument("--seed", type=int, help="seed of the data order, dropout and initialisation "
+                                                  "(default: the recipe's)")
+    trainer.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's)")
     trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")
     trainer.add_argument("--text-file", help="HiCL/SimCSE: train on this file instead, one text per line")
     trainer.add_argument("--qnet-layers", type=int, help="Hypencoder: hidden layers of the q-net")
@@ -84,7 +85,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="list the known tasks or models")
     lister.add_argument("what", choices=["tasks", "models"])
-    lister.add_argument("--data-root", help="data folder, to show which datasets are present")
+    lister.add_argument("--data-root", help="data folder: which datasets are present, and the training data "
+                                            "that names each recipe's checkpoint")
     lister.add_argument("--task-file", dest="task_files", action="append", default=[], metavar="FILE",
                         help="TOML file of more tasks to list (repeatable)")
     return parser
@@ -215,7 +217,7 @@ def _command_list(args: argparse.Namespace) -> int:
         task_files = [Path(f).expanduser() for f in args.task_files]
         console.print(task_table(resolve_data_root(args.data_root), task_files))
     else:
-        console.print(model_table())
+        console.print(model_table(resolve_data_root(args.data_root)))
     return 0
 
 

@@ -56,7 +56,7 @@ def _declare() -> dict[str, NamedRecipe]:
         # The default is the 2-layer q-net: both names train and load the same checkpoint.
         config = hypencoder if layers == hypencoder.qnet_layers else RetrievalTrainConfig(
             name=f"hypencoder-{layers}layer-minilm-l6", qnet_layers=layers)
-        recipes[f"hypencoder-{layers}layer"] = NamedRecipe(config, f"Hypencoder with a {layers}-layer q-net")
+        recipes[f"hypencoder-{layers}layer"] = NamedRecipe(config, f"Hypencoder, {layers}-layer q-net")
     recipes["be"] = NamedRecipe(RetrievalTrainConfig(name="be-minilm-l6", model="be"),
                                 "bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop "
                                 "(hyperret/be-minilm-l6)")

@@ -16,8 +16,9 @@ from typing import Any
 from mteb.models import ModelMeta
 
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, model_kind
-
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # the backbone every named recipe starts from
+from hyperret_eval.catalogue.tasks import tasks_reading
+from hyperret_eval.integrations.mteb_meta import trained_metadata
+from hyperret_eval.models.backbones import backbone_hub_id
 PAPERS = {"sentence-transformers": "https://arxiv.org/abs/2310.09720", "hypencoder": "https://arxiv.org/abs/2502.05364"}
 
 
@@ -66,8 +67,7 @@ def _model_meta(key: str, recipe: NamedRecipe) -> ModelMeta:
         reference=PAPERS[kind],
         similarity_fn_name="cosine" if sentence_encoder else None,
         use_instructions=False,
-        training_datasets=set() if sentence_encoder else {"SciFact"},
-        adapted_from=MINILM,
+        **trained_metadata(tasks_reading(config.data_folders()), backbone_hub_id(config.backbone)),
         citation=recipe.citation,
         model_type=["dense"],
     )
