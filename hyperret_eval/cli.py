@@ -190,14 +190,16 @@ def _command_publish(args: argparse.Namespace) -> int:
         benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,
         withdraw=args.withdraw,
     )
-    counts = f"{len(summary.added)} added, {len(summary.unchanged)} unchanged, {len(summary.replaced)} replaced"
+    counts = (f"{len(summary.added)} added, {len(summary.reproduced)} reproduced, {len(summary.unchanged)} unchanged, "
+              f"{len(summary.replaced)} replaced")
     if summary.withdrawn:
         counts += f", {len(summary.withdrawn)} withdrawn"
     if summary.benchmarks:
         counts += f"; search benchmarks {summary.benchmarks}"
     where = "updated" if summary.written else "already up to date"
     print(f"Leaderboard {summary.leaderboard_dir} {where}: {counts}.")
-    for label, keys in (("added", summary.added), ("replaced", summary.replaced), ("withdrawn", summary.withdrawn)):
+    for label, keys in (("added", summary.added), ("reproduced", summary.reproduced), ("replaced", summary.replaced),
+                        ("withdrawn", summary.withdrawn)):
         tasks_by_model: dict[str, list[str]] = {}
         for model, revision, task in keys:
             tasks_by_model.setdefault(f"{model}@{revision}", []).append(task)
