@@ -16,7 +16,7 @@ from hyperret_eval import __version__
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.paths import resolve_data_root
+from hyperret_eval.core.paths import resolve_data_root, resolve_results_dir
 from hyperret_eval.models.hypencoder.mining import MINERS
 
 
@@ -39,7 +39,11 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="comma-separated models or recipe files (.toml/.json/.yaml); a trainable model "
                           "without a checkpoint is trained first (default: minilm)")
     run.add_argument("--data-root", help="benchmark data folder (default: $HYPERRET_DATA, else ~/.cache/hyperret-eval/data)")
-    run.add_argument("--output-dir", default="results", help="results folder (default: results/)")
+    run.add_argument("--output-dir", help="results folder (default: $HYPERRET_RESULTS, else "
+                                           "~/.cache/hyperret-eval/results)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="evaluate again a model x task whose result is already in the results folder "
+                          "(default: keep it and skip the evaluation)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
@@ -71,8 +75,9 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
 
     publisher = sub.add_parser("publish", help="check result files and publish them to the leaderboard folder")
-    publisher.add_argument("results_dirs", nargs="*", default=["results"], metavar="RESULTS_DIR",
-                           help="results folders written by `run` (default: results/)")
+    publisher.add_argument("results_dirs", nargs="*", metavar="RESULTS_DIR",
+                           help="results folders written by `run` (default: run's, $HYPERRET_RESULTS, else "
+                                "~/.cache/hyperret-eval/results)")
     publisher.add_argument("--leaderboard", default="leaderboard",
                            help="leaderboard folder: leaderboard.json, README.md, index.html and an MTEB "
                                 "results/ copy (default: leaderboard/)")
@@ -106,7 +111,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         tasks=args.tasks,
         models=args.models,
         data_root=resolve_data_root(args.data_root),
-        output_dir=Path(args.output_dir).expanduser().resolve(),
+        output_dir=resolve_results_dir(args.output_dir),
         device=args.device,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -117,6 +122,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         argv=argv,
         task_files=[Path(f).expanduser() for f in args.task_files],
         split=args.split,
+        overwrite=args.overwrite,
     )
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
     try:
@@ -128,7 +134,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(score_table(report.scores))
     if report.senteval:
         console.print(senteval_table(report.senteval))
-    console.print(f"Results written under {options.output_dir}")
+    console.print(f"Results written under {escape(str(options.output_dir))}", soft_wrap=True)
     return 0
 
 
@@ -184,7 +190,7 @@ def _command_publish(args: argparse.Namespace) -> int:
     from hyperret_eval.leaderboard import publish
 
     summary = publish(
-        [Path(d).expanduser() for d in args.results_dirs],
+        [Path(d).expanduser() for d in args.results_dirs] or [resolve_results_dir()],
         Path(args.leaderboard).expanduser(),
         replace=args.replace,
         benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,

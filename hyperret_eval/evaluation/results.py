@@ -6,9 +6,9 @@ Layout of an output folder (an MTEB results folder, so ``mteb.ResultCache`` read
     <output>/<org>__<model>/<revision>/model_meta.json  mteb ModelMeta
     <output>/runs/<UTC time>.json                        manifest of one `run` invocation
 
-``mteb.ResultCache(cache_path=<parent>)`` expects ``<parent>/results/...``; the default
-output folder is ``results/`` so ``mteb.ResultCache(".").load_results()`` reads it from the
-repository root (or ``MTEB_CACHE=. ; mteb.load_results(download_latest=False)``).
+``mteb.ResultCache(cache_path=<parent>)`` reads ``<parent>/results/...``: the default
+output folder, ``<cache root>/results`` (:func:`hyperret_eval.core.paths.resolve_results_dir`),
+is read by ``mteb.ResultCache(cache_path=<cache root>).load_results(include_remote=False)``.
 """
 
 from __future__ import annotations
@@ -28,7 +28,28 @@ RUNS_FOLDER = "runs"
 
 
 def task_result_path(output_dir: Path, model_meta, task_name: str) -> Path:
-    return output_dir / model_meta.model_name_as_path() / model_meta.revision / f"{task_name}.json"
+    return model_folder(output_dir, model_meta.name, model_meta.revision) / f"{task_name}.json"
+
+
+def model_folder(output_dir: Path, model_name: str, revision: str) -> Path:
+    """Where one model revision's results lie (mteb's layout: ``org__name/revision``)."""
+    return output_dir / model_name.replace("/", "__").replace(" ", "_") / revision
+
+
+def finished_result(folder: Path, task_name: str, dataset_revision: str):
+    """The TaskResult already in a model's results ``folder`` for this task and data, or
+    None when there is none, or it was computed on other data, or it cannot be read (then
+    the task is simply evaluated again)."""
+    from mteb.results import TaskResult
+
+    path = folder / f"{task_name}.json"
+    if not path.is_file():
+        return None
+    try:
+        result = TaskResult.from_disk(path)
+    except Exception:  # noqa: BLE001 - any unreadable file is one to redo, not to trust
+        return None
+    return result if result.dataset_revision == dataset_revision else None
 
 
 PROVENANCE_KEY = "hyperret"
