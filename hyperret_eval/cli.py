@@ -48,8 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     run.add_argument("--save-predictions", action="store_true",
-                     help="also write each retrieval run (top-k documents per query, mteb's format) under "
-                          "<output-dir>/<model>/<revision>/predictions/")
+                     help="also write each retrieval run (top-k documents per query) under "
+                          "<output-dir>/<model>/<revision>/predictions/, in mteb's JSON and as a TREC run file "
+                          "(<Task>.<split>.trec, read by trec_eval and ir-measures)")
     run.add_argument("--no-senteval", dest="senteval", action="store_false",
                      help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
     training = run.add_mutually_exclusive_group()

@@ -74,3 +74,23 @@ def test_a_result_on_other_data_is_evaluated_again(capsys, user_cache, small_dat
     assert "Skipping" not in out
     assert json.loads(path.read_text())["dataset_revision"] != "000000000000"
     assert not (user_cache / "results").exists()  # $HYPERRET_RESULTS took the place of the default
+
+
+@pytest.mark.slow
+def test_saved_predictions_include_a_trec_run_file_that_ir_measures_scores_alike(capsys, user_cache, small_data_root):
+    import ir_measures
+
+    code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--models", "minilm", "--data-root", small_data_root,
+                        "--save-predictions")
+    assert code == 0, err
+    (folder,) = (user_cache / "results" / RESULT).iterdir()
+    run_file = folder / "predictions" / "SciFact.test.trec"
+    assert {line.split()[5] for line in run_file.read_text().splitlines()} == {f"{RESULT}@{folder.name}"}
+    run = list(ir_measures.read_trec_run(str(run_file)))
+    qrels: dict[str, dict[str, int]] = {}
+    for row in (small_data_root / "beir" / "scifact" / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        query, document, relevance = row.split("\t")
+        qrels.setdefault(query, {})[document] = int(relevance)
+    ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
+    recorded = json.loads((folder / "SciFact.json").read_text())["scores"]["test"][0]["ir_measures:nDCG@10"]
+    assert ndcg == pytest.approx(recorded, abs=1e-6)

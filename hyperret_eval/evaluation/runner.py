@@ -10,7 +10,6 @@ trained (:mod:`hyperret_eval.catalogue.checkpoints`) before the first evaluation
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,9 @@ from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
 from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
-from hyperret_eval.evaluation.results import RunManifest, finished_result, model_folder, save_task_result
+from hyperret_eval.evaluation.results import (
+    PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
+)
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
@@ -121,11 +122,15 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         task_result = result.task_results[0]
         provenance = {**resolved.provenance(), "run": run_record}
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
-        # mteb writes predictions in place; they reach the results folder by an atomic copy.
+        # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():
-            atomic.write_with(path.parent / "predictions" / staged.name,
-                              lambda target, source=staged: shutil.copyfile(source, target))
+            save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta))
     return _score(resolved, task, task_result, path, wall)
+
+
+def _run_name(meta) -> str:
+    """The run's tag in a TREC run file: one token naming the model and its revision."""
+    return f"{meta.model_name_as_path()}@{meta.revision}"
 
 
 def _score(resolved: ResolvedModel, task: PreparedTask, task_result, path: Path, wall_time_s: float) -> Score:
@@ -144,7 +149,8 @@ def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptio
     result = finished_result(folder, task.spec.name, task.revision)
     if result is None or task.spec.split not in result.scores:
         return None
-    if options.save_predictions and task.spec.type == "Retrieval" and not (folder / "predictions").is_dir():
+    kept_run = folder / PREDICTIONS_FOLDER / f"{task.spec.name}_predictions.json"
+    if options.save_predictions and task.spec.type == "Retrieval" and not kept_run.is_file():
         return None
     return _score(resolved, task, result, folder / f"{task.spec.name}.json", float(result.evaluation_time or 0.0))
 
