@@ -79,27 +79,26 @@ def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict
 PREDICTIONS_FOLDER = "predictions"
 
 
-def save_predictions(staged: Path, folder: Path, run_name: str) -> list[Path]:
-    """Keep the retrieval run mteb wrote to ``staged`` (``<Task>_predictions.json``: per
-    subset and split, each query's top documents and scores) in ``folder``, with the same
-    run as TREC run files, the format trec_eval and ir-measures read: ``<Task>.<split>.trec``
-    (``<Task>.<subset>.<split>.trec`` for a task of several subsets, such as CQADupstack's
-    forums). Each file is written atomically."""
+def save_predictions(staged: Path, folder: Path, run_name: str, retrieval: bool) -> None:
+    """Keep the predictions mteb wrote to ``staged`` (``<Task>_predictions.json``, per
+    subset and split) in ``folder``. A retrieval run (each query's top documents and
+    scores) is also written as TREC run files, the format trec_eval and ir-measures read:
+    ``<Task>.<split>.trec`` (``<Task>.<subset>.<split>.trec`` for a task of several
+    subsets, such as CQADupstack's forums). Each file is written atomically."""
+    atomic.write_with(folder / staged.name, lambda target: shutil.copyfile(staged, target))
+    if not retrieval:
+        return
     from beir.util import save_runfile
 
-    written = [folder / staged.name]
-    atomic.write_with(written[0], lambda target: shutil.copyfile(staged, target))
     task = staged.name.removesuffix("_predictions.json")
     subsets = {name: splits for name, splits in json.loads(staged.read_text(encoding="utf-8")).items()
                if name != "mteb_model_meta"}
     for subset, splits in subsets.items():
         for split, ranking in splits.items():
             stem = f"{task}.{split}" if len(subsets) == 1 else f"{task}.{subset}.{split}"
-            written.append(folder / f"{stem}.trec")
             top_k = max((len(documents) for documents in ranking.values()), default=0)
-            atomic.write_with(written[-1], lambda target, ranking=ranking: save_runfile(
+            atomic.write_with(folder / f"{stem}.trec", lambda target, ranking=ranking, top_k=top_k: save_runfile(
                 str(target), ranking, run_name=run_name, top_k=top_k))
-    return written
 
 
 class RunManifest:

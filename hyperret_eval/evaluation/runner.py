@@ -124,7 +124,8 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
         # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():
-            save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta))
+            save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta),
+                             retrieval=task.spec.type == "Retrieval")
     return _score(resolved, task, task_result, path, wall)
 
 
