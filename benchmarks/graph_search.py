@@ -14,7 +14,13 @@ settings on each. Goal from the issue: >= 5x faster than exhaustive at recall@10
 Writes benchmarks/results/graph_search.json, whose "search_tradeoff" list is the shape
 `hyperret-eval publish --benchmarks` takes.
 
-    python benchmarks/graph_search.py --data-root ../shared/data [--synthetic 100000]
+A graph search can be at most about 1 / (fraction of passages it scores) times faster than
+scoring them all, and the fraction a given recall needs shrinks as the corpus grows. The
+"scaling" part measures that: synthetic corpora of several sizes (``--scaling``, inner
+product graph), each with its best speed-up at recall@10 >= 0.95 and the fraction scored
+there, to show from what corpus size the goal is within reach.
+
+    python benchmarks/graph_search.py --data-root ../shared/data [--synthetic 100000] [--scaling 5000,20000,50000]
 """
 
 from __future__ import annotations
@@ -41,9 +47,10 @@ HERE = Path(__file__).parent
 METRICS = ("ip", "l2")
 REPEATS = 2
 SETTINGS = [  # entry points, ncandidates, max_iter
-    (64, 16, 16), (128, 16, 16), (128, 24, 16), (128, 32, 16), (256, 64, 16), (1024, 64, 16), (1024, 96, 16),
-    (1024, 128, 16),
+    (64, 16, 16), (64, 24, 16), (96, 24, 16), (128, 16, 16), (128, 20, 16), (128, 24, 16), (128, 32, 16),
+    (256, 64, 16), (1024, 64, 16), (1024, 96, 16), (1024, 128, 16),
 ]
+RECALL_GOAL = 0.95
 
 
 def overlap_at_10(found: torch.Tensor, exact: torch.Tensor) -> float:
@@ -72,7 +79,8 @@ def timed(fn, repeats: int = REPEATS):
     return out, best
 
 
-def sweep(name: str, passages: torch.Tensor, qnets: QNets, degree: int, qrels_ndcg=None) -> dict:
+def sweep(name: str, passages: torch.Tensor, qnets: QNets, degree: int, qrels_ndcg=None,
+          metrics: tuple[str, ...] = METRICS) -> dict:
     k = 10
     print(f"{name}: exhaustive search, {REPEATS} times", flush=True)
     (_, exact_ids), exhaustive_s = timed(lambda: ExhaustiveSearch(passages).search(qnets, k))
@@ -81,7 +89,7 @@ def sweep(name: str, passages: torch.Tensor, qnets: QNets, degree: int, qrels_nd
               "exhaustive_queries_per_second": len(qnets) / exhaustive_s, "settings": []}
     if qrels_ndcg:
         corpus["exhaustive_qrels_ndcg_at_10"] = qrels_ndcg(exact_ids)
-    for metric in METRICS:
+    for metric in metrics:
         graph, build_s = timed(lambda: NeighbourGraph.build(passages, degree=degree, metric=metric), repeats=1)
         corpus["graph_build_seconds"][metric] = round(build_s, 2)
         for entry, ncandidates, max_iter in SETTINGS:
@@ -129,7 +137,13 @@ def scifact(model: Hypencoder, data_root: Path, degree: int) -> dict:
     return sweep("SciFact", passages, qnets, degree, qrels_ndcg)
 
 
-def synthetic(count: int, like: QNets, degree: int, queries: int) -> dict:
+def best_at_goal(corpus: dict) -> dict | None:
+    """The fastest setting whose recall@10 against exhaustive search reaches the goal."""
+    reaching = [row for row in corpus["settings"] if row["recall_at_10"] >= RECALL_GOAL]
+    return max(reaching, key=lambda row: row["speedup"], default=None)
+
+
+def synthetic(count: int, like: QNets, degree: int, queries: int, metrics: tuple[str, ...] = METRICS) -> dict:
     generator = torch.Generator().manual_seed(0)
     dim = like.shape.vector_dimensions[0]
     latent = torch.randn(count, 16, generator=generator)
@@ -138,7 +152,7 @@ def synthetic(count: int, like: QNets, degree: int, queries: int) -> dict:
     dims = like.shape.vector_dimensions
     weights = [torch.randn(queries, i, o, generator=generator) / i**0.5 for i, o in zip(dims[:-1], dims[1:])]
     biases = [0.1 * torch.randn(queries, h, generator=generator) for h in dims[1:-1]]
-    return sweep(f"synthetic {count}", passages, QNets(weights, biases, like.shape), degree)
+    return sweep(f"synthetic {count}", passages, QNets(weights, biases, like.shape), degree, metrics=metrics)
 
 
 def _qrels_point(measured: dict) -> dict:
@@ -155,6 +169,8 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="Hypencoder checkpoint (default: the hypencoder recipe's)")
     parser.add_argument("--synthetic", type=int, default=100_000, help="synthetic corpus size (0: skip it)")
     parser.add_argument("--synthetic-queries", type=int, default=64)
+    parser.add_argument("--scaling", default="5000,10000,20000,50000",
+                        help="synthetic corpus sizes for the scaling part, comma-separated ('': skip it)")
     parser.add_argument("--degree", type=int, default=32)
     parser.add_argument("--output", default=str(HERE / "results" / "graph_search.json"))
     args = parser.parse_args()
@@ -176,6 +192,14 @@ def main() -> None:
     qnets_like = model.encode_queries(["shape only"])
     report["corpora"][f"synthetic-{args.synthetic}"] = synthetic(args.synthetic, qnets_like, args.degree,
                                                                 args.synthetic_queries)
+    scaling = {f"synthetic-{args.synthetic}": report["corpora"][f"synthetic-{args.synthetic}"]}
+    for size in (int(value) for value in args.scaling.split(",") if value.strip()):
+        scaling[f"synthetic-{size}"] = synthetic(size, qnets_like, args.degree, args.synthetic_queries, metrics=("ip",))
+    report["scaling"] = [
+        {"corpus": name, "passages": corpus["passages"], "best_at_recall_0.95": best_at_goal(corpus)}
+        for name, corpus in sorted(scaling.items(), key=lambda item: item[1]["passages"])
+    ] + [{"corpus": "SciFact", "passages": report["corpora"]["SciFact"]["passages"],
+          "best_at_recall_0.95": best_at_goal(report["corpora"]["SciFact"])}]
     report["search_tradeoff"] = [
         {"corpus": name, "method": "exhaustive", "settings": "all passages",
          "queries_per_second": corpus["exhaustive_queries_per_second"], "recall_at_10": 1.0, "ndcg_at_10": 1.0,

@@ -45,7 +45,7 @@ from pathlib import Path
 PACKAGE = "hyperret_eval"
 FLOORS: list[tuple[str, ...]] = [
     ("core",), ("data",), ("models",), ("search", "catalogue"), ("integrations",), ("evaluation",),
-    ("leaderboard",), ("cli", "report", "__main__", ""),
+    ("leaderboard",), ("cli", "mteb_cli", "report", "__main__", ""),
 ]
 FLOOR_NAMES = ["core", "data", "models", "search/catalogue", "integrations", "evaluation", "leaderboard", "cli"]
 LEGACY_FLOORS = {

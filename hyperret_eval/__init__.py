@@ -16,6 +16,14 @@ from importlib.util import find_spec
 __version__ = "0.1.0"
 
 
+def load_model(name: str, **options):
+    """Any model ``hyperret-eval run --models`` accepts, ready for ``mteb.evaluate``; see
+    :func:`hyperret_eval.integrations.mteb_models.load_model` (imports mteb and torch)."""
+    from hyperret_eval.integrations.mteb_models import load_model as load
+
+    return load(name, **options)
+
+
 def _register_with_mteb() -> None:
     from hyperret_eval.integrations.mteb_models import register
 

@@ -16,7 +16,7 @@ from hyperret_eval import __version__
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.paths import resolve_data_root
+from hyperret_eval.core.paths import resolve_data_root, resolve_results_dir
 from hyperret_eval.models.hypencoder.mining import MINERS
 
 
@@ -39,13 +39,18 @@ def _build_parser() -> argparse.ArgumentParser:
                      help="comma-separated models or recipe files (.toml/.json/.yaml); a trainable model "
                           "without a checkpoint is trained first (default: minilm)")
     run.add_argument("--data-root", help="benchmark data folder (default: $HYPERRET_DATA, else ~/.cache/hyperret-eval/data)")
-    run.add_argument("--output-dir", default="results", help="results folder (default: results/)")
+    run.add_argument("--output-dir", help="results folder (default: $HYPERRET_RESULTS, else "
+                                           "~/.cache/hyperret-eval/results)")
+    run.add_argument("--overwrite", action="store_true",
+                     help="evaluate again a model x task whose result is already in the results folder "
+                          "(default: keep it and skip the evaluation)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
     run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
     run.add_argument("--save-predictions", action="store_true",
-                     help="also write each retrieval run (top-k documents per query, mteb's format) under "
-                          "<output-dir>/<model>/<revision>/predictions/")
+                     help="also write each retrieval run (top-k documents per query) under "
+                          "<output-dir>/<model>/<revision>/predictions/, in mteb's JSON and as a TREC run file "
+                          "(<Task>.<split>.trec, read by trec_eval and ir-measures)")
     run.add_argument("--no-senteval", dest="senteval", action="store_false",
                      help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
     training = run.add_mutually_exclusive_group()
@@ -59,9 +64,10 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--config", help="TOML, JSON or YAML file overriding recipe settings")
     trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>, "
                                           "the one `run` uses)")
-    trainer.add_argument("--max-steps", type=int)
-    trainer.add_argument("--seed", type=int)
-    trainer.add_argument("--batch-size", type=int)
+    trainer.add_argument("--max-steps", type=int, help="optimizer steps to train for (default: the recipe's)")
+    trainer.add_argument("--seed", type=int, help="seed of the data order, dropout and initialisation "
+                                                  "(default: the recipe's)")
+    trainer.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's)")
     trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")
     trainer.add_argument("--text-file", help="HiCL/SimCSE: train on this file instead, one text per line")
     trainer.add_argument("--qnet-layers", type=int, help="Hypencoder: hidden layers of the q-net")
@@ -70,8 +76,9 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
 
     publisher = sub.add_parser("publish", help="check result files and publish them to the leaderboard folder")
-    publisher.add_argument("results_dirs", nargs="*", default=["results"], metavar="RESULTS_DIR",
-                           help="results folders written by `run` (default: results/)")
+    publisher.add_argument("results_dirs", nargs="*", metavar="RESULTS_DIR",
+                           help="results folders written by `run` (default: run's, $HYPERRET_RESULTS, else "
+                                "~/.cache/hyperret-eval/results)")
     publisher.add_argument("--leaderboard", default="leaderboard",
                            help="leaderboard folder: leaderboard.json, README.md, index.html and an MTEB "
                                 "results/ copy (default: leaderboard/)")
@@ -84,7 +91,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
     lister = sub.add_parser("list", help="list the known tasks or models")
     lister.add_argument("what", choices=["tasks", "models"])
-    lister.add_argument("--data-root", help="data folder, to show which datasets are present")
+    lister.add_argument("--data-root", help="data folder: which datasets are present, and the training data "
+                                            "that names each recipe's checkpoint")
     lister.add_argument("--task-file", dest="task_files", action="append", default=[], metavar="FILE",
                         help="TOML file of more tasks to list (repeatable)")
     return parser
@@ -104,7 +112,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         tasks=args.tasks,
         models=args.models,
         data_root=resolve_data_root(args.data_root),
-        output_dir=Path(args.output_dir).expanduser().resolve(),
+        output_dir=resolve_results_dir(args.output_dir),
         device=args.device,
         batch_size=args.batch_size,
         seed=args.seed,
@@ -115,6 +123,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         argv=argv,
         task_files=[Path(f).expanduser() for f in args.task_files],
         split=args.split,
+        overwrite=args.overwrite,
     )
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
     try:
@@ -126,7 +135,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     console.print(score_table(report.scores))
     if report.senteval:
         console.print(senteval_table(report.senteval))
-    console.print(f"Results written under {options.output_dir}")
+    console.print(f"Results written under {escape(str(options.output_dir))}", soft_wrap=True)
     return 0
 
 
@@ -182,20 +191,22 @@ def _command_publish(args: argparse.Namespace) -> int:
     from hyperret_eval.leaderboard import publish
 
     summary = publish(
-        [Path(d).expanduser() for d in args.results_dirs],
+        [Path(d).expanduser() for d in args.results_dirs] or [resolve_results_dir()],
         Path(args.leaderboard).expanduser(),
         replace=args.replace,
         benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,
         withdraw=args.withdraw,
     )
-    counts = f"{len(summary.added)} added, {len(summary.unchanged)} unchanged, {len(summary.replaced)} replaced"
+    counts = (f"{len(summary.added)} added, {len(summary.reproduced)} reproduced, {len(summary.unchanged)} unchanged, "
+              f"{len(summary.replaced)} replaced")
     if summary.withdrawn:
         counts += f", {len(summary.withdrawn)} withdrawn"
     if summary.benchmarks:
         counts += f"; search benchmarks {summary.benchmarks}"
     where = "updated" if summary.written else "already up to date"
     print(f"Leaderboard {summary.leaderboard_dir} {where}: {counts}.")
-    for label, keys in (("added", summary.added), ("replaced", summary.replaced), ("withdrawn", summary.withdrawn)):
+    for label, keys in (("added", summary.added), ("reproduced", summary.reproduced), ("replaced", summary.replaced),
+                        ("withdrawn", summary.withdrawn)):
         tasks_by_model: dict[str, list[str]] = {}
         for model, revision, task in keys:
             tasks_by_model.setdefault(f"{model}@{revision}", []).append(task)
@@ -215,7 +226,7 @@ def _command_list(args: argparse.Namespace) -> int:
         task_files = [Path(f).expanduser() for f in args.task_files]
         console.print(task_table(resolve_data_root(args.data_root), task_files))
     else:
-        console.print(model_table())
+        console.print(model_table(resolve_data_root(args.data_root)))
     return 0
 
 

@@ -6,7 +6,9 @@ from pathlib import Path
 
 from rich.table import Table
 
+from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.models import model_names
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.data.beir import count_split
@@ -84,10 +86,26 @@ def _presence(spec: TaskSpec, data_root: Path) -> str:
     return f"yes: {documents:,} documents, {queries:,} queries"
 
 
-def model_table() -> Table:
-    table = Table(title="Models (also accepted: a local sentence-transformers directory, or a hub id org/name)")
-    table.add_column("name")
-    table.add_column("what")
+def model_table(data_root: Path | None) -> Table:
+    table = Table(title="Models (also accepted: a local sentence-transformers directory, or a hub id org/name)",
+                  caption="A missing checkpoint is trained by `run` on the data under the data root.")
+    table.add_column("name", no_wrap=True)
+    table.add_column("what", overflow="fold")
+    table.add_column("checkpoint", overflow="fold")
     for key, description in model_names().items():
-        table.add_row(key, description)
+        recipe = NAMED_RECIPES.get(key)
+        table.add_row(key, description, "packaged" if recipe is None else _training_status(recipe.config, data_root))
     return table
+
+
+def _training_status(config, data_root: Path | None) -> str:
+    """Whether the checkpoint a recipe trains on this data root is in the cache."""
+    try:
+        checkpoint = locate_checkpoint(config, data_root)
+    except UserError:  # its training data is not under the data root
+        return "training data missing"
+    done = checkpoint.steps_done()
+    if done == 0:
+        return "not trained yet"
+    progress = "trained" if checkpoint.is_complete() else f"{done} of {config.max_steps} steps"
+    return f"{progress} ({checkpoint.fingerprint})"

@@ -136,6 +136,26 @@ def test_list_tasks_shows_availability(capsys, small_data_root):
     assert "yes" in rows["SciFact"] and "no" in rows["TRECDL2019Subset"]
 
 
+def test_list_models_says_which_checkpoints_are_trained(capsys, train_root, monkeypatch, tmp_path):
+    from hyperret_eval.catalogue.checkpoints import locate_checkpoint
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES
+    from hyperret_eval.models.training_state import state_path
+
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
+    data_root = train_root  # SciFact train only: no HiCL text
+    for key, step in (("be", 100), ("hypencoder-4layer", 50)):
+        state = state_path(locate_checkpoint(NAMED_RECIPES[key].config, data_root).path)
+        state.parent.mkdir(parents=True)
+        state.write_text(json.dumps({"step": step}), encoding="utf-8")
+    code, out, _ = _run(capsys, "list", "models", "--data-root", data_root)
+    assert code == 0
+    rows = {line.split("│")[1].strip(): line.split("│")[3].strip() for line in out.splitlines() if line.count("│") == 4}
+    be = locate_checkpoint(NAMED_RECIPES["be"].config, data_root).fingerprint
+    assert rows["be"] == f"trained ({be})" and rows["hypencoder-4layer"].startswith("50 of 100 steps")
+    assert rows["hypencoder-8layer"] == "not trained yet" and rows["hicl"] == "training data missing"
+    assert rows["minilm"] == "packaged"
+
+
 def test_train_with_unknown_config_key(capsys, tmp_path):
     config = tmp_path / "recipe.toml"
     config.write_text("alpha = 0.3\nsegment_lenght = 16\n", encoding="utf-8")

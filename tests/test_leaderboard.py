@@ -43,7 +43,7 @@ def test_publish_writes_leaderboard_json_readme_and_page(capsys, results, tmp_pa
     board = tmp_path / "leaderboard"
     code, out, err = publish(capsys, results, "--leaderboard", board)
     assert code == 0, err
-    assert "3 added, 0 unchanged, 0 replaced" in out
+    assert "3 added, 0 reproduced, 0 unchanged, 0 replaced" in out
     assert {"leaderboard.json", "README.md", "index.html"} <= {p.name for p in board.iterdir()}
 
     minilm_sts12 = main_score(minilm_folder(results) / "STS12.json")
@@ -89,7 +89,7 @@ def test_republishing_the_same_run_changes_nothing(capsys, results, published):
     before = snapshot(published)
     code, out, err = publish(capsys, results, "--leaderboard", published)
     assert code == 0, err
-    assert "0 added, 3 unchanged, 0 replaced" in out and "already up to date" in out
+    assert "0 added, 0 reproduced, 3 unchanged, 0 replaced" in out and "already up to date" in out
     assert snapshot(published) == before
 
 
@@ -109,13 +109,36 @@ def test_a_different_run_for_a_published_key_needs_replace(capsys, results, publ
 
     code, out, err = publish(capsys, results, "--leaderboard", published, "--replace")
     assert code == 0, err
-    assert "0 added, 2 unchanged, 1 replaced" in out
+    assert "0 added, 0 reproduced, 2 unchanged, 1 replaced" in out
     entries = read_json(published / "leaderboard.json")["entries"]
     (sts12,) = [e for e in entries if e["model"] == MINILM_NAME and e["task"] == "STS12"]
     assert sts12["main_score"] == 0.5
     assert sts12["provenance"]["run"]["started_at"] == "2099-12-31T00:00:00+00:00"
     exported = published / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MINILM_REVISION / "STS12.json"
     assert exported.read_bytes() == result_file.read_bytes()
+
+
+def test_the_same_scores_from_another_run_are_recorded_as_a_reproduction(capsys, results, published):
+    result_file = minilm_folder(results) / "STS12.json"
+    body = read_json(result_file)
+    original_run = dict(body["hyperret"]["run"])
+    body["hyperret"]["run"].update(manifest="runs/20991231T000000000000Z.json", started_at="2099-12-31T00:00:00+00:00")
+    body["evaluation_time"] = body["evaluation_time"] + 7.5
+    write_json(result_file, body)
+
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0, err
+    assert "0 added, 1 reproduced, 2 unchanged, 0 replaced" in out
+    entries = read_json(published / "leaderboard.json")["entries"]
+    (sts12,) = [e for e in entries if e["model"] == MINILM_NAME and e["task"] == "STS12"]
+    assert sts12["provenance"]["run"]["manifest"] == original_run["manifest"]  # the first run stays the source
+    (again,) = sts12["provenance"]["reproductions"]
+    assert again["manifest"] == "runs/20991231T000000000000Z.json" and again["started_at"].startswith("2099")
+
+    before = snapshot(published)
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0 and "0 added, 0 reproduced, 3 unchanged" in out, err
+    assert snapshot(published) == before
 
 
 def _bad_json(folder: Path) -> tuple[Path, str]:
@@ -300,7 +323,7 @@ def test_a_withdrawn_revision_leaves_the_board_and_its_results_copy(capsys, resu
     shutil.rmtree(results / HICL[0])
     code, out, err = publish(capsys, results, "--leaderboard", published, "--withdraw", hicl)
     assert code == 0, err
-    assert "0 added, 2 unchanged, 0 replaced, 1 withdrawn" in out and f"withdrawn: {hicl}: STS12" in out
+    assert "0 added, 0 reproduced, 2 unchanged, 0 replaced, 1 withdrawn" in out and f"withdrawn: {hicl}: STS12" in out
     entries = read_json(published / "leaderboard.json")["entries"]
     assert {e["model"] for e in entries} == {MINILM_NAME}
     assert not (published / "results" / HICL[0]).exists()

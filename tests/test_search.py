@@ -10,6 +10,7 @@ import torch
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder import QNets, QNetShape
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
+from hyperret_eval.search.exhaustive import TopK
 
 
 def random_qnets(num_queries: int, dims: tuple[int, ...], seed: int = 0) -> QNets:
@@ -57,6 +58,28 @@ def test_ties_go_to_the_lower_passage_id_whichever_worker_scored_them():
         for row in ids.tolist():
             for rank in range(0, 30, 3):
                 assert row[rank : rank + 3] == [row[rank], row[rank] + 40, row[rank] + 80]
+
+
+def test_a_tie_at_the_kth_place_keeps_the_lower_passage_id():
+    """k = 29 cuts the last group of three tied passages: its two lower ids stay, in every
+    worker's own running top-k as in the merge of the workers' lists."""
+    distinct = torch.randn(40, 16, generator=torch.Generator().manual_seed(4))
+    passages = torch.cat([distinct, distinct, distinct])
+    qnets = random_qnets(3, (16, 16, 1))
+    for workers in (1, 2):
+        _, ids = ExhaustiveSearch(passages, chunk_size=8, workers=workers).search(qnets, 29)
+        for row in ids.tolist():
+            assert row[27:] == [row[27], row[27] + 40]
+
+
+def test_running_top_k_prefers_the_lower_id_whichever_arrives_first():
+    generator = torch.Generator().manual_seed(5)
+    for _ in range(20):
+        arrival = torch.randperm(12, generator=generator)  # twelve tied candidates, in chunks of 3
+        best = TopK(1, 4, torch.device("cpu"))
+        entered = [int(best.merge(torch.zeros(1, 3), chunk)) for chunk in arrival.split(3)]
+        assert best.ids.tolist() == [[0, 1, 2, 3]]
+        assert entered[0] == 3 and sum(entered) >= 4
 
 
 def test_cpu_workers_leave_torch_thread_count_as_it_was():

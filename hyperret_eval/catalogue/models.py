@@ -25,12 +25,13 @@ from importlib.metadata import version
 from pathlib import Path
 
 from hyperret_eval.catalogue.checkpoints import Checkpoint, locate_checkpoint
-from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file
+from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file, recipe_of_checkpoint
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, in_mteb, model_kind
+from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import directory_fingerprint
-from hyperret_eval.models.backbones import PACKAGED_MINILM, packaged_minilm_path
+from hyperret_eval.models.backbones import PACKAGED_MINILM, backbone_hub_id, packaged_minilm_path
 from hyperret_eval.models.folder_safety import check_model_folder
 from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
 
@@ -57,6 +58,10 @@ class ResolvedModel:
     kind: str = "sentence-transformers"  # or "hypencoder"
     source: str = "local"  # packaged | recipe | local | hub: where the weights came from
     checkpoint: Checkpoint | None = None  # for a model a recipe trains
+    # For a model one of our recipes trained: the catalogue tasks whose data it trained on
+    # (None: not known here; mteb may know), and the hub id of the model it started from.
+    training_datasets: frozenset[str] | None = None
+    adapted_from: str | None = None
 
     def provenance(self) -> dict:
         """Which weights produced a result: recorded in every result file."""
@@ -102,7 +107,13 @@ def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
         kind=kind,
         source="recipe",
         checkpoint=checkpoint,
+        **_trained_from(config),
     )
+
+
+def _trained_from(config) -> dict:
+    """What a checkpoint of ``config`` was trained on and from, as ResolvedModel's fields."""
+    return {"training_datasets": tasks_reading(config.data_folders()), "adapted_from": backbone_hub_id(config.backbone)}
 
 
 def _local_model(folder: Path) -> ResolvedModel:
@@ -113,13 +124,15 @@ def _local_model(folder: Path) -> ResolvedModel:
         raise UserError(
             f"{folder} is not a sentence-transformers model directory (it has neither modules.json nor config.json)."
         )
+    recipe = recipe_of_checkpoint(folder)  # a checkpoint we trained is named after its recipe
     return ResolvedModel(
         key=str(folder),
-        mteb_name=f"local/{folder.name}",
+        mteb_name=f"local/{folder.name}" if recipe is None else f"hyperret/{recipe.name}",
         revision=directory_fingerprint(folder),
         path=folder,
         describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
         kind=kind,
+        **({} if recipe is None else _trained_from(recipe)),
     )
 
 

@@ -19,7 +19,8 @@ import yaml
 
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.jsonfile import parse_json
+from hyperret_eval.core.jsonfile import parse_json, read_json
+from hyperret_eval.models.training_state import state_path
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
 MAX_RECIPE_BYTES = 1024 * 1024  # a recipe is a few lines; a bigger file is a mistake or an attack
@@ -133,3 +134,18 @@ def recipe_by_name_or_file(name: str):
         return load_recipe_file(path)
     raise UserError(f"unknown recipe {name!r}; expected one of {', '.join(NAMED_RECIPES)}, or a recipe file "
                     f"({', '.join(FILE_FORMATS)})")
+
+
+def recipe_of_checkpoint(folder: Path):
+    """The recipe a checkpoint folder we trained records in its training state, checked as a
+    recipe file is; None for a folder with no training state (a model trained elsewhere)."""
+    path = state_path(folder)
+    if not path.is_file():
+        return None
+    state = read_json(path, "training state")
+    settings = state.get("config") if isinstance(state, dict) else None
+    if not isinstance(settings, dict):
+        raise UserError(f"{path}: the training state has no `config` mapping; it is not a state this project wrote")
+    # The two recipe families share most settings; only Hypencoder/BE have a q-net size.
+    base = NAMED_RECIPES["hypencoder" if "qnet_layers" in settings else "hicl"].config
+    return _apply_settings(path, base, settings)

@@ -1,5 +1,6 @@
-"""Every trainable model name, declared once: the recipe behind it, one line saying what it
-is, and whether mteb's model registry lists it. The CLI's names and help, ``list models``,
+"""Every trainable model name, declared once: the recipe behind it and one line saying what
+it is. Each is listed in mteb's model registry as ``hyperret/<recipe name>``. The CLI's
+names and help, ``list models``,
 model resolution and the mteb registration (:mod:`hyperret_eval.integrations.mteb_models`)
 are all read off :data:`NAMED_RECIPES`.
 
@@ -37,7 +38,6 @@ class NamedRecipe:
 
     config: Recipe
     summary: str  # one line for `list models`
-    in_mteb: bool = False  # registered with mteb: mteb.get_model("hyperret/<config.name>") loads it
     citation: str | None = None  # the paper, as mteb's ModelMeta cites it
 
 
@@ -45,18 +45,17 @@ def _declare() -> dict[str, NamedRecipe]:
     hypencoder = RetrievalTrainConfig()
     recipes = {
         "hicl": NamedRecipe(TrainConfig(), "HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained on demand",
-                            in_mteb=True, citation=HICL_CITATION),
+                            citation=HICL_CITATION),
         "simcse": NamedRecipe(TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
-                              "unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline",
-                              in_mteb=True),
+                              "unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline"),
         "hypencoder": NamedRecipe(hypencoder, "Hypencoder on all-MiniLM-L6-v2, 2-layer q-net "
-                                              "(hyperret/hypencoder-minilm-l6), trained on demand", in_mteb=True),
+                                              "(hyperret/hypencoder-minilm-l6), trained on demand"),
     }
     for layers in (2, 4, 6, 8):
         # The default is the 2-layer q-net: both names train and load the same checkpoint.
         config = hypencoder if layers == hypencoder.qnet_layers else RetrievalTrainConfig(
             name=f"hypencoder-{layers}layer-minilm-l6", qnet_layers=layers)
-        recipes[f"hypencoder-{layers}layer"] = NamedRecipe(config, f"Hypencoder with a {layers}-layer q-net")
+        recipes[f"hypencoder-{layers}layer"] = NamedRecipe(config, f"Hypencoder, {layers}-layer q-net")
     recipes["be"] = NamedRecipe(RetrievalTrainConfig(name="be-minilm-l6", model="be"),
                                 "bi-encoder baseline: all-MiniLM-L6-v2 fine-tuned by the Hypencoder loop "
                                 "(hyperret/be-minilm-l6)")
@@ -73,9 +72,9 @@ def model_kind(config: Recipe) -> str:
 
 
 def in_mteb(config: Recipe) -> bool:
-    """Whether mteb's registry lists a model of this recipe's name (a recipe file that
-    starts from ``hicl`` and keeps its name describes itself as HiCL does)."""
-    return any(recipe.in_mteb and recipe.config.name == config.name for recipe in NAMED_RECIPES.values())
+    """Whether mteb's registry lists a model of this recipe's name: a named recipe's (a
+    recipe file that starts from ``hicl`` and keeps its name describes itself as HiCL does)."""
+    return any(recipe.config.name == config.name for recipe in NAMED_RECIPES.values())
 
 
 def supports_data_parallel(config: Recipe) -> bool:

@@ -12,7 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hyperret_eval.core.errors import UserError
@@ -197,6 +197,18 @@ def load_catalogue(task_files: tuple[Path, ...] | list[Path] = ()) -> dict[str, 
         _add_entries(tasks, text, str(path))
     # Present STS before retrieval, whatever the file order.
     return dict(sorted(tasks.items(), key=lambda kv: TASK_TYPES.index(kv[1].type)))
+
+
+def tasks_reading(folders: tuple[str, ...] | list[str], catalogue: dict[str, TaskSpec] | None = None) -> frozenset[str]:
+    """The tasks whose data lies in one of ``folders`` (relative to the data root): what a
+    model trained on those folders has seen, for mteb's ``training_datasets``."""
+    trained_on = [PurePosixPath(folder) for folder in folders]
+    return frozenset(
+        spec.name for spec in (catalogue or load_catalogue()).values()
+        if spec.source is not None
+        and any(PurePosixPath(spec.source.path) == folder or folder in PurePosixPath(spec.source.path).parents
+                for folder in trained_on)
+    )
 
 
 def groups(catalogue: dict[str, TaskSpec]) -> dict[str, list[TaskSpec]]:

@@ -14,6 +14,7 @@ from hyperret_eval.core.errors import UserError
 
 DATA_ENV = "HYPERRET_DATA"
 CACHE_ENV = "HYPERRET_CACHE"
+RESULTS_ENV = "HYPERRET_RESULTS"
 
 
 def default_cache_root() -> Path:
@@ -35,6 +36,18 @@ def resolve_data_root(cli_value: str | Path | None = None) -> Path:
     if os.environ.get(DATA_ENV):
         return Path(os.environ[DATA_ENV]).expanduser().resolve()
     return (default_cache_root() / "data").resolve()
+
+
+def resolve_results_dir(cli_value: str | Path | None = None) -> Path:
+    """Where `run` writes results and `publish` reads them: ``--output-dir``, else
+    ``$HYPERRET_RESULTS``, else ``<cache root>/results``. That default is outside any
+    checkout, and mteb reads it as its own results folder:
+    ``mteb.ResultCache(cache_path=<cache root>)``, as mteb keeps ``~/.cache/mteb/results``."""
+    if cli_value:
+        return Path(cli_value).expanduser().resolve()
+    if os.environ.get(RESULTS_ENV):
+        return Path(os.environ[RESULTS_ENV]).expanduser().resolve()
+    return (default_cache_root() / "results").resolve()
 
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")

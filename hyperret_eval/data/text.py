@@ -56,6 +56,12 @@ def text_source_files(data_root: Path, sources: tuple[str, ...] | list[str]) -> 
     return files
 
 
+def text_source_folders(sources: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """The folders under the data root the named sources read from, each once."""
+    folders = (str(Path(relative).parent) for source in sources for relative in TEXT_SOURCES.get(source, ()))
+    return tuple(dict.fromkeys(folders))
+
+
 def unlabeled_texts(data_root: Path, sources: tuple[str, ...] | list[str]) -> tuple[list[str], list[Path]]:
     """De-duplicated texts from the named sources, in a fixed order, and the files read."""
     texts: dict[str, None] = {}

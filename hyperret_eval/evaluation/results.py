@@ -6,9 +6,9 @@ Layout of an output folder (an MTEB results folder, so ``mteb.ResultCache`` read
     <output>/<org>__<model>/<revision>/model_meta.json  mteb ModelMeta
     <output>/runs/<UTC time>.json                        manifest of one `run` invocation
 
-``mteb.ResultCache(cache_path=<parent>)`` expects ``<parent>/results/...``; the default
-output folder is ``results/`` so ``mteb.ResultCache(".").load_results()`` reads it from the
-repository root (or ``MTEB_CACHE=. ; mteb.load_results(download_latest=False)``).
+``mteb.ResultCache(cache_path=<parent>)`` reads ``<parent>/results/...``: the default
+output folder, ``<cache root>/results`` (:func:`hyperret_eval.core.paths.resolve_results_dir`),
+is read by ``mteb.ResultCache(cache_path=<cache root>).load_results(include_remote=False)``.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import platform
 import shlex
+import shutil
 import sys
 from datetime import datetime, timezone
 from pathlib import Path
@@ -28,7 +29,28 @@ RUNS_FOLDER = "runs"
 
 
 def task_result_path(output_dir: Path, model_meta, task_name: str) -> Path:
-    return output_dir / model_meta.model_name_as_path() / model_meta.revision / f"{task_name}.json"
+    return model_folder(output_dir, model_meta.name, model_meta.revision) / f"{task_name}.json"
+
+
+def model_folder(output_dir: Path, model_name: str, revision: str) -> Path:
+    """Where one model revision's results lie (mteb's layout: ``org__name/revision``)."""
+    return output_dir / model_name.replace("/", "__").replace(" ", "_") / revision
+
+
+def finished_result(folder: Path, task_name: str, dataset_revision: str):
+    """The TaskResult already in a model's results ``folder`` for this task and data, or
+    None when there is none, or it was computed on other data, or it cannot be read (then
+    the task is simply evaluated again)."""
+    from mteb.results import TaskResult
+
+    path = folder / f"{task_name}.json"
+    if not path.is_file():
+        return None
+    try:
+        result = TaskResult.from_disk(path)
+    except Exception:  # noqa: BLE001 - any unreadable file is one to redo, not to trust
+        return None
+    return result if result.dataset_revision == dataset_revision else None
 
 
 PROVENANCE_KEY = "hyperret"
@@ -52,6 +74,31 @@ def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict
     atomic.write_with(path, write)
     atomic.write_json(path.parent / "model_meta.json", model_meta.to_dict())
     return path
+
+
+PREDICTIONS_FOLDER = "predictions"
+
+
+def save_predictions(staged: Path, folder: Path, run_name: str, retrieval: bool) -> None:
+    """Keep the predictions mteb wrote to ``staged`` (``<Task>_predictions.json``, per
+    subset and split) in ``folder``. A retrieval run (each query's top documents and
+    scores) is also written as TREC run files, the format trec_eval and ir-measures read:
+    ``<Task>.<split>.trec`` (``<Task>.<subset>.<split>.trec`` for a task of several
+    subsets, such as CQADupstack's forums). Each file is written atomically."""
+    atomic.write_with(folder / staged.name, lambda target: shutil.copyfile(staged, target))
+    if not retrieval:
+        return
+    from beir.util import save_runfile
+
+    task = staged.name.removesuffix("_predictions.json")
+    subsets = {name: splits for name, splits in json.loads(staged.read_text(encoding="utf-8")).items()
+               if name != "mteb_model_meta"}
+    for subset, splits in subsets.items():
+        for split, ranking in splits.items():
+            stem = f"{task}.{split}" if len(subsets) == 1 else f"{task}.{subset}.{split}"
+            top_k = max((len(documents) for documents in ranking.values()), default=0)
+            atomic.write_with(folder / f"{stem}.trec", lambda target, ranking=ranking, top_k=top_k: save_runfile(
+                str(target), ranking, run_name=run_name, top_k=top_k))
 
 
 class RunManifest:

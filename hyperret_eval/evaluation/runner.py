@@ -10,7 +10,6 @@ trained (:mod:`hyperret_eval.catalogue.checkpoints`) before the first evaluation
 from __future__ import annotations
 
 import logging
-import shutil
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -31,7 +30,9 @@ from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
 from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
-from hyperret_eval.evaluation.results import RunManifest, save_task_result
+from hyperret_eval.evaluation.results import (
+    PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
+)
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
@@ -56,6 +57,7 @@ class RunOptions:
     argv: list[str] = field(default_factory=list)
     task_files: list[Path] = field(default_factory=list)  # the user's catalogue files (--task-file)
     split: str | None = None  # the split of folders named in --tasks (--split)
+    overwrite: bool = False  # evaluate again a model x task whose result is already in output_dir
 
 
 @dataclass
@@ -120,20 +122,38 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         task_result = result.task_results[0]
         provenance = {**resolved.provenance(), "run": run_record}
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
-        # mteb writes predictions in place; they reach the results folder by an atomic copy.
+        # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():
-            atomic.write_with(path.parent / "predictions" / staged.name,
-                              lambda target, source=staged: shutil.copyfile(source, target))
+            save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta),
+                             retrieval=task.spec.type == "Retrieval")
+    return _score(resolved, task, task_result, path, wall)
+
+
+def _run_name(meta) -> str:
+    """The run's tag in a TREC run file: one token naming the model and its revision."""
+    return f"{meta.model_name_as_path()}@{meta.revision}"
+
+
+def _score(resolved: ResolvedModel, task: PreparedTask, task_result, path: Path, wall_time_s: float) -> Score:
     split_scores = task_result.scores[task.spec.split][0]
-    return Score(
-        model=resolved.key,
-        task=task.spec.name,
-        task_type=task.spec.type,
-        main_score=float(task_result.get_score()),
-        scores={k: v for k, v in split_scores.items() if isinstance(v, (int, float))},
-        result_file=path,
-        wall_time_s=wall,
-    )
+    return Score(model=resolved.key, task=task.spec.name, task_type=task.spec.type,
+                 main_score=float(task_result.get_score()),
+                 scores={k: v for k, v in split_scores.items() if isinstance(v, (int, float))},
+                 result_file=path, wall_time_s=wall_time_s)
+
+
+def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptions) -> Score | None:
+    """The score of a model x task whose result an earlier run left in the output folder,
+    computed on the same data (and with its retrieval run kept, if --save-predictions asks
+    for it), as mteb's default overwrite strategy reuses a finished result."""
+    folder = model_folder(options.output_dir, resolved.mteb_name, resolved.revision)
+    result = finished_result(folder, task.spec.name, task.revision)
+    if result is None or task.spec.split not in result.scores:
+        return None
+    kept_run = folder / PREDICTIONS_FOLDER / f"{task.spec.name}_predictions.json"
+    if options.save_predictions and task.spec.type == "Retrieval" and not kept_run.is_file():
+        return None
+    return _score(resolved, task, result, folder / f"{task.spec.name}.json", float(result.evaluation_time or 0.0))
 
 
 @dataclass
@@ -191,8 +211,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
     senteval: dict[str, dict] = {}
     for resolved in models:
         seed_everything(options.seed)
-        progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
-        model = load_for_mteb(resolved, device)
+        model = None  # loaded when a task needs it: a model with every result done is not loaded
         for task in tasks:
             if resolved.kind == "hypencoder" and task.spec.type != "Retrieval":
                 progress(f"Skipping {task.spec.name} for {resolved.key}: a Hypencoder ranks passages for a query, "
@@ -200,6 +219,15 @@ def run(options: RunOptions, progress=print) -> RunReport:
                 continue
             if not world.is_main and task.spec.type != "Retrieval":
                 continue  # only retrieval is sharded; rank 0 runs the rest alone
+            done = None if options.overwrite else _done_already(resolved, task, options)
+            if done is not None:
+                progress(f"Skipping {resolved.key} on {task.spec.name}: its result is in {done.result_file} "
+                         "(--overwrite evaluates it again)")
+                scores.append(done)
+                continue
+            if model is None:
+                progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
+                model = load_for_mteb(resolved, device)
             progress(f"Evaluating {resolved.key} on {task.spec.name} ({task.size} {'pairs' if task.spec.type == 'STS' else 'queries'})")
             score = evaluate_one(model, resolved, task, options, manifest.summary(), world)
             if score is None:
@@ -217,7 +245,7 @@ def run(options: RunOptions, progress=print) -> RunReport:
             )
         if with_senteval and world.is_main and resolved.kind == "sentence-transformers":
             progress(f"SentEval STS protocol (the SimCSE/HiCL papers') for {resolved.key}")
-            senteval[resolved.key] = _senteval_report(model, resolved, options)
+            senteval[resolved.key] = _senteval_report(model or load_for_mteb(resolved, device), resolved, options)
     if world.is_main:
         manifest.finish()
     return RunReport(scores, senteval)

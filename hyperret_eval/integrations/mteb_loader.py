@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hyperret_eval.catalogue.models import ResolvedModel
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper
+from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper, described_by_mteb, trained_metadata
 from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
 from hyperret_eval.models.sentence_model import load_sentence_transformer
 from hyperret_eval.search.settings import SearchSettings
@@ -22,21 +22,15 @@ def load_for_mteb(resolved: ResolvedModel, device: str, search: SearchSettings |
                         "embedding model")
     model = load_sentence_transformer(resolved.path, device)
     wrapper = CheckpointEncoderWrapper(model)
-    meta = _described_by_mteb(resolved.mteb_meta_from) or _meta_from_model(model)
-    wrapper.mteb_model_meta = meta.model_copy(update={"name": resolved.mteb_name, "revision": resolved.revision})
+    meta = described_by_mteb(resolved.mteb_meta_from) or _meta_from_model(model)
+    wrapper.mteb_model_meta = meta.model_copy(update=_identity(resolved))
     return wrapper
 
 
-def _described_by_mteb(name: str | None):
-    """mteb's own ModelMeta of ``name`` (licence, languages, parameters...), if it has one."""
-    import mteb
-
-    if name is None:
-        return None
-    try:
-        return mteb.get_model_meta(name)
-    except KeyError:
-        return None
+def _identity(resolved: ResolvedModel) -> dict:
+    """The ModelMeta fields that name the model and say what it was trained on."""
+    return {"name": resolved.mteb_name, "revision": resolved.revision,
+            **trained_metadata(resolved.training_datasets, resolved.adapted_from)}
 
 
 def _meta_from_model(model):
@@ -51,6 +45,5 @@ def _hypencoder(resolved: ResolvedModel, device: str, search: SearchSettings | N
     from hyperret_eval.models.hypencoder import Hypencoder
 
     model = Hypencoder.from_pretrained(resolved.path).to(device)
-    meta = ModelMeta.create_empty(overwrites={"name": resolved.mteb_name, "revision": resolved.revision,
-                                              "framework": ["PyTorch"], "model_type": ["dense"]})
+    meta = ModelMeta.create_empty(overwrites={**_identity(resolved), "framework": ["PyTorch"], "model_type": ["dense"]})
     return HypencoderMTEBSearch(model, meta, settings=search)

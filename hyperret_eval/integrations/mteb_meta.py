@@ -1,4 +1,5 @@
-"""Keep a loaded checkpoint's revision through ``mteb.get_model``.
+"""Our models' mteb metadata: what mteb already knows of a model, what a checkpoint we
+trained was trained on, and keeping a loaded checkpoint's revision through ``mteb.get_model``.
 
 ``ModelMeta.load_model`` calls our loader, then replaces the model's ``mteb_model_meta``
 with the registered metadata. Ours is registered without a revision, because a recipe
@@ -11,6 +12,29 @@ from __future__ import annotations
 from typing import Any
 
 from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
+
+def described_by_mteb(name: str | None):
+    """mteb's own ModelMeta of ``name`` (licence, languages, parameters...), if it has one."""
+    import mteb
+
+    if name is None:
+        return None
+    try:
+        return mteb.get_model_meta(name)
+    except KeyError:
+        return None
+
+
+def trained_metadata(training_datasets: frozenset[str] | None, adapted_from: str | None) -> dict[str, Any]:
+    """ModelMeta fields of a checkpoint one of our recipes trained: the tasks it trained
+    on, joined with those of the model it started from (mteb's zero-shot flag counts both),
+    and that model. Empty when we don't know what the model was trained on."""
+    if training_datasets is None:
+        return {}
+    backbone = described_by_mteb(adapted_from)
+    inherited = set(backbone.training_datasets or ()) if backbone is not None else set()
+    return {"training_datasets": set(training_datasets) | inherited, "adapted_from": adapted_from}
 
 
 class KeepsCheckpointRevision:

@@ -1,12 +1,14 @@
-"""Our models in mteb's model registry, so ``mteb.get_model("hyperret/...")`` loads them.
+"""Our models for mteb: every named recipe in mteb's model registry, so
+``mteb.get_model("hyperret/hicl-minilm-l6")`` (and ``mteb run -m`` through
+``hyperret-mteb``) loads it, and :func:`load_model` for anything else we can load.
 
-One ModelMeta per named recipe that declares itself listed (``in_mteb`` in
-:data:`~hyperret_eval.catalogue.recipes.NAMED_RECIPES`); ``import hyperret_eval`` has
-:func:`register` called when mteb is imported. Each loader resolves the model through the
-catalogue (the checkpoint the recipe trains on the default data root) and returns mteb's
-wrapper; it never trains: a missing checkpoint is an error that says how to train it. The
-registered metadata carries no revision, as the checkpoint's fingerprint depends on the
-training data; the loaded model's metadata has it.
+``import hyperret_eval`` has :func:`register` called when mteb is imported. A registered
+loader finds the checkpoint its recipe trains on the data root of ``$HYPERRET_DATA``; it
+never trains: a missing checkpoint is an error that says how to train it. The registered
+metadata carries no revision, as the checkpoint's fingerprint depends on the training
+data; the loaded model's metadata has it. mteb names an experiment after every keyword
+argument a loader is given, so the registered loaders take none but ``search``;
+:func:`load_model` takes the data root, a recipe file or a checkpoint folder.
 """
 
 from __future__ import annotations
@@ -16,30 +18,61 @@ from typing import Any
 from mteb.models import ModelMeta
 
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, model_kind
+from hyperret_eval.catalogue.tasks import tasks_reading
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.integrations.mteb_meta import trained_metadata
+from hyperret_eval.models.backbones import backbone_hub_id
 
-MINILM = "sentence-transformers/all-MiniLM-L6-v2"  # the backbone every named recipe starts from
 PAPERS = {"sentence-transformers": "https://arxiv.org/abs/2310.09720", "hypencoder": "https://arxiv.org/abs/2502.05364"}
+PYTHON_DATA_ROOT = ("(The data root: `data_root=` of hyperret_eval.load_model, else $HYPERRET_DATA, "
+                    "else ~/.cache/hyperret-eval/data.)")
+
+
+def load_model(name: str, *, device: str | None = None, data_root: str | None = None,
+               search: dict[str, Any] | None = None, train_missing: bool = False):
+    """Any model ``hyperret-eval run --models`` accepts, ready for ``mteb.evaluate``: a
+    named recipe (``"be"``), a recipe file, a checkpoint folder (named after the recipe
+    it was trained with), a sentence-transformers folder or a hub id. A recipe's
+    checkpoint is the one trained on ``data_root``; with ``train_missing`` a missing one is
+    trained first, else that is an error saying how to train it. ``search``: a
+    Hypencoder's search settings, as the keyword arguments of
+    :class:`~hyperret_eval.search.settings.SearchSettings`."""
+    from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, train_command
+    from hyperret_eval.catalogue.models import resolve_model
+    from hyperret_eval.core.distributed import resolve_device
+    from hyperret_eval.core.paths import resolve_data_root
+    from hyperret_eval.integrations.mteb_loader import load_for_mteb
+    from hyperret_eval.search.settings import SearchSettings
+
+    try:
+        resolved = resolve_model(name, resolve_data_root(data_root))
+    except UserError as exc:
+        raise UserError(f"{exc} {PYTHON_DATA_ROOT}") from None
+    device = resolve_device(device or "auto")
+    checkpoint = resolved.checkpoint
+    if checkpoint is not None and not (train_missing or checkpoint.is_complete()):
+        done = checkpoint.steps_done()
+        partial = f", which holds {done} of {checkpoint.config.max_steps} steps" if done else ""
+        raise UserError(f"{name!r} has no complete trained checkpoint on the data root {checkpoint.data_root} "
+                        f"(looked for {checkpoint.path}{partial}). Train it with "
+                        f"hyperret_eval.load_model({name!r}, train_missing=True) or `{train_command(name, checkpoint)}`. "
+                        f"{PYTHON_DATA_ROOT}")
+    if checkpoint is not None:
+        ensure_checkpoint(checkpoint, name, device)
+    return load_for_mteb(resolved, device, search=None if search is None else SearchSettings.from_dict(search))
 
 
 def _load_trained(recipe_key: str):
     def loader(model_name: str, revision: str | None = None, device: str | None = None,
                search: dict[str, Any] | None = None, **kwargs: Any):
-        """``search``: a Hypencoder's search settings, as the keyword arguments of
-        :class:`~hyperret_eval.search.settings.SearchSettings`
-        (``mteb.get_model(name, search={"method": "graph"})``). A dict, not the object,
-        because mteb names the experiment after the loader's arguments and serialises
-        nothing else."""
-        from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
-        from hyperret_eval.catalogue.models import resolve_model
-        from hyperret_eval.core.distributed import resolve_device
-        from hyperret_eval.core.paths import resolve_data_root
-        from hyperret_eval.integrations.mteb_loader import load_for_mteb
-        from hyperret_eval.search.settings import SearchSettings
-
-        resolved = resolve_model(recipe_key, resolve_data_root())
-        device = resolve_device(device or "auto")
-        ensure_checkpoint(resolved.checkpoint, recipe_key, device, train_missing=False)
-        return load_for_mteb(resolved, device, search=None if search is None else SearchSettings.from_dict(search))
+        """``search`` as :func:`load_model` takes it (``mteb.get_model(name,
+        search={"method": "graph"})``): a dict, not the object, because mteb names the
+        experiment after the loader's arguments and serialises nothing else."""
+        if kwargs:
+            raise UserError(f"mteb.get_model({model_name!r}) takes no {', '.join(sorted(kwargs))}: set $HYPERRET_DATA "
+                            f"for the data root, or use hyperret_eval.load_model({recipe_key!r}, data_root=...), "
+                            "which also loads recipe files and checkpoint folders")
+        return load_model(recipe_key, device=device, search=search)
 
     return loader
 
@@ -56,7 +89,7 @@ def _model_meta(key: str, recipe: NamedRecipe) -> ModelMeta:
         languages=["eng-Latn"],
         n_parameters=22_713_216 if sentence_encoder else None,  # the MiniLM backbone; HiCL adds no parameters
         memory_usage_mb=87 if sentence_encoder else None,
-        max_tokens=config.max_tokens if sentence_encoder else config.max_length,
+        max_tokens=getattr(config, "max_tokens", None) or config.max_length,  # HiCL's setting, or Hypencoder/BE's
         embed_dim=384 if sentence_encoder else None,
         license="apache-2.0",
         open_weights=True,
@@ -66,14 +99,23 @@ def _model_meta(key: str, recipe: NamedRecipe) -> ModelMeta:
         reference=PAPERS[kind],
         similarity_fn_name="cosine" if sentence_encoder else None,
         use_instructions=False,
-        training_datasets=set() if sentence_encoder else {"SciFact"},
-        adapted_from=MINILM,
+        **trained_metadata(tasks_reading(config.data_folders()), backbone_hub_id(config.backbone)),
         citation=recipe.citation,
         model_type=["dense"],
     )
 
 
-MODEL_METAS = {key: _model_meta(key, recipe) for key, recipe in NAMED_RECIPES.items() if recipe.in_mteb}
+def _model_metas() -> dict[str, ModelMeta]:
+    """One ModelMeta per recipe name (``hypencoder`` and ``hypencoder-2layer`` are one
+    recipe: the first key loads it)."""
+    metas: dict[str, ModelMeta] = {}
+    for key, recipe in NAMED_RECIPES.items():
+        if not any(meta.name == f"hyperret/{recipe.config.name}" for meta in metas.values()):
+            metas[key] = _model_meta(key, recipe)
+    return metas
+
+
+MODEL_METAS = _model_metas()
 
 
 def register() -> None:

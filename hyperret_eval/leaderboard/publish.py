@@ -60,6 +60,7 @@ class PublishSummary:
     replaced: list[Key] = field(default_factory=list)
     benchmarks: str | None = None  # "added", "unchanged" or "replaced" when a file was given
     withdrawn: list[Key] = field(default_factory=list)
+    reproduced: list[Key] = field(default_factory=list)  # published already, with these scores, from another run
     written: bool = False
 
 
@@ -115,7 +116,8 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
         return sorted(keys, key=lambda k: (k[0], k[1], task_order.get(k[2], len(task_order))))
 
     summary = PublishSummary(leaderboard_dir, in_order(merged.added), in_order(merged.unchanged),
-                             in_order(merged.replaced), benchmarks_state, in_order(withdrawn))
+                             in_order(merged.replaced), benchmarks_state, in_order(withdrawn),
+                             reproduced=in_order(merged.reproduced))
     if exports or withdrawn or not _already_on_disk(leaderboard_dir, outputs):
         atomic.write_directory(leaderboard_dir,
                                lambda staging: _fill(staging, leaderboard_dir, outputs, exports, withdrawals))

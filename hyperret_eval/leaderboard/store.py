@@ -119,23 +119,34 @@ class Merge:
     added: list[Key] = field(default_factory=list)
     unchanged: list[Key] = field(default_factory=list)
     replaced: list[Key] = field(default_factory=list)
+    reproduced: list[Key] = field(default_factory=list)
     conflicts: list[str] = field(default_factory=list)
+
+
+# What a reproduction must match: the scores, and the data they were computed on.
+SCORE_FIELDS = ("task_type", "split", "main_metric", "main_score", "metrics", "dataset_revision")
 
 
 def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[str, Any]]], replace: bool) -> Merge:
     """Merge new entries (by key, with the file each came from) into the published ones.
 
-    A key already published from another run, or with other scores, is a conflict unless
-    ``replace``: a published score is never overwritten by accident.
+    A key already published with the same scores from another run is a reproduction: the
+    published entry keeps its scores and lists that run under ``provenance.reproductions``.
+    With other scores it is a conflict unless ``replace``: a published score is never
+    overwritten by accident.
     """
     result = Merge(entries={entry_key(e): e for e in existing})
     for key, (path, entry) in incoming.items():
         old = result.entries.get(key)
         if old is None:
             result.added.append(key)
-        elif old == entry:
+        elif old == entry or _runs_of(old).count(entry["provenance"]["run"]):
             result.unchanged.append(key)
             continue
+        elif all(old.get(name) == entry.get(name) for name in SCORE_FIELDS):
+            result.reproduced.append(key)
+            reproductions = [*old["provenance"].get("reproductions", []), entry["provenance"]["run"]]
+            entry = {**old, "provenance": {**old["provenance"], "reproductions": reproductions}}
         elif replace:
             result.replaced.append(key)
         else:
@@ -147,6 +158,11 @@ def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[s
             continue
         result.entries[key] = entry
     return result
+
+
+def _runs_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
+    """The run that produced a published entry and the runs that reproduced it."""
+    return [entry["provenance"]["run"], *entry["provenance"].get("reproductions", [])]
 
 
 def _describe(entry: dict[str, Any]) -> str:

@@ -9,6 +9,7 @@ from pathlib import Path
 from hyperret_eval.core.errors import UserError
 
 PACKAGED_MINILM = "minilm"
+MINILM_HUB_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def packaged_minilm_path() -> Path:
@@ -35,3 +36,13 @@ def backbone_path(name: str) -> Path:
         raise UserError(f"backbone {name!r}: the hub model has no config.json at its top level ({snapshot})")
     raise UserError(f"backbone {name!r} is neither {PACKAGED_MINILM} (the packaged all-MiniLM-L6-v2), a model "
                     "directory with config.json, nor a Hugging Face hub id (org/name)")
+
+
+def backbone_hub_id(name: str) -> str | None:
+    """The hub id a backbone setting stands for (what mteb's ``adapted_from`` names), or
+    None for a local folder, which names no published model."""
+    from hyperret_eval.models.hub import looks_like_hub_id
+
+    if name.lower() == PACKAGED_MINILM:
+        return MINILM_HUB_ID
+    return name if not Path(name).expanduser().exists() and looks_like_hub_id(name) else None

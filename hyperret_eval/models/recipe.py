@@ -36,6 +36,11 @@ class Recipe:
         the checkpoint."""
         raise NotImplementedError
 
+    def data_folders(self) -> tuple[str, ...]:
+        """The folders under the data root whose data training reads (texts, queries,
+        judgements), so a model's metadata can say which benchmarks it has seen."""
+        raise NotImplementedError
+
     def check_common(self) -> None:
         """What every recipe must meet, called first by each recipe's ``__post_init__``:
         a name that is one folder name (it becomes ``<cache>/checkpoints/<name>``), and

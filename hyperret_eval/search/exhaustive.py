@@ -36,8 +36,26 @@ CUDA_CHUNK = 65536
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
+def _best_columns(scores: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
+    """Positions of the k best columns of each row of [Q, M] ``scores``, ties broken by the
+    lower passage id, so the answer does not depend on the order the candidates arrived in
+    (which chunk, worker or torchrun rank scored them). topk would keep an arbitrary one
+    of the tied candidates at the k-th place."""
+    by_id = ids.argsort(dim=1, stable=True)
+    by_score = scores.gather(1, by_id).argsort(dim=1, descending=True, stable=True)[:, :k]
+    return by_id.gather(1, by_score)
+
+
+def best_k(scores: torch.Tensor, ids: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k best scores of each row of [Q, M] ``scores`` and their passage ``ids``
+    (:func:`_best_columns`)."""
+    where = _best_columns(scores, ids, k)
+    return scores.gather(1, where), ids.gather(1, where)
+
+
 class TopK:
-    """A running top-k per query: merge scored candidates in, keep the k best."""
+    """A running top-k per query: merge scored candidates in, keep the k best, ties to the
+    lower passage id."""
 
     def __init__(self, queries: int, k: int, device: torch.device) -> None:
         self.k = k
@@ -46,20 +64,11 @@ class TopK:
 
     def merge(self, scores: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """Merge [Q, M] scores and ids; return how many of each row's M made the top-k."""
-        merged, where = torch.cat([self.scores, scores], dim=1).topk(self.k, dim=1)
-        self.ids = torch.cat([self.ids, ids.expand(len(self.ids), -1)], dim=1).gather(1, where)
-        self.scores = merged
-        return ((where >= self.k) & (merged > float("-inf"))).sum(dim=1)
-
-
-def best_k(scores: torch.Tensor, ids: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k best columns of each row of [Q, M] ``scores`` and passage ``ids``, ties broken
-    by the lower passage id, so the answer does not depend on the order the candidates
-    arrived in (which worker or which torchrun rank scored them)."""
-    by_id = ids.argsort(dim=1)
-    scores, ids = scores.gather(1, by_id), ids.gather(1, by_id)
-    by_score = scores.argsort(dim=1, descending=True, stable=True)[:, :k]
-    return scores.gather(1, by_score), ids.gather(1, by_score)
+        all_scores = torch.cat([self.scores, scores], dim=1)
+        all_ids = torch.cat([self.ids, ids.expand(len(self.ids), -1)], dim=1)
+        where = _best_columns(all_scores, all_ids, self.k)
+        self.scores, self.ids = all_scores.gather(1, where), all_ids.gather(1, where)
+        return ((where >= self.k) & (self.scores > float("-inf"))).sum(dim=1)
 
 
 def best_of(parts: list[TopK], k: int) -> tuple[torch.Tensor, torch.Tensor]:

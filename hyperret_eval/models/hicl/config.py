@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperret_eval.core.errors import DataNotFoundError, UserError
-from hyperret_eval.data.text import text_source_files
+from hyperret_eval.data.text import text_source_files, text_source_folders
 from hyperret_eval.models.recipe import Recipe
 
 POOLINGS = ("mean", "cls")  # a segment's vector: the mean over its tokens, or its first token
@@ -73,6 +73,9 @@ class TrainConfig(Recipe):
         if data_root is None:
             raise UserError("training needs --data-root (or HYPERRET_DATA) to build its text, or a text_file")
         return text_source_files(data_root, self.text_sources)
+
+    def data_folders(self) -> tuple[str, ...]:
+        return () if self.text_file else text_source_folders(self.text_sources)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})

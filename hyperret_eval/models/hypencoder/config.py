@@ -72,6 +72,9 @@ class RetrievalTrainConfig(Recipe):
         if self.training_file and self.teacher_scores:
             raise UserError("training_file carries its teacher scores in its items; teacher_scores is for BEIR data")
 
+    def data_folders(self) -> tuple[str, ...]:
+        return () if self.training_file else (self.dataset,)
+
     def training_files(self, data_root: Path | None) -> list[Path]:
         if self.training_file:
             return jsonl_files(Path(self.training_file).expanduser())

@@ -1,0 +1,96 @@
+"""Where `run` writes and what it redoes: a user folder by default (never the working
+directory), a finished model x task skipped unless --overwrite, and a result computed on
+other data never reused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hyperret_eval.cli import main
+
+RESULT = "sentence-transformers__all-MiniLM-L6-v2"
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture
+def user_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERRET_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("HYPERRET_RESULTS", raising=False)
+    workdir = tmp_path / "checkout"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return tmp_path / "cache"
+
+
+def _sts12_result(results):
+    (path,) = (results / RESULT).glob("*/STS12.json")
+    return path
+
+
+@pytest.mark.slow
+def test_results_go_to_the_user_folder_and_finished_tasks_are_skipped(capsys, user_cache, small_data_root):
+    import mteb
+
+    run = ("run", "--tasks", "STS12", "--models", "minilm", "--data-root", small_data_root, "--no-senteval")
+    code, out, err = _run(capsys, *run)
+    assert code == 0, err
+    results = user_cache / "results"
+    assert list((user_cache.parent / "checkout").iterdir()) == []  # nothing in the working directory
+    assert f"Results written under {results}" in out
+    first = _sts12_result(results).read_bytes()
+    loaded = mteb.ResultCache(cache_path=user_cache).load_results(include_remote=False)
+    assert [r.task_name for r in loaded.model_results[0].task_results] == ["STS12"]
+
+    code, out, err = _run(capsys, *run)
+    assert code == 0, err
+    assert "Skipping minilm on STS12: its result is in" in out and "Loading model" not in out
+    assert _sts12_result(results).read_bytes() == first
+    score = 100 * json.loads(first)["scores"]["test"][0]["main_score"]
+    assert f"{score:.2f}" in out  # the table still shows the kept score
+
+    code, out, err = _run(capsys, *run, "--overwrite")
+    assert code == 0, err
+    assert "Skipping" not in out and json.loads(_sts12_result(results).read_bytes())["date"] != json.loads(first)["date"]
+
+
+@pytest.mark.slow
+def test_a_result_on_other_data_is_evaluated_again(capsys, user_cache, small_data_root, tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERRET_RESULTS", str(tmp_path / "mine"))
+    run = ("run", "--tasks", "STS12", "--models", "minilm", "--data-root", small_data_root, "--no-senteval")
+    assert _run(capsys, *run)[0] == 0
+    path = _sts12_result(tmp_path / "mine")
+    body = json.loads(path.read_text())
+    body["dataset_revision"] = "000000000000"
+    path.write_text(json.dumps(body))
+    code, out, err = _run(capsys, *run)
+    assert code == 0, err
+    assert "Skipping" not in out
+    assert json.loads(path.read_text())["dataset_revision"] != "000000000000"
+    assert not (user_cache / "results").exists()  # $HYPERRET_RESULTS took the place of the default
+
+
+@pytest.mark.slow
+def test_saved_predictions_include_a_trec_run_file_that_ir_measures_scores_alike(capsys, user_cache, small_data_root):
+    import ir_measures
+
+    code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--models", "minilm", "--data-root", small_data_root,
+                        "--save-predictions")
+    assert code == 0, err
+    (folder,) = (user_cache / "results" / RESULT).iterdir()
+    run_file = folder / "predictions" / "SciFact.test.trec"
+    assert {line.split()[5] for line in run_file.read_text().splitlines()} == {f"{RESULT}@{folder.name}"}
+    run = list(ir_measures.read_trec_run(str(run_file)))
+    qrels: dict[str, dict[str, int]] = {}
+    for row in (small_data_root / "beir" / "scifact" / "qrels" / "test.tsv").read_text().splitlines()[1:]:
+        query, document, relevance = row.split("\t")
+        qrels.setdefault(query, {})[document] = int(relevance)
+    ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
+    recorded = json.loads((folder / "SciFact.json").read_text())["scores"]["test"][0]["ir_measures:nDCG@10"]
+    assert ndcg == pytest.approx(recorded, abs=1e-6)
