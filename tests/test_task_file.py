@@ -74,6 +74,7 @@ ENTRY = '[[task]]\nname = "Mine"\ntype = "Retrieval"\ndescription = "d"\nsource 
     (ENTRY.replace('type = "Retrieval"\n', ""), r"task entry 1 \('Mine'\): missing field 'type'"),
     (ENTRY.replace('"Retrieval"', '"Clustering"'), r"unknown type 'Clustering'; expected one of STS, Retrieval"),
     (ENTRY + 'groups = "Mine"\n', r"field 'groups' must be list, found str"),
+    (ENTRY + "caveat = 1\n", r"field 'caveat' must be str, found int"),
     (ENTRY.replace('name = "Mine"', 'name = "../up"'), r"task entry 1 \('\.\./up'\): the task name '\.\./up' is not a safe name"),
     (ENTRY.replace('name = "Mine"', 'name = "scifact"'),
      r"task entry 1 \('scifact'\): task 'scifact' is already defined \(tasks/beir\.toml: task entry \d+ \('SciFact'\)\)"),

@@ -35,11 +35,12 @@ from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.leaderboard.benchmarks import BENCHMARKS_FILE, load_benchmarks, render_benchmarks_json
 from hyperret_eval.leaderboard.markdown import render_readme
+from hyperret_eval.leaderboard.model_info import ModelInfo, read_model_info
 from hyperret_eval.leaderboard.page import render_page
 from hyperret_eval.leaderboard.store import (
     Key, build_entry, load_entries, merge, render_leaderboard_json, sorted_entries,
 )
-from hyperret_eval.leaderboard.tables import build_sections
+from hyperret_eval.leaderboard.tables import ModelKey, build_sections
 from hyperret_eval.leaderboard.validate import (
     MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
@@ -100,7 +101,9 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
     if conflicts:
         raise UserError("\n".join([f"nothing was published; {len(conflicts)} conflict(s):", *conflicts]))
 
-    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue)
+    exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
+    infos = _model_infos(merged.entries, exports, leaderboard_dir)
+    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos)
     outputs = {
         LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue)),
         README_FILE: render_readme(sections, benchmarks),
@@ -108,7 +111,6 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
     }
     if benchmarks is not None:
         outputs[BENCHMARKS_FILE] = render_benchmarks_json(benchmarks)
-    exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
 
     task_order = {name: i for i, name in enumerate(catalogue)}
 
@@ -131,6 +133,22 @@ def published_folder(leaderboard_dir: Path, model: str, revision: str) -> Path:
     be safe folder names, so nothing outside ``results/`` is ever written or removed."""
     return (leaderboard_dir / MTEB_RESULTS_FOLDER / one_component(model_folder_name(model), f"model {model!r} as a folder")
             / one_component(revision, f"revision of {model!r}"))
+
+
+def _model_infos(entries: dict[Key, dict[str, Any]], exports: list[ValidResult],
+                 leaderboard_dir: Path) -> dict[ModelKey, ModelInfo]:
+    """What each published model revision's model_meta.json says: the file published with
+    it now, else the one published before (the copy its results folder keeps)."""
+    exported = {(result.model_name, result.revision): result.model_meta_path for result in exports}
+    tasks: dict[ModelKey, list[str]] = {}
+    for model, revision, task in entries:
+        tasks.setdefault((model, revision), []).append(task)
+    infos = {}
+    for key, its_tasks in tasks.items():
+        info = read_model_info(exported.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, its_tasks)
+        if info is not None:
+            infos[key] = info
+    return infos
 
 
 def _parse_withdrawal(text: str) -> tuple[str, str]:
