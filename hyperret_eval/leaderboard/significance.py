@@ -27,7 +27,7 @@ SEED = 0  # every publish draws the same resamples: the page does not change whe
 
 
 @dataclass(frozen=True)
-class Comparison:
+class PairedTest:
     """A model's main score on a task against the baseline's, on paired items."""
 
     task: str
@@ -47,7 +47,7 @@ class NotComparable(ValueError):
     """Two per-query files that cannot be paired (other data, other items)."""
 
 
-def compare(task: str, model: dict, baseline: dict) -> Comparison:
+def compare(task: str, model: dict, baseline: dict) -> PairedTest:
     """Compare two per-query bodies of one task (``run``'s per-query files, parsed)."""
     if model.get("dataset_revision") != baseline.get("dataset_revision"):
         raise NotComparable(f"{task}: the two results were computed on different data")
@@ -58,7 +58,7 @@ def compare(task: str, model: dict, baseline: dict) -> Comparison:
     return _compare_pairs(task, model, baseline)
 
 
-def _compare_queries(task: str, model: dict, baseline: dict) -> Comparison:
+def _compare_queries(task: str, model: dict, baseline: dict) -> PairedTest:
     from scipy.stats import ttest_rel
 
     measure = model["main_measure"]
@@ -69,10 +69,10 @@ def _compare_queries(task: str, model: dict, baseline: dict) -> Comparison:
     theirs = np.array([baseline["queries"][query][measure] for query in shared], dtype=float)
     difference = ours - theirs
     if not difference.any():  # identical rankings: no variance, nothing to test
-        return Comparison(task, 0.0, 0.0, 0.0, 1.0, f"paired t-test over {len(shared)} queries ({measure})")
+        return PairedTest(task, 0.0, 0.0, 0.0, 1.0, f"paired t-test over {len(shared)} queries ({measure})")
     result = ttest_rel(ours, theirs)
     interval = result.confidence_interval(1 - ALPHA)
-    return Comparison(task, float(difference.mean()), float(interval.low), float(interval.high), float(result.pvalue),
+    return PairedTest(task, float(difference.mean()), float(interval.low), float(interval.high), float(result.pvalue),
                       f"paired t-test over {len(shared)} queries ({measure})")
 
 
@@ -86,7 +86,7 @@ def _spearman(gold: np.ndarray, similarity: np.ndarray) -> np.ndarray:
     return (ranked_gold * ranked).sum(axis=-1) / np.sqrt((ranked_gold**2).sum(axis=-1) * (ranked**2).sum(axis=-1))
 
 
-def _compare_pairs(task: str, model: dict, baseline: dict) -> Comparison:
+def _compare_pairs(task: str, model: dict, baseline: dict) -> PairedTest:
     from scipy.stats import bootstrap
 
     gold = np.asarray(model["pairs"]["gold"], dtype=float)
@@ -96,7 +96,7 @@ def _compare_pairs(task: str, model: dict, baseline: dict) -> Comparison:
     theirs = np.asarray(baseline["pairs"]["similarity"], dtype=float)
     test = f"paired bootstrap over {len(gold)} pairs ({BOOTSTRAP_RESAMPLES} resamples, Spearman)"
     if np.array_equal(ours, theirs):  # the same similarities: every resample differs by nothing
-        return Comparison(task, 0.0, 0.0, 0.0, 1.0, test)
+        return PairedTest(task, 0.0, 0.0, 0.0, 1.0, test)
 
     def statistic(gold, ours, theirs, axis=-1):
         return _spearman(gold, ours) - _spearman(gold, theirs)
@@ -107,10 +107,10 @@ def _compare_pairs(task: str, model: dict, baseline: dict) -> Comparison:
     resampled = result.bootstrap_distribution
     p_value = min(1.0, 2 * min(float((resampled <= 0).mean()), float((resampled >= 0).mean())))
     interval = result.confidence_interval
-    return Comparison(task, observed, float(interval.low), float(interval.high), p_value, test)
+    return PairedTest(task, observed, float(interval.low), float(interval.high), p_value, test)
 
 
-def holm(comparisons: list[Comparison]) -> list[Comparison]:
+def holm(comparisons: list[PairedTest]) -> list[PairedTest]:
     """The comparisons of one model, with Holm-corrected p-values and verdicts."""
     from dataclasses import replace
 
