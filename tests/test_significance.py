@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from hyperret_eval.leaderboard.significance import Comparison, NotComparable, _spearman, compare, holm
+from hyperret_eval.leaderboard.significance import PairedTest, NotComparable, _spearman, compare, holm
 
 
 def _retrieval(values: dict[str, float], revision: str = "abc") -> dict:
@@ -41,7 +41,7 @@ def test_noise_alone_is_not_significant():
 
 def test_identical_results_differ_by_nothing():
     body = _retrieval({"q1": 0.5, "q2": 0.7})
-    assert compare("SciFact", body, body) == Comparison("SciFact", 0.0, 0.0, 0.0, 1.0,
+    assert compare("SciFact", body, body) == PairedTest("SciFact", 0.0, 0.0, 0.0, 1.0,
                                                         "paired t-test over 2 queries (nDCG@10)")
     sts = _sts([1, 2, 3, 4], [0.1, 0.3, 0.2, 0.9])
     same = compare("STS12", sts, sts)
@@ -78,7 +78,7 @@ def test_vectorised_spearman_is_scipys_with_ties():
 
 
 def test_holm_corrects_one_models_tasks_together():
-    raw = [Comparison(t, 0.01, 0.0, 0.02, p, "test") for t, p in (("A", 0.01), ("B", 0.04), ("C", 0.03))]
+    raw = [PairedTest(t, 0.01, 0.0, 0.02, p, "test") for t, p in (("A", 0.01), ("B", 0.04), ("C", 0.03))]
     corrected = holm(raw)
     assert [c.p_holm for c in corrected] == pytest.approx([0.03, 0.06, 0.06])
     assert [c.significant for c in corrected] == [True, False, False]
