@@ -157,7 +157,8 @@ def comparisons_of(sections: list[Section]) -> list[dict[str, Any]]:
         baseline = f"{section.baseline.model}@{section.baseline.revision}"
         for row in section.rows:
             for task, comparison in row.comparisons.items():
-                test = comparison.test.to_dict() if comparison.test else {"untested": comparison.untested}
+                test = {key: value for key, value in comparison.test.to_dict().items() if key not in ("task", "difference")} \
+                    if comparison.test else {"untested": comparison.untested}
                 found.append({"model": row.model, "revision": row.revision, "task": task, "baseline": baseline,
                               "difference": comparison.difference, **test})
     return found
