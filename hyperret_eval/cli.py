@@ -90,6 +90,9 @@ def _build_parser() -> argparse.ArgumentParser:
                            help="replace published scores (and benchmarks) that a different run produced")
     publisher.add_argument("--benchmarks", metavar="FILE",
                            help='search speed/quality measurements to publish ({"search_tradeoff": [...]})')
+    publisher.add_argument("--baseline", default="sentence-transformers/all-MiniLM-L6-v2", metavar="MODEL",
+                           help="the model every other is compared with, task by task, with a paired test where "
+                                "both results kept per-query values (default: %(default)s)")
     publisher.add_argument("--withdraw", action="append", default=[], metavar="MODEL@REVISION",
                            help="take a published model revision off the leaderboard (repeatable)")
 
@@ -203,6 +206,7 @@ def _command_publish(args: argparse.Namespace) -> int:
         replace=args.replace,
         benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,
         withdraw=args.withdraw,
+        baseline=args.baseline,
     )
     counts = (f"{len(summary.added)} added, {len(summary.reproduced)} reproduced, {len(summary.unchanged)} unchanged, "
               f"{len(summary.replaced)} replaced")

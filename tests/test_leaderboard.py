@@ -150,6 +150,49 @@ def test_the_same_scores_from_another_run_are_recorded_as_a_reproduction(capsys,
     assert snapshot(published) == before
 
 
+def _per_query_of(folder: Path, task: str) -> Path:
+    return folder / "per_query" / f"{task}.json"
+
+
+@pytest.mark.slow
+def test_differences_to_the_baseline_are_tested_on_paired_items(capsys, minilm_run_results, tmp_path):
+    """A model whose every SciFact query loses 0.3 nDCG@10 differs significantly from the
+    baseline; one with no per-query values is compared untested; the per-query files are
+    published with the results."""
+    results = copy_results(minilm_run_results, tmp_path / "results")
+    base = read_json(_per_query_of(minilm_folder(results), "SciFact"))
+    measure = base["main_measure"]
+    lost = {query: {**values, measure: max(0.0, values[measure] - 0.3)} for query, values in base["queries"].items()}
+    shift = sum(v[measure] for v in lost.values()) / len(lost) - sum(v[measure] for v in base["queries"].values()) / len(lost)
+    worse = derive_model(results, "org__worse", "org/worse", "w1", score_shift=shift, tasks=("SciFact",))
+    _per_query_of(worse, "SciFact").parent.mkdir()
+    write_json(_per_query_of(worse, "SciFact"), {**base, "model_name": "org/worse", "model_revision": "w1",
+                                                 "queries": lost})
+    same = derive_model(results, "org__same", "org/same", "s1", tasks=("STS12",))
+    _per_query_of(same, "STS12").parent.mkdir()
+    write_json(_per_query_of(same, "STS12"), read_json(_per_query_of(minilm_folder(results), "STS12")))
+    derive_model(results, "org__untested", "org/untested", "u1", score_shift=0.01, tasks=("SciFact",))
+
+    board = tmp_path / "leaderboard"
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+    comparisons = {(c["model"], c["task"]): c for c in read_json(board / "leaderboard.json")["comparisons"]}
+    scifact = comparisons[("org/worse", "SciFact")]
+    assert scifact["baseline"] == f"{MINILM_NAME}@{MINILM_REVISION}" and scifact["significant"] is True
+    assert scifact["low"] < scifact["high"] < 0 and scifact["p_holm"] < 0.05
+    assert scifact["test"].startswith(f"paired t-test over {len(lost)} queries")
+    identical = comparisons[("org/same", "STS12")]  # the same similarities: no difference at all
+    assert identical["difference"] == 0.0 and identical["significant"] is False and identical["p_value"] == 1.0
+    assert identical["test"].startswith("paired bootstrap over")
+    assert comparisons[("org/untested", "SciFact")]["untested"] == "the result has no per-query values"
+    assert (board / "results" / "org__worse" / "w1" / "per_query" / "SciFact.json").is_file()
+
+    readme = (board / "README.md").read_text()
+    assert f"{100 * scifact['difference']:+.2f}\\* [{100 * scifact['low']:+.2f}, {100 * scifact['high']:+.2f}]" in readme
+    page = (board / "index.html").read_text()
+    assert 'class="difference significant"' in page and "95% interval" in page
+
+
 def _bad_json(folder: Path) -> tuple[Path, str]:
     path = folder / "STS12.json"
     path.write_text('{\n  "task_name": "STS12",\n  "scores": {,\n}\n', encoding="utf-8")

@@ -6,7 +6,7 @@ from typing import Any
 
 from hyperret_eval.leaderboard.benchmarks import tradeoff_series
 from hyperret_eval.leaderboard.tables import (
-    Row, Section, model_entries, parameter_count, percent, points, runs_of,
+    SIGNIFICANCE_NOTE, Comparison, Row, Section, model_entries, parameter_count, percent, points, runs_of,
 )
 
 CAVEAT_MARK = "†"
@@ -77,14 +77,23 @@ def _comparison_table(section: Section) -> list[str]:
         return []
     base = section.baseline
     header = ["Model", "Revision", *(_task_name(section, t) for t in section.tasks)]
-    lines = ["", f"Difference to the baseline, {escape(base.model)}@{escape(base.revision)} (points):", "",
+    lines = ["", f"Difference to the baseline, {escape(base.model)}@{escape(base.revision)}, in points, with its "
+             f"95% interval; {SIGNIFICANCE_NOTE}", "",
              _row(header), _row(["---", "---", *(["---:"] * len(section.tasks))])]
     for row in section.rows:
         if row.is_baseline:
             continue
-        cells = [points(row.comparisons[t].difference) if t in row.comparisons else "–" for t in section.tasks]
+        cells = [_difference(row.comparisons[t]) if t in row.comparisons else "–" for t in section.tasks]
         lines.append(_row([escape(row.model), escape(row.revision), *cells]))
     return lines
+
+
+def _difference(comparison: Comparison) -> str:
+    """``+2.15* [+0.80, +3.50]``: the difference, its mark and interval (no test: the difference alone)."""
+    if comparison.test is None:
+        return points(comparison.difference)
+    mark = "\\*" if comparison.significant else ""  # an escaped asterisk: not emphasis
+    return f"{points(comparison.difference)}{mark} [{points(comparison.test.low)}, {points(comparison.test.high)}]"
 
 
 def _models_table(sections: list[Section]) -> list[str]:

@@ -18,12 +18,13 @@ from typing import Any
 
 from hyperret_eval.leaderboard.benchmarks import Series, tradeoff_series
 from hyperret_eval.leaderboard.tables import (
-    Comparison, Row, Section, parameter_count, percent, points, runs_of,
+    SIGNIFICANCE_NOTE, Comparison, Row, Section, parameter_count, percent, points, runs_of,
 )
 
 BODY_MARKER = "<!--LEADERBOARD_BODY-->"
 DATA_MARKER = "<!--LEADERBOARD_DATA-->"
 CAVEAT_MARK = "\u2020"  # a dagger after a task's name: read the caveat under the table
+SIGNIFICANT_MARK = "*"  # after a difference the paired test finds significant (Holm-corrected, 5%)
 ZERO_SHOT = {True: "yes", False: "no", None: "\u2013"}
 
 
@@ -61,7 +62,10 @@ def _page_data(sections: list[Section], series: list[Series]) -> dict[str, Any]:
                 "baseline": None if section.baseline is None else _name_at(section.baseline),
                 "rows": [{"model": r.model, "revision": r.revision, "scores": r.scores, "average": r.average,
                           "baseline": r.is_baseline,
-                          "differences": {task: c.difference for task, c in r.comparisons.items()}}
+                          "differences": {task: c.difference for task, c in r.comparisons.items()},
+                          "tests": {task: {"low": c.test.low, "high": c.test.high, "significant": c.significant,
+                                           "describe": c.describe()}
+                                    for task, c in r.comparisons.items() if c.test is not None}}
                          for r in section.rows],
             }
             for section in sections
@@ -117,7 +121,8 @@ def _baseline_note(section: Section) -> str:
     if section.baseline is None:
         return '<p class="note">No baseline: the baseline model has no scores in this table.</p>'
     return (f'<p class="note baseline-note">Baseline: <strong>{_breakable(_name_at(section.baseline))}</strong>; '
-            "the small number under a score is the difference to its score on the task, in the same points.</p>")
+            "the small number under a score is the difference to its score on the task, in the same points "
+            f"(hover for its 95% interval). {_e(SIGNIFICANCE_NOTE)}</p>")
 
 
 def _headers(section: Section) -> list[str]:
@@ -189,9 +194,13 @@ def _score_cell(value: float | None, comparison: Comparison | None, css: str = "
 
 
 def _comparison(comparison: Comparison | None) -> str:
+    """The difference to the baseline, marked when the paired test finds it significant;
+    the interval and p-values on hover."""
     if comparison is None:
         return ""
-    return f'<span class="difference">{points(comparison.difference)}</span>'
+    mark = SIGNIFICANT_MARK if comparison.significant else ""
+    css = "difference significant" if comparison.significant else "difference"
+    return f'<span class="{css}" title="{_e(comparison.describe())}">{points(comparison.difference)}{mark}</span>'
 
 
 # A model's details: what it is, its scores against the baseline's, where they came from.
@@ -225,12 +234,13 @@ def _model_facts(section: Section, row: Row) -> str:
 def _task_table(section: Section, row: Row) -> str:
     """The row's score on each task beside the difference to the baseline's."""
     lines = ['<table class="tasks"><thead><tr><th>Task</th><th class="num">Score</th>'
-             '<th class="num">Difference to the baseline</th></tr></thead><tbody>']
+             '<th class="num">Difference to the baseline</th><th>Paired test</th></tr></thead><tbody>']
     for task in section.tasks:
         comparison = row.comparisons.get(task)
         lines.append(f"<tr><td>{_e(task)}{_caveat_mark(section, task)}</td>"
                      f'<td class="num">{percent(row.scores.get(task))}</td>'
-                     f'<td class="num">{_comparison(comparison) or "–"}</td></tr>')
+                     f'<td class="num">{_comparison(comparison) or "–"}</td>'
+                     f'<td class="test">{_e(comparison.describe()) if comparison else "–"}</td></tr>')
     lines.append("</tbody></table>")
     return "".join(lines)
 

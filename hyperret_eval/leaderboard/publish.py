@@ -33,6 +33,8 @@ from typing import Any
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.evaluation.per_query import per_query_path
 from hyperret_eval.leaderboard.benchmarks import BENCHMARKS_FILE, load_benchmarks, render_benchmarks_json
 from hyperret_eval.leaderboard.markdown import render_readme
 from hyperret_eval.leaderboard.model_info import ModelInfo, read_model_info
@@ -40,7 +42,7 @@ from hyperret_eval.leaderboard.page import render_page
 from hyperret_eval.leaderboard.store import (
     Key, build_entry, load_entries, merge, render_leaderboard_json, sorted_entries,
 )
-from hyperret_eval.leaderboard.tables import ModelKey, build_sections
+from hyperret_eval.leaderboard.tables import DEFAULT_BASELINE, ModelKey, build_sections, comparisons_of
 from hyperret_eval.leaderboard.validate import (
     MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
@@ -67,7 +69,9 @@ class PublishSummary:
 
 def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = False,
             benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None,
-            withdraw: list[str] | None = None) -> PublishSummary:
+            withdraw: list[str] | None = None, baseline: str = DEFAULT_BASELINE) -> PublishSummary:
+    """``baseline``: the model every other is compared with, task by task (a paired test
+    where both results kept their per-query values)."""
     catalogue = catalogue if catalogue is not None else load_catalogue()
     leaderboard_dir = Path(leaderboard_dir).resolve()  # a symlink: rebuild the folder it points to
     if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
@@ -77,12 +81,12 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
     lock = leaderboard_dir.with_name(f".{leaderboard_dir.name}.lock")
     waiting = f"Waiting for another publish to {leaderboard_dir} (lock {lock})"
     with exclusive_lock(lock, on_wait=lambda: print(waiting, file=sys.stderr)):
-        return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals)
+        return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals, baseline)
 
 
 def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], leaderboard_dir: Path, replace: bool,
                     benchmarks_file: Path | None, catalogue: dict[str, TaskSpec],
-                    withdrawals: list[tuple[str, str]]) -> PublishSummary:
+                    withdrawals: list[tuple[str, str]], baseline: str) -> PublishSummary:
     """Read, merge and write the leaderboard: the part of :func:`publish` done under its lock."""
     incoming = {key: (result.path, entry) for key, (result, entry) in results.items()}
     merged = merge(load_entries(leaderboard_dir / LEADERBOARD_FILE), incoming, replace)
@@ -103,9 +107,10 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
 
     exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
     infos = _model_infos(merged.entries, exports, leaderboard_dir)
-    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos)
+    per_query = _per_query_reader(exports, leaderboard_dir)
+    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos, baseline, per_query)
     outputs = {
-        LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue)),
+        LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue), comparisons_of(sections)),
         README_FILE: render_readme(sections, benchmarks),
         PAGE_FILE: render_page(sections, benchmarks),
     }
@@ -149,6 +154,20 @@ def _model_infos(entries: dict[Key, dict[str, Any]], exports: list[ValidResult],
         if info is not None:
             infos[key] = info
     return infos
+
+
+def _per_query_reader(exports: list[ValidResult], leaderboard_dir: Path):
+    """Each result's per-query file, parsed: the one published with it now, else the copy
+    published before; None when it has none."""
+    exported = {(result.model_name, result.revision, result.path.stem): per_query_path(result.path)
+                for result in exports}
+
+    def read(model: str, revision: str, task: str) -> dict[str, Any] | None:
+        path = exported.get((model, revision, task)) or per_query_path(
+            published_folder(leaderboard_dir, model, revision) / f"{task}.json")
+        return read_json(path, "per-query file") if path.is_file() else None
+
+    return read
 
 
 def _parse_withdrawal(text: str) -> tuple[str, str]:
@@ -239,5 +258,9 @@ def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.path, target / result.path.name)
         shutil.copyfile(result.model_meta_path, target / MODEL_META_FILE)
+        per_query = per_query_path(result.path)
+        if per_query.is_file():
+            per_query_path(target / result.path.name).parent.mkdir(exist_ok=True)
+            shutil.copyfile(per_query, per_query_path(target / result.path.name))
     for name, text in outputs.items():
         (staging / name).write_text(text, encoding="utf-8")

@@ -4,28 +4,49 @@ against a baseline model's on the same task."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.leaderboard.model_info import ModelInfo
+from hyperret_eval.leaderboard.significance import NotComparable, PairedTest, compare, holm
 
 SECTION_TITLES = {"STS": "STS", "Retrieval": "Retrieval"}
 SECTION_METRICS = {"STS": "cosine Spearman", "Retrieval": "nDCG@10"}
 # The model every other is compared with, on each task it has.
 DEFAULT_BASELINE = "sentence-transformers/all-MiniLM-L6-v2"
+SIGNIFICANCE_NOTE = ("* marks a difference a paired test finds significant at 5% after Holm's correction across the "
+                     "model's tasks of the table (retrieval: a t-test over the queries; STS: a bootstrap over the "
+                     "sentence pairs). A difference without an interval has no per-query values to test.")
 
 ModelKey = tuple[str, str]  # model, revision
+# A result's per-query file, parsed (model, revision, task -> body), or None when it has none.
+PerQuery = Callable[[str, str, str], "dict[str, Any] | None"]
 
 
 @dataclass(frozen=True)
 class Comparison:
-    """A row's score on one task set against the baseline row's score on it.
-
-    The place for what a test of the difference adds (its interval, p-value and verdict):
-    the page and the Markdown show a comparison wherever they show a difference."""
+    """A row's score on one task set against the baseline row's score on it, with the
+    paired test of the difference when both results kept their per-query values
+    (:mod:`hyperret_eval.leaderboard.significance`; Holm-corrected across the row's tasks
+    of the section), else why there is none."""
 
     difference: float  # the row's score minus the baseline's, a fraction
+    test: PairedTest | None = None
+    untested: str | None = None  # why there is no test
+
+    @property
+    def significant(self) -> bool:
+        return bool(self.test and self.test.significant)
+
+    def describe(self) -> str:
+        """One line: the interval, p-values and test, or why there is no test."""
+        if self.test is None:
+            return f"not tested: {self.untested}"
+        t = self.test
+        return (f"95% interval [{points(t.low)}, {points(t.high)}], p = {t.p_value:.2g} "
+                f"(Holm {t.p_holm:.2g}), {t.test}")
 
 
 @dataclass(frozen=True)
@@ -64,8 +85,10 @@ class Section:
 
 
 def build_sections(entries: list[dict[str, Any]], catalogue: dict[str, TaskSpec],
-                   infos: dict[ModelKey, ModelInfo] | None = None, baseline: str = DEFAULT_BASELINE) -> list[Section]:
-    """Sections in catalogue order (STS first); rows best average first, incomplete ones last."""
+                   infos: dict[ModelKey, ModelInfo] | None = None, baseline: str = DEFAULT_BASELINE,
+                   per_query: PerQuery | None = None) -> list[Section]:
+    """Sections in catalogue order (STS first); rows best average first, incomplete ones last.
+    ``per_query`` gives each result's per-query values, for the tests against the baseline."""
     order = {name: i for i, name in enumerate(catalogue)}
     sections = []
     for task_type in SECTION_TITLES:
@@ -73,7 +96,7 @@ def build_sections(entries: list[dict[str, Any]], catalogue: dict[str, TaskSpec]
         if not typed:
             continue
         tasks = sorted({e["task"] for e in typed}, key=lambda t: (order.get(t, len(order)), t))
-        rows = _compared(_rows(typed, tasks, infos or {}), baseline)
+        rows = _compared(_rows(typed, tasks, infos or {}), baseline, per_query or (lambda *key: None))
         caveats = {task: catalogue[task].caveat for task in tasks if task in catalogue and catalogue[task].caveat}
         base = next((row for row in rows if row.is_baseline), None)
         sections.append(Section(task_type, SECTION_TITLES[task_type], SECTION_METRICS[task_type], tasks, rows,
@@ -96,17 +119,49 @@ def _rows(entries: list[dict[str, Any]], tasks: list[str], infos: dict[ModelKey,
     return rows
 
 
-def _compared(rows: list[Row], baseline: str) -> list[Row]:
+def _compared(rows: list[Row], baseline: str, per_query: PerQuery) -> list[Row]:
     """``rows`` with each one's comparisons to the baseline model's first (best) row."""
     base = next((row for row in rows if row.model == baseline), None)
     if base is None:
         return rows
-    return [
-        replace(row, is_baseline=True) if row is base else replace(row, comparisons={
-            task: Comparison(score - base.scores[task]) for task, score in row.scores.items() if task in base.scores
-        })
-        for row in rows
-    ]
+    return [replace(row, is_baseline=True) if row is base else replace(row, comparisons=_against(row, base, per_query))
+            for row in rows]
+
+
+def _against(row: Row, base: Row, per_query: PerQuery) -> dict[str, Comparison]:
+    """The row's comparison with the baseline on each task both have; the tests of one row
+    Holm-corrected together."""
+    tests: dict[str, PairedTest] = {}
+    untested: dict[str, str] = {}
+    for task in (t for t in row.scores if t in base.scores):
+        ours, theirs = per_query(row.model, row.revision, task), per_query(base.model, base.revision, task)
+        if ours is None or theirs is None:
+            untested[task] = "the result has no per-query values" if ours is None else \
+                "the baseline's result has no per-query values"
+            continue
+        try:
+            tests[task] = compare(task, ours, theirs)
+        except (NotComparable, KeyError, TypeError, ValueError) as exc:  # a malformed file is one we cannot pair
+            untested[task] = str(exc) if isinstance(exc, NotComparable) else f"unreadable per-query values ({exc!r})"
+    corrected = dict(zip(tests, holm(list(tests.values()))))
+    return {task: Comparison(row.scores[task] - base.scores[task], corrected.get(task), untested.get(task))
+            for task in row.scores if task in base.scores}
+
+
+def comparisons_of(sections: list[Section]) -> list[dict[str, Any]]:
+    """Every comparison with the baseline, as leaderboard.json lists them."""
+    found = []
+    for section in sections:
+        if section.baseline is None:
+            continue
+        baseline = f"{section.baseline.model}@{section.baseline.revision}"
+        for row in section.rows:
+            for task, comparison in row.comparisons.items():
+                test = {key: value for key, value in comparison.test.to_dict().items() if key not in ("task", "difference")} \
+                    if comparison.test else {"untested": comparison.untested}
+                found.append({"model": row.model, "revision": row.revision, "task": task, "baseline": baseline,
+                              "difference": comparison.difference, **test})
+    return found
 
 
 def runs_of(entries: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
