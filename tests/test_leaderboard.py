@@ -150,6 +150,15 @@ def test_the_same_scores_from_another_run_are_recorded_as_a_reproduction(capsys,
     assert snapshot(published) == before
 
 
+def test_a_result_published_before_per_query_files_gains_its_file(capsys, results, published):
+    board_copy = published / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MINILM_REVISION / "per_query"
+    assert (board_copy / "SciFact.json").is_file()
+    shutil.rmtree(board_copy)  # as a leaderboard published before runs kept per-query files
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0 and "0 added, 0 reproduced, 3 unchanged" in out and "updated" in out, err
+    assert (board_copy / "SciFact.json").read_bytes() == (minilm_folder(results) / "per_query" / "SciFact.json").read_bytes()
+
+
 def _per_query_of(folder: Path, task: str) -> Path:
     return folder / "per_query" / f"{task}.json"
 

@@ -107,7 +107,12 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
 
     exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
     infos = _model_infos(merged.entries, exports, leaderboard_dir)
-    per_query = _per_query_reader(exports, leaderboard_dir)
+    # Per-query files go with every result published, reproduced or republished (a result
+    # published before they existed gains its file when a run that kept one is published).
+    per_query_files = {(result.model_name, result.revision, result.path.stem): per_query_path(result.path)
+                       for key, (result, _) in results.items()
+                       if key in merged.entries and per_query_path(result.path).is_file()}
+    per_query = _per_query_reader(per_query_files, leaderboard_dir)
     sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos, baseline, per_query)
     outputs = {
         LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue), comparisons_of(sections)),
@@ -125,9 +130,11 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
     summary = PublishSummary(leaderboard_dir, in_order(merged.added), in_order(merged.unchanged),
                              in_order(merged.replaced), benchmarks_state, in_order(withdrawn),
                              reproduced=in_order(merged.reproduced))
-    if exports or withdrawn or not _already_on_disk(leaderboard_dir, outputs):
-        atomic.write_directory(leaderboard_dir,
-                               lambda staging: _fill(staging, leaderboard_dir, outputs, exports, withdrawals))
+    new_per_query = {key: path for key, path in per_query_files.items()
+                     if not _same_file(path, _published_per_query(leaderboard_dir, *key))}
+    if exports or withdrawn or new_per_query or not _already_on_disk(leaderboard_dir, outputs):
+        atomic.write_directory(leaderboard_dir, lambda staging: _fill(staging, leaderboard_dir, outputs, exports,
+                                                                      withdrawals, new_per_query))
         summary.written = True
     return summary
 
@@ -156,18 +163,22 @@ def _model_infos(entries: dict[Key, dict[str, Any]], exports: list[ValidResult],
     return infos
 
 
-def _per_query_reader(exports: list[ValidResult], leaderboard_dir: Path):
-    """Each result's per-query file, parsed: the one published with it now, else the copy
-    published before; None when it has none."""
-    exported = {(result.model_name, result.revision, result.path.stem): per_query_path(result.path)
-                for result in exports}
-
+def _per_query_reader(incoming: dict[Key, Path], leaderboard_dir: Path):
+    """Each result's per-query file, parsed: the one being published with it, else the
+    copy published before; None when it has none."""
     def read(model: str, revision: str, task: str) -> dict[str, Any] | None:
-        path = exported.get((model, revision, task)) or per_query_path(
-            published_folder(leaderboard_dir, model, revision) / f"{task}.json")
+        path = incoming.get((model, revision, task)) or _published_per_query(leaderboard_dir, model, revision, task)
         return read_json(path, "per-query file") if path.is_file() else None
 
     return read
+
+
+def _published_per_query(leaderboard_dir: Path, model: str, revision: str, task: str) -> Path:
+    return per_query_path(published_folder(leaderboard_dir, model, revision) / f"{task}.json")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    return other.is_file() and path.read_bytes() == other.read_bytes()
 
 
 def _parse_withdrawal(text: str) -> tuple[str, str]:
@@ -243,7 +254,7 @@ def _already_on_disk(leaderboard_dir: Path, outputs: dict[str, str]) -> bool:
 
 
 def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult],
-          withdrawals: list[tuple[str, str]]) -> None:
+          withdrawals: list[tuple[str, str]], per_query_files: dict[Key, Path]) -> None:
     """The new leaderboard folder: the old one's files less the withdrawn revisions', the
     newly published result files (in MTEB's results layout), and the regenerated pages."""
     if leaderboard_dir.exists():
@@ -258,9 +269,9 @@ def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.path, target / result.path.name)
         shutil.copyfile(result.model_meta_path, target / MODEL_META_FILE)
-        per_query = per_query_path(result.path)
-        if per_query.is_file():
-            per_query_path(target / result.path.name).parent.mkdir(exist_ok=True)
-            shutil.copyfile(per_query, per_query_path(target / result.path.name))
+    for key, source in per_query_files.items():
+        target = _published_per_query(staging, *key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
     for name, text in outputs.items():
         (staging / name).write_text(text, encoding="utf-8")
