@@ -1,5 +1,6 @@
 """torchrun: two CPU processes over gloo give the single process's results, for a
-sentence-transformers model (mteb's own dense search, sharded) and a Hypencoder."""
+sentence-transformers model (the cached dense search, sharded: each rank encodes and
+caches its own share) and a Hypencoder."""
 
 from __future__ import annotations
 
@@ -61,6 +62,19 @@ def test_two_gloo_ranks_rank_like_one_process(one_and_two_process_runs, model: s
         # sorts a call's texts by length, so its batches (and last bits) may differ.
         assert sharded[query_id] == pytest.approx(run, abs=1e-6)
     assert _result(two, model, "SciFact.json")["scores"] == _result(one, model, "SciFact.json")["scores"]
+
+
+@pytest.mark.torchrun
+def test_each_rank_encodes_and_caches_its_own_share(one_and_two_process_runs) -> None:
+    """The embedding cache of the two runs (one cache root): the one process's entry holds
+    the whole corpus, the two ranks' entries one share each."""
+    from hyperret_eval.integrations.mteb_dense import FORMAT
+
+    one, _ = one_and_two_process_runs
+    metas = [json.loads(path.read_text()) for path in (one.parent / "cache" / "passages").glob("*/meta.json")]
+    counts = sorted(meta["count"] for meta in metas if meta["key"]["format"] == FORMAT and meta["complete"])
+    shares = [len(World(rank=rank, size=2).shard(232, align=16)) for rank in range(2)]
+    assert counts == sorted([*shares, 232]) and shares[0] != shares[1]
 
 
 @pytest.mark.torchrun
