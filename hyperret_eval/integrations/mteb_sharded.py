@@ -2,10 +2,10 @@
 
 Each rank indexes its contiguous share of the corpus with the model it wraps (our cached
 dense search for sentence-transformers models, which caches each rank's share as an entry
-of its own; mteb's ``SearchEncoderWrapper`` for other encoders; our Hypencoder search model), answers
-the queries from that share, and the per-query top-k lists are merged across ranks, so
-every rank returns the same corpus-wide ranking that one process would. mteb then scores
-it with its own evaluator.
+of its own; mteb's ``SearchEncoderWrapper`` for other encoders; our Hypencoder search
+model), answers the queries from that share, and the per-query top-k lists are merged
+across ranks, so every rank returns the same corpus-wide ranking that one process would.
+mteb then scores it with its own evaluator.
 """
 
 from __future__ import annotations
