@@ -229,3 +229,20 @@ def test_reranking_is_refused_not_ignored(minilm, metadata, tmp_path):
     with pytest.raises(ValueError, match="top_ranked"):
         model.search(queries(), top_k=3, encode_kwargs={}, top_ranked={"q0": ["d0"]}, **where)
 
+
+
+def test_memmap_search_scores_on_the_device_it_is_given(tmp_path):
+    """Chunks go to the scoring device one at a time (a GPU model scores on its GPU); the
+    meta device stands in for another device here: its tensors carry no data."""
+    seen: list[torch.device] = []
+
+    def recording(q, chunk):
+        seen.append(chunk.device)
+        return cosine(q, chunk)
+
+    passages = torch.randn(10, 4)
+    DenseSearch(passages, recording, chunk_size=4, device="cpu").search(torch.randn(2, 4), 3)
+    assert seen == [torch.device("cpu")] * 3
+    scores, _ = DenseSearch(passages, recording, chunk_size=4, device="meta").search(torch.randn(2, 4), 3)
+    assert seen[3:] == [torch.device("meta")] * 3, "each chunk moved to the device before scoring"
+    assert scores.device == torch.device("meta")

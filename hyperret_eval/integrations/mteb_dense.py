@@ -85,6 +85,7 @@ class CachedDenseSearch:
                                  chunk_size=self.cache_chunk_size,
                                  show_progress=encode_kwargs.get("show_progress_bar", True))
         self._engine = DenseSearch(vectors, self.encoder.similarity, chunk_size=self.chunk_size,
+                                   device=self.encoder.model.device,  # a GPU model scores on its GPU
                                    show_progress=encode_kwargs.get("show_progress_bar", True))
 
     def search(self, queries, *, task_metadata, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: dict,

@@ -25,14 +25,17 @@ Similarity = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 class DenseSearch:
     def __init__(self, passages: torch.Tensor, similarity: Similarity, *, chunk_size: int = CHUNK,
-                 show_progress: bool = False) -> None:
+                 device: str | torch.device | None = None, show_progress: bool = False) -> None:
         """``similarity(queries [Q, d], passages [C, d]) -> [Q, C]`` (higher is better), as
-        mteb's encoders define it (cosine for most sentence-transformers models)."""
+        mteb's encoders define it (cosine for most sentence-transformers models).
+        ``device``: where chunks are scored (default: where the passages are), each chunk
+        moved there as it is scored."""
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self.passages = passages
         self.similarity = similarity
         self.chunk_size = chunk_size
+        self.device = torch.device(device) if device else passages.device
         self.show_progress = show_progress
 
     @torch.inference_mode()
@@ -41,11 +44,11 @@ class DenseSearch:
         (k is capped at the corpus size)."""
         count = self.passages.shape[0]
         k = min(k, count)
-        queries = queries.to(self.passages.device, torch.float32)
+        queries = queries.to(self.device, torch.float32)
         best = TopK(len(queries), k, queries.device)
         offsets = range(0, count, self.chunk_size)
         for offset in tqdm(offsets, desc="Searching passage chunks", disable=not self.show_progress):
-            chunk = self.passages[offset : offset + self.chunk_size].to(torch.float32)
+            chunk = self.passages[offset : offset + self.chunk_size].to(self.device, torch.float32)
             scores = torch.as_tensor(self.similarity(queries, chunk)).to(queries.device, torch.float32)
             best.merge(scores, torch.arange(offset, offset + len(chunk), device=queries.device))
         return best_k(best.scores, best.ids, k)
