@@ -113,7 +113,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from hyperret_eval.core.world import current_world
     from hyperret_eval.evaluation.progress import Progress, mode_for
     from hyperret_eval.evaluation.runner import RunOptions, run
-    from hyperret_eval.report import score_table, senteval_table
+    from hyperret_eval.report import retrieval_metrics_table, score_table, senteval_table
 
     console = Console(stderr=False)
     options = RunOptions(
@@ -143,6 +143,9 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     if not current_world().is_main:
         return 0  # under torchrun, rank 0 reports
     console.print(score_table(report.scores))
+    measures = retrieval_metrics_table(report.scores)
+    if measures is not None:
+        console.print(measures)
     if report.senteval:
         console.print(senteval_table(report.senteval))
     console.print(f"Results written under {escape(str(options.output_dir))}", soft_wrap=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from rich.console import Group
@@ -44,6 +45,31 @@ def score_table(scores) -> Group:
             averages.append(_fmt(sum(values) / len(values) if values else None))
         table.add_row(f"[bold]{task_type} average ({len(names)})[/bold]", *averages, end_section=False)
     return _titled(table, "Main scores x100", "STS: cosine Spearman; retrieval: nDCG@10")
+
+
+IR_MEASURES_PREFIX = "ir_measures:"  # how a result file keys the ir-measures scores
+
+
+def retrieval_metrics_table(scores) -> Group | None:
+    """Each retrieval task's ir-measures scores (x100) per model: nDCG@10, RR@10, R@100 and
+    AP, at the task's relevance threshold (TREC-DL's binary measures count grades >= 2)."""
+    rows = [s for s in scores if s.task_type == "Retrieval" and any(k.startswith(IR_MEASURES_PREFIX) for k in s.scores)]
+    if not rows:
+        return None
+    def measure(key: str) -> str:
+        return re.sub(r"\(rel=\d+\)", "", key.removeprefix(IR_MEASURES_PREFIX))
+    names = list(dict.fromkeys(measure(k) for s in rows for k in s.scores if k.startswith(IR_MEASURES_PREFIX)))
+    table = Table()
+    table.add_column("task", no_wrap=True)
+    table.add_column("model")
+    for name in names:
+        table.add_column(name, justify="right")
+    for s in rows:
+        values = {measure(k): v for k, v in s.scores.items() if k.startswith(IR_MEASURES_PREFIX)}
+        table.add_row(s.task, s.model, *(_fmt(values.get(name)) for name in names))
+    return _titled(table, "Retrieval measures x100 (ir-measures)",
+                   "the same rankings scored by ir-measures; binary measures at each task's relevance threshold "
+                   "(TREC-DL: grade 2 and above)")
 
 
 def senteval_table(reports: dict[str, dict]) -> Group:

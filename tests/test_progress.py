@@ -113,6 +113,29 @@ def test_score_tables_fit_80_columns_with_titles_on_one_line():
     assert not any("Avg." in line for line in rendered["SentEval protocol (SimCSE/HiCL papers)"])
 
 
+def test_retrieval_measures_table_shows_each_tasks_ir_measures_at_80_columns():
+    from hyperret_eval.evaluation.runner import Score
+    from hyperret_eval.report import retrieval_metrics_table
+
+    scifact = {"ndcg_at_10": 0.645, "ir_measures:nDCG@10": 0.6451, "ir_measures:RR@10": 0.6012,
+               "ir_measures:R@100": 0.925, "ir_measures:AP": 0.5934}
+    trec = {"ndcg_at_10": 0.7977, "ir_measures:nDCG@10": 0.7977, "ir_measures:RR(rel=2)@10": 0.9244,
+            "ir_measures:R(rel=2)@100": 0.5312, "ir_measures:AP(rel=2)": 0.4876}
+    scores = [Score("benchmarks/recipes/hypencoder-300steps.toml", "SciFact", "Retrieval", 0.645, scifact, None, 1.0),
+              Score("minilm", "TRECDL2019Subset", "Retrieval", 0.7977, trec, None, 1.0),
+              Score("minilm", "STS12", "STS", 0.72, {"cosine_spearman": 0.72}, None, 1.0)]
+    console = Console(file=io.StringIO(), width=80)
+    console.print(retrieval_metrics_table(scores))
+    lines = console.file.getvalue().splitlines()
+    assert max(len(line) for line in lines) <= 80 and lines[0] == "Retrieval measures x100 (ir-measures)"
+    header = next(line for line in lines if "nDCG@10" in line)
+    assert [cell.strip() for cell in header.strip("┃ ").split("┃")][2:] == ["nDCG@10", "RR@10", "R@100", "AP"]
+    trec_row = next(line for line in lines if "TRECDL2019Subset" in line)
+    assert "92.44" in trec_row and "48.76" in trec_row  # the rel=2 measures, in the common columns
+    assert not any("STS12" in line for line in lines)
+    assert retrieval_metrics_table(scores[2:]) is None
+
+
 @pytest.mark.slow
 def test_run_into_a_pipe_logs_a_few_lines_per_task(small_data_root, tmp_path):
     """Output to a pipe (as `run ... | tee log` or `> log 2>&1`): plain lines, no bar of
