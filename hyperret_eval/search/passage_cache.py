@@ -183,7 +183,8 @@ def _encode_remaining(encode: Callable[[int, int], torch.Tensor], step: int, fol
     if done:
         log.info("Resuming the passage encoding in %s at chunk %d of %d", folder, done + 1, meta["chunks"])
     vectors = np.load(folder / VECTORS, mmap_mode="r+") if done else None
-    with tqdm(total=count, initial=min(done * size, count), desc="Encoding passages (cached)", unit="passage",
+    what = "Encoding passages into the cache" + (" (resumed)" if done else "")
+    with tqdm(total=count, initial=min(done * size, count), desc=what, unit="passage",
               disable=not show_progress) as bar:
         for index in range(done, meta["chunks"]):
             start, stop = index * size, min(index * size + size, count)
