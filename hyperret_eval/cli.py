@@ -52,7 +52,11 @@ def _build_parser() -> argparse.ArgumentParser:
                           "<output-dir>/<model>/<revision>/predictions/, in mteb's JSON and as a TREC run file "
                           "(<Task>.<split>.trec, read by trec_eval and ir-measures)")
     run.add_argument("--no-senteval", dest="senteval", action="store_false",
-                     help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies (run by default with STS tasks)")
+                     help="skip the SimCSE/HiCL papers' STS protocol on SentEval's copies of the STS tasks run "
+                          "(on by default)")
+    run.add_argument("-q", "--quiet", action="store_true",
+                     help="no progress (one bar per model x task on a terminal, else a few plain lines each); "
+                          "notes, errors and the score tables are still printed")
     training = run.add_mutually_exclusive_group()
     training.add_argument("--retrain", action="store_true",
                           help="train the trainable models' checkpoints again from scratch, even complete ones")
@@ -86,6 +90,9 @@ def _build_parser() -> argparse.ArgumentParser:
                            help="replace published scores (and benchmarks) that a different run produced")
     publisher.add_argument("--benchmarks", metavar="FILE",
                            help='search speed/quality measurements to publish ({"search_tradeoff": [...]})')
+    publisher.add_argument("--baseline", default="sentence-transformers/all-MiniLM-L6-v2", metavar="MODEL",
+                           help="the model every other is compared with, task by task, with a paired test where "
+                                "both results kept per-query values (default: %(default)s)")
     publisher.add_argument("--withdraw", action="append", default=[], metavar="MODEL@REVISION",
                            help="take a published model revision off the leaderboard (repeatable)")
 
@@ -104,6 +111,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
 
     from hyperret_eval.core.distributed import close_world
     from hyperret_eval.core.world import current_world
+    from hyperret_eval.evaluation.progress import Progress, mode_for
     from hyperret_eval.evaluation.runner import RunOptions, run
     from hyperret_eval.report import score_table, senteval_table
 
@@ -126,8 +134,10 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         overwrite=args.overwrite,
     )
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
+    progress = Progress(mode_for(args.quiet, sys.stderr), bar_stream=sys.stderr,
+                        say=lambda msg: console.print(f"[bold]{escape(msg)}[/bold]", soft_wrap=True))
     try:
-        report = run(options, progress=lambda msg: console.print(f"[bold]{escape(msg)}[/bold]", soft_wrap=True))
+        report = run(options, progress)
     finally:
         close_world()
     if not current_world().is_main:
@@ -196,6 +206,7 @@ def _command_publish(args: argparse.Namespace) -> int:
         replace=args.replace,
         benchmarks_file=Path(args.benchmarks).expanduser() if args.benchmarks else None,
         withdraw=args.withdraw,
+        baseline=args.baseline,
     )
     counts = (f"{len(summary.added)} added, {len(summary.reproduced)} reproduced, {len(summary.unchanged)} unchanged, "
               f"{len(summary.replaced)} replaced")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.models import model_names
@@ -14,12 +16,19 @@ from hyperret_eval.core.errors import UserError
 from hyperret_eval.data.beir import count_split
 
 
-def score_table(scores) -> Table:
+def _titled(table: Table, title: str, caption: str) -> Group:
+    """``table`` between a title and a caption that wrap at the terminal's width, not at the
+    table's (rich's own title and caption, at the width of a two-column table, come out one
+    word a line)."""
+    return Group(Text(title, style="bold"), table, Text(caption, style="dim"))
+
+
+def score_table(scores) -> Group:
     """Main score (x100) per task (rows) and model (columns), with an average per task type."""
     models = list(dict.fromkeys(s.model for s in scores))
     tasks = list(dict.fromkeys((s.task, s.task_type) for s in scores))
     by_cell = {(s.model, s.task): s.main_score for s in scores}
-    table = Table(title="Main scores x100", caption="STS: cosine Spearman; retrieval: nDCG@10")
+    table = Table()
     table.add_column("task", no_wrap=True)
     for model in models:
         table.add_column(model, justify="right")
@@ -34,21 +43,23 @@ def score_table(scores) -> Table:
             values = [by_cell[(model, n)] for n in names if (model, n) in by_cell]
             averages.append(_fmt(sum(values) / len(values) if values else None))
         table.add_row(f"[bold]{task_type} average ({len(names)})[/bold]", *averages, end_section=False)
-    return table
+    return _titled(table, "Main scores x100", "STS: cosine Spearman; retrieval: nDCG@10")
 
 
-def senteval_table(reports: dict[str, dict]) -> Table:
-    """The papers' protocol: Spearman x100, pooled "all" per STS year, test for STS-B/SICK-R."""
+def senteval_table(reports: dict[str, dict]) -> Group:
+    """The papers' protocol: Spearman x100, pooled "all" per STS year, test for STS-B/SICK-R;
+    the papers' average when all seven sets ran."""
     models = list(reports)
     tasks = list(next(iter(reports.values()))["tasks"])
-    table = Table(title="SentEval protocol (SimCSE/HiCL papers)", caption="Spearman x100 of cosine; STS12-16: 'all' setting")
+    table = Table()
     table.add_column("task", no_wrap=True)
     for model in models:
         table.add_column(model, justify="right")
     for task in tasks:
         table.add_row(task, *(f"{reports[m]['tasks'][task]['all']:.2f}" for m in models))
-    table.add_row("[bold]Avg.[/bold]", *(f"{reports[m]['avg']:.2f}" for m in models))
-    return table
+    if all("avg" in reports[m] for m in models):
+        table.add_row("[bold]Avg.[/bold]", *(f"{reports[m]['avg']:.2f}" for m in models))
+    return _titled(table, "SentEval protocol (SimCSE/HiCL papers)", "Spearman x100 of cosine; STS12-16: 'all' setting")
 
 
 def _fmt(value: float | None) -> str:

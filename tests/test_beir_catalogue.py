@@ -137,6 +137,9 @@ def test_beir_group_runs_and_averages_cqadupstack_as_mteb(capsys, beir_root, tmp
     written = sorted(p.stem for p in results.joinpath(*MINILM_DIR).glob("*.json"))
     assert written == ["CQADupstackRetrieval", "MSMARCO", "NFCorpus", "model_meta"]
     assert list(_main_score(results, "MSMARCO")["scores"]) == ["dev"]
+    per_query = json.loads(results.joinpath(*MINILM_DIR, "per_query", "CQADupstackRetrieval.json").read_text())
+    assert list(per_query["members"]) == [f"CQADupstack{forum.title()}Retrieval" for forum in CQADUPSTACK_FORUMS]
+    assert all(member["queries"] for member in per_query["members"].values())
 
     forums = ",".join(f"CQADupstack{forum.title()}Retrieval" for forum in CQADUPSTACK_FORUMS)
     each = tmp_path / "each"

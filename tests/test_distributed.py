@@ -61,6 +61,12 @@ def test_two_gloo_ranks_rank_like_one_process(one_and_two_process_runs, model: s
         # sorts a call's texts by length, so its batches (and last bits) may differ.
         assert sharded[query_id] == pytest.approx(run, abs=1e-6)
     assert _result(two, model, "SciFact.json")["scores"] == _result(one, model, "SciFact.json")["scores"]
+    # Rank 0 scores the merged run: every query's values are those of one process.
+    single_queries = _result(one, model, "per_query/SciFact.json")["queries"]
+    sharded_queries = _result(two, model, "per_query/SciFact.json")["queries"]
+    assert len(single_queries) == 30 and sharded_queries.keys() == single_queries.keys()
+    for query_id, values in single_queries.items():
+        assert sharded_queries[query_id] == pytest.approx(values, abs=1e-6)
 
 
 @pytest.mark.torchrun

@@ -91,7 +91,7 @@ def test_run_files_a_hub_hypencoder_under_its_name_and_commit(hub, data_root, tm
     assert code == 0, capsys.readouterr().err
 
     hub_folder = output / "jfkback__hypencoder.2_layer" / HYPENCODER_SHA
-    assert sorted(p.name for p in hub_folder.iterdir()) == ["SciFact.json", "model_meta.json"]
+    assert sorted(p.name for p in hub_folder.iterdir()) == ["SciFact.json", "model_meta.json", "per_query"]
     provenance = json.loads((hub_folder / "SciFact.json").read_text())["hyperret"]
     assert (provenance["source"], provenance["revision"]) == ("hub", HYPENCODER_SHA)
     meta = json.loads((hub_folder / "model_meta.json").read_text())

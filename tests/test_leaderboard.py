@@ -75,14 +75,23 @@ def test_publish_writes_leaderboard_json_readme_and_page(capsys, results, tmp_pa
     assert f"| {MINILM_NAME} | {MINILM_REVISION} | {100 * minilm_sts12:.2f} | {100 * minilm_sts12:.2f} |" in readme
     assert f"| {HICL[1]} | {HICL[2]} | {100 * hicl_sts12:.2f} | {100 * hicl_sts12:.2f} |" in readme
     assert f"| {MINILM_NAME} | {MINILM_REVISION} | {100 * minilm_scifact:.2f} | {100 * minilm_scifact:.2f} |" in readme
-    assert readme.index("## STS") < readme.index("## BEIR")
+    assert readme.index("## STS") < readme.index("## Retrieval")
+    # Against the baseline (minilm), in points; what its model_meta.json says of each model.
+    assert f"| {HICL[1]} | {HICL[2]} | {100 * (hicl_sts12 - minilm_sts12):+.2f} |" in readme
+    meta = read_json(minilm_folder(results) / "model_meta.json")
+    assert f"| {MINILM_NAME} | {MINILM_REVISION} | 22.7M | none | {meta['reference']} |" in readme
     assert "No search benchmark has been published yet." in readme
 
     page = (board / "index.html").read_text()
     assert f">{100 * minilm_sts12:.2f}</td>" in page and f">{100 * minilm_scifact:.2f}</td>" in page
     assert 'id="board-STS"' in page and 'id="board-Retrieval"' in page
     assert "No search benchmark has been published yet" in page
-    assert "http://" not in page.replace("http://www.w3.org/2000/svg", "") and "https://" not in page
+    # No address but the SVG namespace and links to a model's own reference: following one
+    # is a reader's choice, the page itself fetches nothing.
+    links = re.findall(r'<a class="reference" href="([^"]*)" rel="external noreferrer noopener">\1</a>', page)
+    assert set(links) == {meta["reference"]}
+    unlinked = re.sub(r'<a class="reference" [^>]*>[^<]*</a>', "", page).replace("http://www.w3.org/2000/svg", "")
+    assert "http://" not in unlinked and "https://" not in unlinked
 
 
 def test_republishing_the_same_run_changes_nothing(capsys, results, published):
@@ -139,6 +148,58 @@ def test_the_same_scores_from_another_run_are_recorded_as_a_reproduction(capsys,
     code, out, err = publish(capsys, results, "--leaderboard", published)
     assert code == 0 and "0 added, 0 reproduced, 3 unchanged" in out, err
     assert snapshot(published) == before
+
+
+def test_a_result_published_before_per_query_files_gains_its_file(capsys, results, published):
+    board_copy = published / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MINILM_REVISION / "per_query"
+    assert (board_copy / "SciFact.json").is_file()
+    shutil.rmtree(board_copy)  # as a leaderboard published before runs kept per-query files
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0 and "0 added, 0 reproduced, 3 unchanged" in out and "updated" in out, err
+    assert (board_copy / "SciFact.json").read_bytes() == (minilm_folder(results) / "per_query" / "SciFact.json").read_bytes()
+
+
+def _per_query_of(folder: Path, task: str) -> Path:
+    return folder / "per_query" / f"{task}.json"
+
+
+@pytest.mark.slow
+def test_differences_to_the_baseline_are_tested_on_paired_items(capsys, minilm_run_results, tmp_path):
+    """A model whose every SciFact query loses 0.3 nDCG@10 differs significantly from the
+    baseline; one with no per-query values is compared untested; the per-query files are
+    published with the results."""
+    results = copy_results(minilm_run_results, tmp_path / "results")
+    base = read_json(_per_query_of(minilm_folder(results), "SciFact"))
+    measure = base["main_measure"]
+    lost = {query: {**values, measure: max(0.0, values[measure] - 0.3)} for query, values in base["queries"].items()}
+    shift = sum(v[measure] for v in lost.values()) / len(lost) - sum(v[measure] for v in base["queries"].values()) / len(lost)
+    worse = derive_model(results, "org__worse", "org/worse", "w1", score_shift=shift, tasks=("SciFact",))
+    _per_query_of(worse, "SciFact").parent.mkdir()
+    write_json(_per_query_of(worse, "SciFact"), {**base, "model_name": "org/worse", "model_revision": "w1",
+                                                 "queries": lost})
+    same = derive_model(results, "org__same", "org/same", "s1", tasks=("STS12",))
+    _per_query_of(same, "STS12").parent.mkdir()
+    write_json(_per_query_of(same, "STS12"), read_json(_per_query_of(minilm_folder(results), "STS12")))
+    derive_model(results, "org__untested", "org/untested", "u1", score_shift=0.01, tasks=("SciFact",))
+
+    board = tmp_path / "leaderboard"
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+    comparisons = {(c["model"], c["task"]): c for c in read_json(board / "leaderboard.json")["comparisons"]}
+    scifact = comparisons[("org/worse", "SciFact")]
+    assert scifact["baseline"] == f"{MINILM_NAME}@{MINILM_REVISION}" and scifact["significant"] is True
+    assert scifact["low"] < scifact["high"] < 0 and scifact["p_holm"] < 0.05
+    assert scifact["test"].startswith(f"paired t-test over {len(lost)} queries")
+    identical = comparisons[("org/same", "STS12")]  # the same similarities: no difference at all
+    assert identical["difference"] == 0.0 and identical["significant"] is False and identical["p_value"] == 1.0
+    assert identical["test"].startswith("paired bootstrap over")
+    assert comparisons[("org/untested", "SciFact")]["untested"] == "the result has no per-query values"
+    assert (board / "results" / "org__worse" / "w1" / "per_query" / "SciFact.json").is_file()
+
+    readme = (board / "README.md").read_text()
+    assert f"{100 * scifact['difference']:+.2f}\\* [{100 * scifact['low']:+.2f}, {100 * scifact['high']:+.2f}]" in readme
+    page = (board / "index.html").read_text()
+    assert 'class="difference significant"' in page and "95% interval" in page
 
 
 def _bad_json(folder: Path) -> tuple[Path, str]:
@@ -289,7 +350,7 @@ def test_benchmarks_are_published_and_shown(capsys, results, tmp_path):
     assert "search benchmarks added" in out
     assert read_json(board / "benchmarks.json") == BENCHMARKS
     readme = (board / "README.md").read_text()
-    assert "| SciFact | graph | ef=32 | 410.5 | 93.00 | 63.10 |" in readme
+    assert "| SciFact | graph | ef=32 | 410.5 | 93.00 | 63.10 | yes |" in readme
     page = (board / "index.html").read_text()
     assert 'id="tradeoff-chart"' in page and "No search benchmark" not in page
 
@@ -360,3 +421,71 @@ def test_trec_dl_entries_keep_their_binary_metrics(capsys, tmp_path):
     binary = ["ir_measures:RR(rel=2)@10", "ir_measures:R(rel=2)@100", "ir_measures:AP(rel=2)"]
     assert {name: entry["metrics"].get(name) for name in binary} == {name: scores[name] for name in binary}
     assert entry["metrics"]["ir_measures:nDCG@10"] == scores["ir_measures:nDCG@10"]
+
+    # Its 5k-passage corpus makes it incomparable to full TREC-DL figures: said wherever it is shown.
+    from hyperret_eval.catalogue.tasks import load_catalogue
+
+    caveat = load_catalogue()["TRECDL2019Subset"].caveat
+    assert "not comparable" in caveat
+    readme = (tmp_path / "board" / "README.md").read_text()
+    assert "| TRECDL2019Subset \u2020 |" in readme and f"\u2020 TRECDL2019Subset: {caveat}" in readme
+    page = (tmp_path / "board" / "index.html").read_text()
+    assert f'TRECDL2019Subset<sup class="caveat-mark" title="{caveat}">' in page
+    assert f"<strong>TRECDL2019Subset</strong>: {caveat}</p>" in page
+
+
+def _with_meta(folder: Path, **fields) -> None:
+    meta = read_json(folder / "model_meta.json")
+    write_json(folder / "model_meta.json", {**meta, **fields})
+
+
+def test_model_facts_come_from_model_meta(capsys, results, tmp_path):
+    """Size, zero-shot flag (mteb's) and reference of each model; a reference that is not a
+    web address is shown as text, never as a link."""
+    trained = derive_model(results, "hyperret__be-minilm-l6", "hyperret/be-minilm-l6", "be1", score_shift=0.02)
+    _with_meta(trained, training_datasets=["SciFact"], n_parameters=1_500_000_000, reference="javascript:alert(1)")
+    undeclared = derive_model(results, "hyperret__x", "hyperret/x", "x1", tasks=("SciFact",))
+    _with_meta(undeclared, training_datasets=None, n_parameters=None)
+    board = tmp_path / "leaderboard"
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+
+    readme = (board / "README.md").read_text()
+    assert "| hyperret/be-minilm-l6 | be1 | 1.5B | SciFact | – |" in readme
+    assert "| hyperret/x | x1 | – | not declared | " in readme
+    page = (board / "index.html").read_text()
+    assert 'href="javascript' not in page and "<dd>javascript:alert(1)</dd>" not in page
+    (be_row,) = re.findall(r'<tr class="model-row" [^>]*>(?:(?!</tr>).)*hyperret/<wbr>be-minilm-l6.*?</tr>',
+                           page.split('id="board-Retrieval"')[1], re.S)
+    assert '<td data-value="no" title="trained on SciFact">no</td>' in be_row and ">1.5B</td>" in be_row
+    assert "no: trained on SciFact" in page and "unknown: the model declares no training data" in page
+
+
+
+def _point(corpus: str, settings: str, qps: float, recall: float) -> dict:
+    method = "exhaustive" if settings == "all passages" else "graph"
+    return {"corpus": corpus, "method": method, "settings": settings, "queries_per_second": qps,
+            "recall_at_10": recall, "ndcg_at_10": recall}
+
+
+def test_trade_off_series_are_a_corpus_and_kind_of_search_each_with_its_pareto_front():
+    from hyperret_eval.leaderboard.benchmarks import tradeoff_series
+
+    points = [
+        _point("SciFact", "all passages", 40, 1.0),
+        _point("SciFact", "ip graph, ef 16", 200, 0.90),
+        _point("SciFact", "l2 graph, ef 16", 180, 0.77),
+        _point("SciFact", "ip graph, ef 32", 170, 0.89),  # slower and worse than ef 16
+        _point("SciFact", "ip graph, ef 64", 120, 0.97),
+        _point("SciFact", "l2 graph, ef 64", 100, 0.90),
+        _point("synthetic", "ip graph, ef 16", 80, 0.73),
+    ]
+    series = tradeoff_series(points)
+    assert [(s.label, [p["settings"] for p in s.points]) for s in series] == [
+        ("SciFact, exhaustive", ["all passages"]),
+        ("SciFact, ip graph", ["ip graph, ef 16", "ip graph, ef 32", "ip graph, ef 64"]),
+        ("SciFact, l2 graph", ["l2 graph, ef 16", "l2 graph, ef 64"]),
+        ("synthetic, ip graph", ["ip graph, ef 16"]),
+    ]
+    assert [p["settings"] for p in series[1].front] == ["ip graph, ef 16", "ip graph, ef 64"]
+    assert series[2].front == series[2].points

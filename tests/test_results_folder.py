@@ -61,7 +61,8 @@ def test_results_go_to_the_user_folder_and_finished_tasks_are_skipped(capsys, us
 
 
 @pytest.mark.slow
-def test_a_result_on_other_data_is_evaluated_again(capsys, user_cache, small_data_root, tmp_path, monkeypatch):
+def test_a_result_on_other_data_or_without_per_query_values_is_evaluated_again(capsys, user_cache, small_data_root,
+                                                                                tmp_path, monkeypatch):
     monkeypatch.setenv("HYPERRET_RESULTS", str(tmp_path / "mine"))
     run = ("run", "--tasks", "STS12", "--models", "minilm", "--data-root", small_data_root, "--no-senteval")
     assert _run(capsys, *run)[0] == 0
@@ -74,6 +75,11 @@ def test_a_result_on_other_data_is_evaluated_again(capsys, user_cache, small_dat
     assert "Skipping" not in out
     assert json.loads(path.read_text())["dataset_revision"] != "000000000000"
     assert not (user_cache / "results").exists()  # $HYPERRET_RESULTS took the place of the default
+
+    (path.parent / "per_query" / "STS12.json").unlink()  # a result written before per-query files
+    code, out, err = _run(capsys, *run)
+    assert code == 0 and "Skipping" not in out, err
+    assert (path.parent / "per_query" / "STS12.json").is_file()
 
 
 @pytest.mark.slow

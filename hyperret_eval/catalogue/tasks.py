@@ -39,6 +39,9 @@ class TaskSpec:
     source: Source | None  # None for a task averaged over ``members``
     metadata_from: str | None = None
     reference: str | None = None
+    # What a reader must know before comparing the task's scores with figures elsewhere
+    # (a sub-corpus, a changed protocol); the leaderboard shows it wherever it names the task.
+    caveat: str | None = None
     score_range: tuple[float, float] = (0.0, 5.0)
     relevance_threshold: int = 1
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -62,7 +65,8 @@ class TaskSpec:
 _FIELDS: dict[str, tuple[type, ...]] = {
     "name": (str,), "type": (str,), "groups": (list,), "split": (str,), "main_score": (str,),
     "description": (str,), "source": (dict,), "metadata_from": (str,), "reference": (str,),
-    "score_range": (list,), "relevance_threshold": (int,), "metadata": (dict,), "aggregate_of": (list,),
+    "caveat": (str,), "score_range": (list,), "relevance_threshold": (int,), "metadata": (dict,),
+    "aggregate_of": (list,),
 }
 _SOURCE_FIELDS = {"format": str, "path": str, "files": list, "beir_url": str, "hf_dataset": str,
                   "hf_revision": str, "fetch_into": str}
@@ -145,6 +149,7 @@ def _parse_entry(entry: Any, origin: str, index: int) -> tuple[TaskSpec, tuple[s
         source=_parse_source(entry["source"], fail) if "source" in entry else None,
         metadata_from=entry.get("metadata_from"),
         reference=entry.get("reference"),
+        caveat=entry.get("caveat"),
         score_range=(float(score_range[0]), float(score_range[1])),
         relevance_threshold=entry.get("relevance_threshold", 1),
         metadata=dict(entry.get("metadata", {})),

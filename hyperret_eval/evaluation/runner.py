@@ -5,6 +5,10 @@ All user-input checks (task and model names, every data file, training data incl
 happen before any training or evaluation, so a mistake never leaves a half-finished
 results folder behind. A trainable model whose checkpoint is missing or incomplete is then
 trained (:mod:`hyperret_eval.catalogue.checkpoints`) before the first evaluation.
+
+Each model x task shows as one unit of progress (:mod:`hyperret_eval.evaluation.progress`)
+and leaves, beside its mteb result, the per-query scores its main score summarises
+(:mod:`hyperret_eval.evaluation.per_query`).
 """
 
 from __future__ import annotations
@@ -25,18 +29,24 @@ from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core import atomic
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import data_fingerprint, device_description
 from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
+from hyperret_eval.data.beir import RetrievalCollection
+from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
+from hyperret_eval.evaluation.encode_counter import counting_encoded_texts
+from hyperret_eval.evaluation.per_query import per_query_path, save_per_query
+from hyperret_eval.evaluation.progress import QUIET, Progress, silence_library_bars
 from hyperret_eval.evaluation.results import (
     PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
 )
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
-from hyperret_eval.integrations.mteb_tasks import build_task
+from hyperret_eval.integrations.mteb_tasks import build_task, per_item_scores
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +81,19 @@ class PreparedTask:
     def size(self) -> int:
         return len(self.data)
 
+    @property
+    def texts(self) -> int:
+        """How many texts mteb encodes for the task: both sides of each pair, or the
+        corpus and the queries (of each member of a task averaged over others)."""
+        if isinstance(self.data, STSPairs):
+            return 2 * len(self.data)
+        parts = self.data.parts.values() if isinstance(self.data, RetrievalCollection) else [self.data]
+        return sum(len(part.corpus) + len(part.queries) for part in parts)
+
+    @property
+    def what(self) -> str:
+        return f"{self.size:,} {'pairs' if self.spec.type == 'STS' else 'queries'}"
+
 
 @dataclass
 class Score:
@@ -95,8 +118,9 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> lis
 
 
 def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
-                 world: World = World()) -> Score | None:
-    """Evaluate one model on one task; only rank 0 writes the result (and returns a Score)."""
+                 world: World = World(), progress: Progress = QUIET) -> Score | None:
+    """Evaluate one model on one task; only rank 0 writes the result and its per-query
+    file (and returns a Score)."""
     mteb_task = build_task(
         task.spec,
         task.data,
@@ -105,23 +129,28 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         seed=options.seed,
     )
     keep_predictions = options.save_predictions and world.is_main
-    with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging:
+    with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging, \
+            progress.task(f"{resolved.key} on {task.spec.name}", task.texts, detail=task.what) as shown:
         started = time.perf_counter()
-        result = mteb.evaluate(
-            search_model_for(model, world) if task.spec.type == "Retrieval" else model,
-            mteb_task,
-            cache=None,
-            overwrite_strategy="always",
-            encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": True},
-            show_progress_bar=True,
-            prediction_folder=staging if keep_predictions else None,
-        )
+        with counting_encoded_texts(model, shown.advance):
+            result = mteb.evaluate(
+                search_model_for(model, world) if task.spec.type == "Retrieval" else model,
+                mteb_task,
+                cache=None,
+                overwrite_strategy="always",
+                encode_kwargs={"batch_size": options.batch_size, "show_progress_bar": False},
+                show_progress_bar=False,
+                prediction_folder=staging if keep_predictions else None,
+            )
         wall = time.perf_counter() - started
         if not world.is_main:
             return None
         task_result = result.task_results[0]
         provenance = {**resolved.provenance(), "run": run_record}
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
+        save_per_query(path, task_result, model.mteb_model_meta, task.spec.type, task.spec.split,
+                       per_item_scores(mteb_task))
+        shown.done(f"{task.spec.main_score} {100 * task_result.get_score():.2f}")
         # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():
             save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta),
@@ -150,43 +179,62 @@ def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptio
     result = finished_result(folder, task.spec.name, task.revision)
     if result is None or task.spec.split not in result.scores:
         return None
+    path = folder / f"{task.spec.name}.json"
     kept_run = folder / PREDICTIONS_FOLDER / f"{task.spec.name}_predictions.json"
     if options.save_predictions and task.spec.type == "Retrieval" and not kept_run.is_file():
         return None
-    return _score(resolved, task, result, folder / f"{task.spec.name}.json", float(result.evaluation_time or 0.0))
+    if not per_query_path(path).is_file():  # a result from before per-query files: evaluate it again to keep them
+        return None
+    return _score(resolved, task, result, path, float(result.evaluation_time or 0.0))
 
 
 @dataclass
 class RunReport:
     scores: list[Score]
-    senteval: dict[str, dict]  # model key -> SentEval-protocol report
+    senteval: dict[str, dict]  # model key -> SentEval-protocol report (this run's STS tasks)
 
 
-def _senteval_report(model, resolved: ResolvedModel, options: RunOptions) -> dict:
-    """The papers' STS protocol for one model, written beside its MTEB results."""
-    report = senteval_sts.evaluate(model.model.encode, options.data_root, options.batch_size)
-    meta = model.mteb_model_meta
-    target = options.output_dir / meta.model_name_as_path() / meta.revision / "senteval" / "STS.json"
-    atomic.write_json(target, {"model": resolved.mteb_name, "revision": resolved.revision, **report})
+def _senteval_file(resolved: ResolvedModel, options: RunOptions) -> Path:
+    return model_folder(options.output_dir, resolved.mteb_name, resolved.revision) / "senteval" / "STS.json"
+
+
+def _senteval_report(model, resolved: ResolvedModel, sets: senteval_sts.LoadedSets, options: RunOptions,
+                     progress: Progress) -> dict:
+    """The papers' STS protocol for one model on ``sets``, written beside its MTEB results
+    (over the sets an earlier run of the same model left in the file)."""
+    with progress.task(f"{resolved.key} on the SentEval STS protocol", sets.texts,
+                       detail=f"{', '.join(sets.by_set)}: {sets.pairs:,} pairs") as shown, \
+            counting_encoded_texts(model, shown.advance):
+        report = senteval_sts.evaluate(model.model.encode, sets, options.batch_size)
+        shown.done()
+    target = _senteval_file(resolved, options)
+    try:
+        previous = read_json(target, "SentEval protocol report") if target.is_file() else None
+    except UserError:
+        previous = None  # unreadable: this run's report replaces it
+    atomic.write_json(target, {"model": resolved.mteb_name, "revision": resolved.revision,
+                               **senteval_sts.merged(previous, report)})
     return report
 
 
-def run(options: RunOptions, progress=print) -> RunReport:
+def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
     selection = select_tasks(options.tasks, load_catalogue(options.task_files), options.split)
     models = resolve_models(options.models, options.data_root)
     device = resolve_device(options.device)
     if options.batch_size < 1:
         raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
     atomic.check_writable_folder(options.output_dir, "--output-dir")
-    tasks = prepare_tasks(available_tasks(selection, options.data_root, progress), options.data_root, progress)
+    tasks = prepare_tasks(available_tasks(selection, options.data_root, progress.note), options.data_root,
+                          progress.note)
+    senteval_sets = _senteval_sets(options, tasks, progress)
     world = init_world(device)
     device = world.device(device)
     if not world.is_main:
-        progress = _silent
+        progress = QUIET
     for resolved in models:
         if resolved.checkpoint is not None:
             ensure_checkpoint(resolved.checkpoint, resolved.key, device, retrain=options.retrain,
-                              train_missing=options.train_missing, announce=progress)
+                              train_missing=options.train_missing, announce=progress.message)
 
     manifest = RunManifest(
         options.output_dir,
@@ -203,33 +251,29 @@ def run(options: RunOptions, progress=print) -> RunReport:
     for task in tasks:
         manifest.add_dataset(task.spec.name, task.files_sha256, task.revision, task.size)
 
-    wants_senteval = options.senteval and any(t.spec.type == "STS" for t in tasks)
-    with_senteval = wants_senteval and senteval_sts.available(options.data_root)
-    if wants_senteval and not with_senteval:
-        progress(f"SentEval copies of the STS data are not under {options.data_root}: skipping the papers' protocol")
     scores: list[Score] = []
     senteval: dict[str, dict] = {}
+    silence_library_bars()
     for resolved in models:
         seed_everything(options.seed)
         model = None  # loaded when a task needs it: a model with every result done is not loaded
         for task in tasks:
             if resolved.kind == "hypencoder" and task.spec.type != "Retrieval":
-                progress(f"Skipping {task.spec.name} for {resolved.key}: a Hypencoder ranks passages for a query, "
-                         f"it does not embed sentences for {task.spec.type}")
+                progress.note(f"Skipping {task.spec.name} for {resolved.key}: a Hypencoder ranks passages for a "
+                              f"query, it does not embed sentences for {task.spec.type}")
                 continue
             if not world.is_main and task.spec.type != "Retrieval":
                 continue  # only retrieval is sharded; rank 0 runs the rest alone
             done = None if options.overwrite else _done_already(resolved, task, options)
             if done is not None:
-                progress(f"Skipping {resolved.key} on {task.spec.name}: its result is in {done.result_file} "
-                         "(--overwrite evaluates it again)")
+                progress.note(f"Skipping {resolved.key} on {task.spec.name}: its result is in {done.result_file} "
+                              "(--overwrite evaluates it again)")
                 scores.append(done)
                 continue
             if model is None:
-                progress(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
+                progress.message(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
                 model = load_for_mteb(resolved, device)
-            progress(f"Evaluating {resolved.key} on {task.spec.name} ({task.size} {'pairs' if task.spec.type == 'STS' else 'queries'})")
-            score = evaluate_one(model, resolved, task, options, manifest.summary(), world)
+            score = evaluate_one(model, resolved, task, options, manifest.summary(), world, progress)
             if score is None:
                 continue
             scores.append(score)
@@ -243,13 +287,27 @@ def run(options: RunOptions, progress=print) -> RunReport:
                     "result_file": str(score.result_file.relative_to(options.output_dir)),
                 }
             )
-        if with_senteval and world.is_main and resolved.kind == "sentence-transformers":
-            progress(f"SentEval STS protocol (the SimCSE/HiCL papers') for {resolved.key}")
-            senteval[resolved.key] = _senteval_report(model or load_for_mteb(resolved, device), resolved, options)
+        if senteval_sets is not None and world.is_main and resolved.kind == "sentence-transformers":
+            kept = _senteval_file(resolved, options)
+            if model is None and kept.is_file():  # every STS task was done before: so was its protocol
+                progress.note(f"Skipping the SentEval STS protocol for {resolved.key}: its STS results were kept, "
+                              f"and its report is in {kept} (--overwrite evaluates it again)")
+            else:
+                senteval[resolved.key] = _senteval_report(model or load_for_mteb(resolved, device), resolved,
+                                                          senteval_sets, options, progress)
     if world.is_main:
         manifest.finish()
     return RunReport(scores, senteval)
 
 
-def _silent(message: str) -> None:
-    """Progress messages of ranks other than 0, which stay quiet."""
+def _senteval_sets(options: RunOptions, tasks: list[PreparedTask], progress: Progress) -> senteval_sts.LoadedSets | None:
+    """SentEval's copies of the STS tasks the run was asked for, read and checked now
+    (before any model runs); None when the protocol is off, has no task, or its copies are missing."""
+    sets = senteval_sts.sets_for(t.spec.name for t in tasks if t.spec.type == "STS")
+    if not options.senteval or not sets:
+        return None
+    if not senteval_sts.available(options.data_root, sets):
+        progress.note(f"SentEval copies of the STS data are not under {options.data_root}: "
+                      "skipping the papers' protocol")
+        return None
+    return senteval_sts.load(options.data_root, sets)

@@ -5,6 +5,10 @@ instead run SentEval on its lower-cased, tokenized copies and report, per year, 
 Spearman correlation of cosine similarities over all subsets pooled (the "all" setting),
 and the test-set Spearman for STS-B and SICK-R (4,927 SICK test pairs, where MTEB uses
 all 9,927). Reporting both lets results be read against MTEB and against the papers.
+
+A run reports the protocol for the STS tasks it was asked for only (each set is encoded
+again from SentEval's copy, so the other six would cost six more evaluations); the papers'
+average over all seven is reported when all seven were evaluated.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ class SentEvalSet:
     format: str  # semeval, stsb-csv or sick
 
 
+PROTOCOL = "SentEval copies, cosine similarity, Spearman x100"
+
 SENTEVAL_SETS = (
     SentEvalSet("STS12", "sts/STS12-en-test", "semeval"),
     SentEvalSet("STS13", "sts/STS13-en-test", "semeval"),
@@ -35,14 +41,42 @@ SENTEVAL_SETS = (
     SentEvalSet("STSBenchmark", "sts/STSBenchmark/sts-test.csv", "stsb-csv"),
     SentEvalSet("SICK-R", "sts/SICK/SICK_test_annotated.txt", "sick"),
 )
+_NAMES = tuple(entry.name for entry in SENTEVAL_SETS)
 
 
-def available(data_root: Path) -> bool:
-    return all((data_root / s.path).exists() for s in SENTEVAL_SETS)
+def sets_for(task_names) -> tuple[SentEvalSet, ...]:
+    """The SentEval sets of the STS tasks named (catalogue names), in the papers' order."""
+    names = set(task_names)
+    return tuple(entry for entry in SENTEVAL_SETS if entry.name in names)
+
+
+def available(data_root: Path, sets: tuple[SentEvalSet, ...] = SENTEVAL_SETS) -> bool:
+    return all((data_root / s.path).exists() for s in sets)
+
+
+@dataclass(frozen=True)
+class LoadedSets:
+    """SentEval sets read and checked: set name -> subset name -> pairs."""
+
+    by_set: dict[str, dict[str, STSPairs]]
+
+    @property
+    def pairs(self) -> int:
+        return sum(len(pairs) for subsets in self.by_set.values() for pairs in subsets.values())
+
+    @property
+    def texts(self) -> int:
+        """Sentences to encode: both sides of every pair."""
+        return 2 * self.pairs
+
+
+def load(data_root: Path, sets: tuple[SentEvalSet, ...] = SENTEVAL_SETS) -> LoadedSets:
+    """Read ``sets`` from SentEval's copies under ``data_root``, each subset checked to have
+    a defined correlation (each is scored alone)."""
+    return LoadedSets({entry.name: _subsets(data_root, entry) for entry in sets})
 
 
 def _subsets(data_root: Path, entry: SentEvalSet) -> dict[str, STSPairs]:
-    """Each subset of a set, checked to have a defined correlation (each is scored alone)."""
     path = data_root / entry.path
     if entry.format == "semeval":
         subsets = read_semeval_folder(path)
@@ -59,15 +93,15 @@ def _cosine_scores(encode, pairs: STSPairs, batch_size: int) -> np.ndarray:
     return (left * right).sum(dim=-1).float().cpu().numpy()
 
 
-def evaluate(encode, data_root: Path, batch_size: int = 32) -> dict:
-    """Spearman x100 per subset and pooled ("all") per year, and their average.
+def evaluate(encode, sets: LoadedSets, batch_size: int = 32) -> dict:
+    """Spearman x100 per subset and pooled ("all") per year of ``sets``, and, when
+    ``sets`` holds all seven, their average (the papers' "Avg.").
 
     ``encode`` is a sentence-transformers style ``encode`` function.
     """
-    report: dict = {"protocol": "SentEval copies, cosine similarity, Spearman x100", "tasks": {}}
+    report: dict = {"protocol": PROTOCOL, "tasks": {}}
     with torch.inference_mode():
-        for entry in SENTEVAL_SETS:
-            subsets = _subsets(data_root, entry)
+        for set_name, subsets in sets.by_set.items():
             gold, predicted, per_subset = [], [], {}
             for name, pairs in subsets.items():
                 scores = _cosine_scores(encode, pairs, batch_size)
@@ -76,12 +110,33 @@ def evaluate(encode, data_root: Path, batch_size: int = 32) -> dict:
                 predicted.extend(scores.tolist())
             pooled = 100 * float(spearmanr(gold, predicted)[0])
             sizes = {name: len(pairs) for name, pairs in subsets.items()}
-            report["tasks"][entry.name] = {
+            report["tasks"][set_name] = {
                 "all": pooled,
                 "subsets": per_subset if len(subsets) > 1 else {},
                 "mean": float(np.mean(list(per_subset.values()))),
                 "wmean": float(sum(per_subset[n] * sizes[n] for n in sizes) / sum(sizes.values())),
                 "pairs": sum(sizes.values()),
             }
-    report["avg"] = float(np.mean([task["all"] for task in report["tasks"].values()]))
+    return with_average(report)
+
+
+def with_average(report: dict) -> dict:
+    """``report`` with ``avg`` over its tasks' "all" scores when it covers all seven sets
+    (an average over fewer is no figure of the papers), without it otherwise."""
+    report = {key: value for key, value in report.items() if key != "avg"}
+    if set(report["tasks"]) == {entry.name for entry in SENTEVAL_SETS}:
+        report["avg"] = float(np.mean([report["tasks"][entry.name]["all"] for entry in SENTEVAL_SETS]))
     return report
+
+
+def merged(previous: dict | None, report: dict) -> dict:
+    """``report``'s tasks over those of an earlier report of the same model (``previous``,
+    as read from its file), so that runs of a few STS tasks each add up to the full table."""
+    if not isinstance(previous, dict) or previous.get("protocol") != PROTOCOL \
+            or not isinstance(previous.get("tasks"), dict):
+        return report
+    tasks = {name: task for name, task in previous["tasks"].items()
+             if name in _NAMES and isinstance(task, dict) and isinstance(task.get("all"), (int, float))}
+    tasks.update(report["tasks"])
+    ordered = {name: tasks[name] for name in _NAMES if name in tasks}
+    return with_average({**previous, **report, "tasks": ordered})

@@ -4,10 +4,13 @@ Metrics are values, as ir-measures has them: a task's measures depend on its rel
 threshold (TREC-DL counts judgements of 2 and above, so its reciprocal rank is
 ``RR(rel=2)@10``), and a result file keys each one ``ir_measures:<measure>`` as
 ir-measures writes the measure. Whoever reads the scores asks :func:`result_keys` for the
-keys of a task instead of spelling them out.
+keys of a task instead of spelling them out. Each query's values are kept too (the
+per-query file beside a result), for tests of significance over queries.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import ir_measures
 
@@ -25,6 +28,15 @@ def report_measures(relevance_threshold: int = 1) -> list:
     ]
 
 
+# mteb's main scores that one of the reported measures computes (tests check the values agree).
+_MTEB_EQUIVALENTS = {"ndcg_at_10": "nDCG@10"}
+
+
+def measure_of(main_score: str) -> str | None:
+    """The reported measure that equals mteb's ``main_score``, if one does."""
+    return _MTEB_EQUIVALENTS.get(main_score)
+
+
 def result_key(measure) -> str:
     """The key a result file holds ``measure``'s value under."""
     return f"{PREFIX}{measure}"
@@ -35,11 +47,31 @@ def result_keys(relevance_threshold: int = 1) -> list[str]:
     return [result_key(measure) for measure in report_measures(relevance_threshold)]
 
 
-def aggregate(
+@dataclass(frozen=True)
+class RunScores:
+    """A run's scores: each measure's mean over the queries, keyed as :func:`result_key`
+    says (what a result file holds), and each query's value of each measure, keyed by
+    query id, then by the measure as ir-measures writes it (``nDCG@10``, ``RR(rel=2)@10``)."""
+
+    means: dict[str, float]
+    per_query: dict[str, dict[str, float]]
+
+
+def evaluate_run(
     qrels: dict[str, dict[str, int]],
     run: dict[str, dict[str, float]],
     relevance_threshold: int = 1,
-) -> dict[str, float]:
-    """Mean of each reported measure over the queries, keyed as :func:`result_key` says."""
-    values = ir_measures.calc_aggregate(report_measures(relevance_threshold), qrels, run)
-    return {result_key(measure): float(value) for measure, value in values.items()}
+) -> RunScores:
+    """Every reported measure of ``run``, per query and averaged, in one ir-measures call.
+
+    Every judged query has a value (a query the run does not answer scores 0), in the
+    order of ``qrels``; the mean is over those same queries.
+    """
+    measures = report_measures(relevance_threshold)
+    calculated = ir_measures.calc(measures, qrels, run)
+    values: dict[str, dict] = {}
+    for metric in calculated.per_query:
+        values.setdefault(metric.query_id, {})[metric.measure] = float(metric.value)
+    per_query = {qid: {str(m): values[qid][m] for m in measures} for qid in qrels if qid in values}
+    means = {result_key(measure): float(value) for measure, value in calculated.aggregated.items()}
+    return RunScores(means, per_query)

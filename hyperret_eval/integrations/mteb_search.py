@@ -34,18 +34,20 @@ class HypencoderMTEBSearch(KeepsCheckpointRevision):
     def index(self, corpus, *, task_metadata, hf_split: str, hf_subset: str, encode_kwargs: dict,
               num_proc: int | None = None, **kwargs: Any) -> None:
         batch_size = encode_kwargs.get("batch_size", self.batch_size)
+        show_progress = encode_kwargs.get("show_progress_bar", True)  # as mteb's encoders are told
         titles = corpus["title"] if "title" in corpus.column_names else [""] * len(corpus)
         texts = [document_text({"title": t, "text": x}) for t, x in zip(titles, corpus["text"])]
         self._doc_ids = [str(i) for i in corpus["id"]]
         passages = corpus_vectors(self.model, self._doc_ids, texts, batch_size, use_cache=self.use_cache,
-                                  cache_dir=self.cache_dir, show_progress=True)
-        self._engine = self.settings.engine(passages)
+                                  cache_dir=self.cache_dir, show_progress=show_progress)
+        self._engine = self.settings.engine(passages, show_progress)
 
     def search(self, queries, *, task_metadata, hf_split: str, hf_subset: str, top_k: int, encode_kwargs: dict,
                top_ranked=None, num_proc: int | None = None, **kwargs: Any) -> dict[str, dict[str, float]]:
         if self._engine is None:
             raise RuntimeError("index() must be called before search()")
         batch_size = encode_kwargs.get("batch_size", self.batch_size)
-        qnets = self.model.encode_queries([str(t) for t in queries["text"]], batch_size, show_progress=True)
+        qnets = self.model.encode_queries([str(t) for t in queries["text"]], batch_size,
+                                          show_progress=encode_kwargs.get("show_progress_bar", True))
         scores, ids = self._engine.search(qnets, top_k)
         return rankings(list(queries["id"]), self._doc_ids, scores, ids)

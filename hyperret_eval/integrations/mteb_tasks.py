@@ -5,6 +5,10 @@ from our data layer (already read and checked) instead of the Hugging Face hub. 
 tasks add ir-measures' nDCG@10, MRR@10, Recall@100 and MAP to mteb's own scores, computed
 on the very run mteb scored. A task averaged over others (CQADupstack) is mteb's
 ``AbsTaskAggregate`` over our tasks, so mteb evaluates the members and averages them.
+
+Each task also keeps what its score is a summary of (:func:`per_item_scores`): every
+query's ir-measures values for retrieval, every pair's gold score and predicted
+similarity for STS, so that two models can be compared query by query or pair by pair.
 """
 
 from __future__ import annotations
@@ -93,13 +97,33 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
     return TaskMetadata(**{**spec.metadata, **own})
 
 
+# mteb's STS evaluator's per-pair predictions behind each main score's correlation.
+_STS_SIMILARITIES = {"cosine": "cosine_scores", "manhattan": "manhattan_distances", "euclidean": "euclidean_distances"}
+
+
 class CatalogueSTSTask(AbsTaskSTS):
     """An STS catalogue entry; mteb's STS evaluator computes the correlations."""
 
     def __init__(self, spec: TaskSpec, pairs: STSPairs, **kwargs: Any) -> None:
         self.min_score, self.max_score = spec.score_range
         self._pairs = pairs
+        self.pair_scores: dict[str, Any] | None = None  # filled by the evaluation
         super().__init__(**kwargs)
+
+    def _calculate_scores(self, scores, normalized_scores: list[float]):
+        """mteb's correlations; each pair's gold score and the similarity that the main
+        score correlates with it are kept, in the data's order."""
+        function = self.metadata.main_score.split("_")[0]
+        if function in _STS_SIMILARITIES:
+            predicted = scores[_STS_SIMILARITIES[function]]
+        else:  # pearson/spearman: the model's own similarity function, cosine without one
+            function = "model" if scores["similarity_scores"] is not None else "cosine"
+            predicted = scores["similarity_scores" if function == "model" else "cosine_scores"]
+        if len(predicted) != len(self._pairs):
+            raise RuntimeError(f"{self.metadata.name}: mteb scored {len(predicted)} pairs of {len(self._pairs)}")
+        self.pair_scores = {"similarity_function": function,
+                            "pairs": {"gold": list(self._pairs.scores), "similarity": [float(x) for x in predicted]}}
+        return super()._calculate_scores(scores, normalized_scores)
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
@@ -119,6 +143,7 @@ class CatalogueRetrievalTask(AbsTaskRetrieval):
     def __init__(self, spec: TaskSpec, data: RetrievalData, **kwargs: Any) -> None:
         self._data = data
         self._relevance_threshold = spec.relevance_threshold
+        self.query_scores: dict[str, Any] | None = None  # filled by the evaluation
         super().__init__(**kwargs)
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
@@ -153,7 +178,24 @@ class CatalogueRetrievalTask(AbsTaskRetrieval):
         hf_split: str,
         hf_subset: str,
     ) -> dict[str, float]:
-        return ir_metrics.aggregate(qrels, results, self._relevance_threshold)
+        run_scores = ir_metrics.evaluate_run(qrels, results, self._relevance_threshold)
+        measures = [str(m) for m in ir_metrics.report_measures(self._relevance_threshold)]
+        self.query_scores = {"measures": measures, "main_measure": ir_metrics.measure_of(self.metadata.main_score),
+                             "queries": run_scores.per_query}
+        return run_scores.means
+
+
+def per_item_scores(task: AbsTask) -> dict[str, Any]:
+    """What an evaluated task's score summarises: ``{"queries": {query id: {measure:
+    value}}, "measures", "main_measure"}`` for retrieval, ``{"pairs": {"gold": [...],
+    "similarity": [...]}, "similarity_function"}`` for STS, ``{"members": {task name:
+    ...}}`` for a task averaged over others."""
+    if isinstance(task, AbsTaskAggregate):
+        return {"members": {member.metadata.name: per_item_scores(member) for member in task.metadata.tasks}}
+    kept = getattr(task, "query_scores", None) or getattr(task, "pair_scores", None)
+    if kept is None:
+        raise RuntimeError(f"{task.metadata.name} has not been evaluated by mteb")
+    return kept
 
 
 def build_task(

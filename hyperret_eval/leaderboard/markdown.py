@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from hyperret_eval.leaderboard.tables import Section, model_entries, percent, runs_of
+from hyperret_eval.leaderboard.benchmarks import tradeoff_series
+from hyperret_eval.leaderboard.tables import (
+    SIGNIFICANCE_NOTE, Comparison, Row, Section, model_entries, parameter_count, percent, points, runs_of,
+)
+
+CAVEAT_MARK = "†"
 
 # Characters that Markdown (or the HTML GitHub renders inside it) would read as syntax.
 _ESCAPES = {"\\": "\\\\", "|": "\\|", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]",
@@ -30,9 +35,15 @@ def render_readme(sections: list[Section], benchmarks: dict[str, Any] | None) ->
     for section in sections:
         lines += ["", f"## {section.title} ({section.metric} x100)", ""]
         lines += _score_table(section)
+        lines += _caveat_notes(section)
+        lines += _comparison_table(section)
+    lines += ["", "## Models", ""]
+    lines += _models_table(sections)
     lines += ["", "## Provenance", ""]
     lines += _provenance_table(sections)
-    lines += ["", "## Search speed and quality", ""]
+    lines += ["", "## Search speed and quality", "",
+              "A setting is on the Pareto front when no other setting of its corpus and kind of search",
+              "(the settings up to the first comma) is both faster and finds more of the exhaustive top 10.", ""]
     lines += _tradeoff_table(benchmarks)
     return "\n".join(lines) + "\n"
 
@@ -41,13 +52,66 @@ def _row(cells: list[str]) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
+def _task_name(section: Section, task: str) -> str:
+    return escape(task) + (f" {CAVEAT_MARK}" if task in section.caveats else "")
+
+
+def _caveat_notes(section: Section) -> list[str]:
+    return [line for task, caveat in section.caveats.items()
+            for line in ("", f"{CAVEAT_MARK} {escape(task)}: {escape(caveat)}")]
+
+
 def _score_table(section: Section) -> list[str]:
-    header = ["Model", "Revision", *(escape(t) for t in section.tasks), "Average"]
+    header = ["Model", "Revision", *(_task_name(section, t) for t in section.tasks), "Average"]
     align = ["---", "---", *(["---:"] * (len(section.tasks) + 1))]
     lines = [_row(header), _row(align)]
     for row in section.rows:
         scores = [percent(row.scores.get(task)) for task in section.tasks]
         lines.append(_row([escape(row.model), escape(row.revision), *scores, percent(row.average)]))
+    return lines
+
+
+def _comparison_table(section: Section) -> list[str]:
+    """Each model's difference to the baseline's score on each task, in points."""
+    if section.baseline is None:
+        return []
+    base = section.baseline
+    header = ["Model", "Revision", *(_task_name(section, t) for t in section.tasks)]
+    lines = ["", f"Difference to the baseline, {escape(base.model)}@{escape(base.revision)}, in points, with its "
+             f"95% interval; {SIGNIFICANCE_NOTE}", "",
+             _row(header), _row(["---", "---", *(["---:"] * len(section.tasks))])]
+    for row in section.rows:
+        if row.is_baseline:
+            continue
+        cells = [_difference(row.comparisons[t]) if t in row.comparisons else "–" for t in section.tasks]
+        lines.append(_row([escape(row.model), escape(row.revision), *cells]))
+    return lines
+
+
+def _difference(comparison: Comparison) -> str:
+    """``+2.15* [+0.80, +3.50]``: the difference, its mark and interval (no test: the difference alone)."""
+    if comparison.test is None:
+        return points(comparison.difference)
+    mark = "\\*" if comparison.significant else ""  # an escaped asterisk: not emphasis
+    return f"{points(comparison.difference)}{mark} [{points(comparison.test.low)}, {points(comparison.test.high)}]"
+
+
+def _models_table(sections: list[Section]) -> list[str]:
+    """What each model's model_meta.json says: its size, training data and reference."""
+    header = ["Model", "Revision", "Parameters", "Trained on (of its tasks)", "Reference"]
+    lines = [_row(header), _row(["---", "---", "---:", "---", "---"])]
+    rows: dict[tuple[str, str], Row] = {}
+    tasks: dict[tuple[str, str], list[str]] = {}
+    for section in sections:
+        for row in section.rows:
+            rows.setdefault((row.model, row.revision), row)
+            tasks.setdefault((row.model, row.revision), []).extend(row.scores)
+    for key, row in rows.items():
+        info = row.info
+        zero_shot = row.zero_shot(tasks[key])
+        trained = "not declared" if zero_shot is None else escape(", ".join(row.trained_on(tasks[key])) or "none")
+        lines.append(_row([escape(row.model), escape(row.revision), parameter_count(info.n_parameters if info else None),
+                           trained, escape(info.reference) if info and info.reference else "–"]))
     return lines
 
 
@@ -72,11 +136,14 @@ def _provenance_table(sections: list[Section]) -> list[str]:
 def _tradeoff_table(benchmarks: dict[str, Any] | None) -> list[str]:
     if not benchmarks or not benchmarks.get("search_tradeoff"):
         return ["No search benchmark has been published yet."]
-    header = ["Corpus", "Method", "Settings", "Queries/s", "Recall@10", "nDCG@10"]
-    lines = [_row(header), _row(["---", "---", "---", "---:", "---:", "---:"])]
-    for point in benchmarks["search_tradeoff"]:
-        lines.append(_row([
-            escape(point["corpus"]), escape(point["method"]), escape(point["settings"]),
-            f"{point['queries_per_second']:.1f}", percent(point["recall_at_10"]), percent(point["ndcg_at_10"]),
-        ]))
+    header = ["Corpus", "Method", "Settings", "Queries/s", "Recall@10", "nDCG@10", "On the Pareto front"]
+    lines = [_row(header), _row(["---", "---", "---", "---:", "---:", "---:", "---"])]
+    for series in tradeoff_series(benchmarks["search_tradeoff"]):
+        for point in series.points:
+            on_front = "yes" if any(point is p for p in series.front) else "no"
+            lines.append(_row([
+                escape(point["corpus"]), escape(point["method"]), escape(point["settings"]),
+                f"{point['queries_per_second']:.1f}", percent(point["recall_at_10"]), percent(point["ndcg_at_10"]),
+                on_front,
+            ]))
     return lines

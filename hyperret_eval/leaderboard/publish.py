@@ -33,13 +33,16 @@ from typing import Any
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.evaluation.per_query import per_query_path
 from hyperret_eval.leaderboard.benchmarks import BENCHMARKS_FILE, load_benchmarks, render_benchmarks_json
 from hyperret_eval.leaderboard.markdown import render_readme
+from hyperret_eval.leaderboard.model_info import ModelInfo, read_model_info
 from hyperret_eval.leaderboard.page import render_page
 from hyperret_eval.leaderboard.store import (
     Key, build_entry, load_entries, merge, render_leaderboard_json, sorted_entries,
 )
-from hyperret_eval.leaderboard.tables import build_sections
+from hyperret_eval.leaderboard.tables import DEFAULT_BASELINE, ModelKey, build_sections, comparisons_of
 from hyperret_eval.leaderboard.validate import (
     MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
@@ -66,7 +69,9 @@ class PublishSummary:
 
 def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = False,
             benchmarks_file: Path | None = None, catalogue: dict[str, TaskSpec] | None = None,
-            withdraw: list[str] | None = None) -> PublishSummary:
+            withdraw: list[str] | None = None, baseline: str = DEFAULT_BASELINE) -> PublishSummary:
+    """``baseline``: the model every other is compared with, task by task (a paired test
+    where both results kept their per-query values)."""
     catalogue = catalogue if catalogue is not None else load_catalogue()
     leaderboard_dir = Path(leaderboard_dir).resolve()  # a symlink: rebuild the folder it points to
     if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
@@ -76,12 +81,12 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
     lock = leaderboard_dir.with_name(f".{leaderboard_dir.name}.lock")
     waiting = f"Waiting for another publish to {leaderboard_dir} (lock {lock})"
     with exclusive_lock(lock, on_wait=lambda: print(waiting, file=sys.stderr)):
-        return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals)
+        return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals, baseline)
 
 
 def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], leaderboard_dir: Path, replace: bool,
                     benchmarks_file: Path | None, catalogue: dict[str, TaskSpec],
-                    withdrawals: list[tuple[str, str]]) -> PublishSummary:
+                    withdrawals: list[tuple[str, str]], baseline: str) -> PublishSummary:
     """Read, merge and write the leaderboard: the part of :func:`publish` done under its lock."""
     incoming = {key: (result.path, entry) for key, (result, entry) in results.items()}
     merged = merge(load_entries(leaderboard_dir / LEADERBOARD_FILE), incoming, replace)
@@ -100,15 +105,22 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
     if conflicts:
         raise UserError("\n".join([f"nothing was published; {len(conflicts)} conflict(s):", *conflicts]))
 
-    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue)
+    exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
+    infos = _model_infos(merged.entries, exports, leaderboard_dir)
+    # Per-query files go with every result published, reproduced or republished (a result
+    # published before they existed gains its file when a run that kept one is published).
+    per_query_files = {(result.model_name, result.revision, result.path.stem): per_query_path(result.path)
+                       for key, (result, _) in results.items()
+                       if key in merged.entries and per_query_path(result.path).is_file()}
+    per_query = _per_query_reader(per_query_files, leaderboard_dir)
+    sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos, baseline, per_query)
     outputs = {
-        LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue)),
+        LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue), comparisons_of(sections)),
         README_FILE: render_readme(sections, benchmarks),
         PAGE_FILE: render_page(sections, benchmarks),
     }
     if benchmarks is not None:
         outputs[BENCHMARKS_FILE] = render_benchmarks_json(benchmarks)
-    exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
 
     task_order = {name: i for i, name in enumerate(catalogue)}
 
@@ -118,9 +130,11 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
     summary = PublishSummary(leaderboard_dir, in_order(merged.added), in_order(merged.unchanged),
                              in_order(merged.replaced), benchmarks_state, in_order(withdrawn),
                              reproduced=in_order(merged.reproduced))
-    if exports or withdrawn or not _already_on_disk(leaderboard_dir, outputs):
-        atomic.write_directory(leaderboard_dir,
-                               lambda staging: _fill(staging, leaderboard_dir, outputs, exports, withdrawals))
+    new_per_query = {key: path for key, path in per_query_files.items()
+                     if not _same_file(path, _published_per_query(leaderboard_dir, *key))}
+    if exports or withdrawn or new_per_query or not _already_on_disk(leaderboard_dir, outputs):
+        atomic.write_directory(leaderboard_dir, lambda staging: _fill(staging, leaderboard_dir, outputs, exports,
+                                                                      withdrawals, new_per_query))
         summary.written = True
     return summary
 
@@ -131,6 +145,40 @@ def published_folder(leaderboard_dir: Path, model: str, revision: str) -> Path:
     be safe folder names, so nothing outside ``results/`` is ever written or removed."""
     return (leaderboard_dir / MTEB_RESULTS_FOLDER / one_component(model_folder_name(model), f"model {model!r} as a folder")
             / one_component(revision, f"revision of {model!r}"))
+
+
+def _model_infos(entries: dict[Key, dict[str, Any]], exports: list[ValidResult],
+                 leaderboard_dir: Path) -> dict[ModelKey, ModelInfo]:
+    """What each published model revision's model_meta.json says: the file published with
+    it now, else the one published before (the copy its results folder keeps)."""
+    exported = {(result.model_name, result.revision): result.model_meta_path for result in exports}
+    tasks: dict[ModelKey, list[str]] = {}
+    for model, revision, task in entries:
+        tasks.setdefault((model, revision), []).append(task)
+    infos = {}
+    for key, its_tasks in tasks.items():
+        info = read_model_info(exported.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, its_tasks)
+        if info is not None:
+            infos[key] = info
+    return infos
+
+
+def _per_query_reader(incoming: dict[Key, Path], leaderboard_dir: Path):
+    """Each result's per-query file, parsed: the one being published with it, else the
+    copy published before; None when it has none."""
+    def read(model: str, revision: str, task: str) -> dict[str, Any] | None:
+        path = incoming.get((model, revision, task)) or _published_per_query(leaderboard_dir, model, revision, task)
+        return read_json(path, "per-query file") if path.is_file() else None
+
+    return read
+
+
+def _published_per_query(leaderboard_dir: Path, model: str, revision: str, task: str) -> Path:
+    return per_query_path(published_folder(leaderboard_dir, model, revision) / f"{task}.json")
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    return other.is_file() and path.read_bytes() == other.read_bytes()
 
 
 def _parse_withdrawal(text: str) -> tuple[str, str]:
@@ -206,7 +254,7 @@ def _already_on_disk(leaderboard_dir: Path, outputs: dict[str, str]) -> bool:
 
 
 def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult],
-          withdrawals: list[tuple[str, str]]) -> None:
+          withdrawals: list[tuple[str, str]], per_query_files: dict[Key, Path]) -> None:
     """The new leaderboard folder: the old one's files less the withdrawn revisions', the
     newly published result files (in MTEB's results layout), and the regenerated pages."""
     if leaderboard_dir.exists():
@@ -221,5 +269,9 @@ def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.path, target / result.path.name)
         shutil.copyfile(result.model_meta_path, target / MODEL_META_FILE)
+    for key, source in per_query_files.items():
+        target = _published_per_query(staging, *key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
     for name, text in outputs.items():
         (staging / name).write_text(text, encoding="utf-8")

@@ -175,5 +175,8 @@ def sorted_entries(entries: dict[Key, dict[str, Any]], catalogue: dict[str, Task
     return sorted(entries.values(), key=lambda e: (e["model"], e["revision"], order.get(e["task"], len(order)), e["task"]))
 
 
-def render_leaderboard_json(entries: list[dict[str, Any]]) -> str:
-    return json.dumps({"format": FORMAT_VERSION, "entries": entries}, indent=2, ensure_ascii=False) + "\n"
+def render_leaderboard_json(entries: list[dict[str, Any]], comparisons: list[dict[str, Any]] | None = None) -> str:
+    """The leaderboard's entries and, recomputed at every publish, each one's comparison
+    with the baseline (not part of an entry: an entry is what a result file says)."""
+    body = {"format": FORMAT_VERSION, "entries": entries, "comparisons": comparisons or []}
+    return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
