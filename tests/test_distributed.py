@@ -1,5 +1,6 @@
 """torchrun: two CPU processes over gloo give the single process's results, for a
-sentence-transformers model (mteb's own dense search, sharded) and a Hypencoder."""
+sentence-transformers model (the cached dense search, sharded: each rank encodes and
+caches its own share) and a Hypencoder."""
 
 from __future__ import annotations
 
@@ -67,6 +68,19 @@ def test_two_gloo_ranks_rank_like_one_process(one_and_two_process_runs, model: s
     assert len(single_queries) == 30 and sharded_queries.keys() == single_queries.keys()
     for query_id, values in single_queries.items():
         assert sharded_queries[query_id] == pytest.approx(values, abs=1e-6)
+
+
+@pytest.mark.torchrun
+def test_each_rank_encodes_and_caches_its_own_share(one_and_two_process_runs) -> None:
+    """The embedding cache of the two runs (one cache root): the one process's entry holds
+    the whole corpus, the two ranks' entries one share each."""
+    from hyperret_eval.integrations.mteb_dense import FORMAT
+
+    one, _ = one_and_two_process_runs
+    metas = [json.loads(path.read_text()) for path in (one.parent / "cache" / "passages").glob("*/meta.json")]
+    counts = sorted(meta["count"] for meta in metas if meta["key"]["format"] == FORMAT and meta["complete"])
+    shares = [len(World(rank=rank, size=2).shard(232, align=16)) for rank in range(2)]
+    assert counts == sorted([*shares, 232]) and shares[0] != shares[1]
 
 
 @pytest.mark.torchrun

@@ -125,3 +125,27 @@ def test_the_own_id_documents_change_the_score(minilm, own_id_subset):
     for task in (counted, ignored):
         task.load_data()
     assert _evaluate(minilm, counted).get_score() < _evaluate(minilm, ignored).get_score() - 0.05
+
+
+@pytest.mark.slow
+def test_the_cached_dense_search_scores_as_mteb(minilm, data_root, tmp_path):
+    """What `run` evaluates a retrieval task with (the embedding cache, searched from its
+    memmap) scores as mteb's own dense search, on its first run and on its second."""
+    from hyperret_eval.core.world import World
+    from hyperret_eval.integrations.mteb_sharded import search_model_for
+
+    spec = load_catalogue()["SciFact"]
+    make_small_beir(data_root / "beir" / "scifact", tmp_path / "scifact", n_queries=25, n_extra_docs=150)
+    data = read_beir_folder(tmp_path / "scifact", "test")
+
+    def task():
+        ours = build_task(spec, data, dataset_path="subset", dataset_revision="subset")
+        ours.load_data()
+        return ours
+
+    mteb_scores = _evaluate(minilm, task()).scores["test"][0]
+    for _ in range(2):
+        cached_scores = _evaluate(search_model_for(minilm, World(), cache_dir=tmp_path / "cache"), task()).scores["test"][0]
+        for metric in ("ndcg_at_10", "mrr_at_10", "recall_at_100", "map_at_1000"):
+            assert cached_scores[metric] == pytest.approx(mteb_scores[metric], abs=5e-5), metric
+    assert len([p for p in (tmp_path / "cache").iterdir() if p.is_dir()]) == 1

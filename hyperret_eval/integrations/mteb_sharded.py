@@ -1,20 +1,23 @@
 """Any mteb search model, run by every ``torchrun`` rank on its own slice of the corpus.
 
-Each rank indexes its contiguous share of the corpus with the model it wraps (mteb's
-own ``SearchEncoderWrapper`` for embedding models, our Hypencoder search model), answers
-the queries from that share, and the per-query top-k lists are merged across ranks, so
-every rank returns the same corpus-wide ranking that one process would. mteb then scores
-it with its own evaluator.
+Each rank indexes its contiguous share of the corpus with the model it wraps (our cached
+dense search for sentence-transformers models, which caches each rank's share as an entry
+of its own; mteb's ``SearchEncoderWrapper`` for other encoders; our Hypencoder search
+model), answers the queries from that share, and the per-query top-k lists are merged
+across ranks, so every rank returns the same corpus-wide ranking that one process would.
+mteb then scores it with its own evaluator.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
 from mteb.models.search_wrappers import SearchEncoderWrapper
 
 from hyperret_eval.core.world import World
+from hyperret_eval.integrations.mteb_dense import CachedDenseSearch, can_cache
 from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
 from hyperret_eval.search.settings import rankings
 from hyperret_eval.search.sharded import merge_ranked
@@ -52,12 +55,16 @@ class ShardedMTEBSearch:
         return rankings(query_ids, self._doc_ids, scores, ids)
 
 
-def search_model_for(model, world: World):
-    """The model mteb searches a retrieval task with: ``model`` itself in one process; under
-    torchrun, each rank's share of the corpus (an embedding model wrapped in mteb's
-    ``SearchEncoderWrapper`` first)."""
-    if not world.distributed:
-        return model
-    if not isinstance(model, HypencoderMTEBSearch):
-        model = SearchEncoderWrapper(model)
-    return ShardedMTEBSearch(model, world)
+def search_model_for(model, world: World, cache_dir: Path | None = None):
+    """The model mteb searches a retrieval task with: a Hypencoder as it is, a
+    sentence-transformers model as a :class:`CachedDenseSearch` (its corpus vectors cached
+    under ``cache_dir`` and searched from the memmap), any other encoder in mteb's own
+    ``SearchEncoderWrapper``; under torchrun, each rank searches its share of the corpus
+    with it."""
+    if isinstance(model, HypencoderMTEBSearch):
+        search = model
+    elif can_cache(model):
+        search = CachedDenseSearch(model, cache_dir=cache_dir)
+    else:
+        search = SearchEncoderWrapper(model)
+    return ShardedMTEBSearch(search, world) if world.distributed else search

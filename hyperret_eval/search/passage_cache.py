@@ -1,5 +1,6 @@
-"""Passage vectors cached on disk: a corpus is encoded once per passage encoder, and a
-run killed while encoding resumes where it stopped.
+"""Passage vectors cached on disk: a corpus is encoded once per passage encoder (a
+Hypencoder's, or any embedding model's: ``integrations/mteb_dense.py``), and a run killed
+while encoding resumes where it stopped.
 
 An entry is named by a hash of its key::
 
@@ -7,10 +8,12 @@ An entry is named by a hash of its key::
     <cache>/passages/<name>/vectors.npy   [N, d], filled a chunk at a time through a memmap
     <cache>/passages/<name>.lock          held while a process checks or fills the entry
 
-The key is what the vectors depend on: the passage encoder (the passage backbone's
-weights, or the query backbone's where the two are shared, its config and tokenizer; not
-the hypernetwork, so Hypencoders that differ only in their q-nets share an entry), its
-pooling and max length, the corpus (ids and texts, in order) and the storage dtype.
+The key is what the vectors depend on: the passage encoder (for a Hypencoder the
+passage backbone's weights, or the query backbone's where the two are shared, its config
+and tokenizer; not the hypernetwork, so Hypencoders that differ only in their q-nets
+share an entry), its pooling and max length, the corpus (ids and texts, in order) and the
+storage dtype. :func:`cached_vectors` takes any such key; :func:`passage_cache_key` is
+the Hypencoder's.
 An entry is served only when the key stored in its meta.json equals the requested key;
 anything else in its folder is discarded and the corpus encoded anew.
 
@@ -27,7 +30,7 @@ import logging
 import math
 import shutil
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +41,7 @@ from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.paths import default_cache_root
+from hyperret_eval.models.fingerprint import backbone_settings, encoder_fingerprint
 from hyperret_eval.models.hypencoder import Hypencoder
 
 FORMAT = "hyperret-passage-cache/1"
@@ -56,37 +60,54 @@ def passage_cache_root() -> Path:
 def cached_passage_vectors(model: Hypencoder, doc_ids: Sequence[str], texts: Sequence[str], batch_size: int = 32,
                            cache_dir: Path | None = None, dtype: str = "float32", chunk_size: int = CHUNK_SIZE,
                            show_progress: bool = True) -> torch.Tensor:
-    """``model.encode_passages(texts)`` as ``dtype`` [N, d]: served from the cache when this
-    passage encoder has encoded this corpus before, else encoded into it ``chunk_size``
-    passages at a time, continuing where an interrupted run stopped (in its chunk size).
+    """``model.encode_passages(texts)`` as ``dtype`` [N, d], through the cache
+    (:func:`cached_vectors`)."""
+    if len(doc_ids) != len(texts):
+        raise ValueError(f"{len(doc_ids)} document ids for {len(texts)} texts")
+    _check_dtype(dtype)
+    return cached_vectors(passage_cache_key(model, doc_ids, texts, dtype), len(texts),
+                          lambda start, stop: model.encode_passages(list(texts[start:stop]), batch_size),
+                          step=batch_size, cache_dir=cache_dir, chunk_size=chunk_size, show_progress=show_progress)
+
+
+def cached_vectors(key: dict, count: int, encode: Callable[[int, int], torch.Tensor], *, step: int,
+                   cache_dir: Path | None = None, chunk_size: int = CHUNK_SIZE,
+                   show_progress: bool = True) -> torch.Tensor:
+    """The [count, d] vectors ``encode(start, stop)`` gives for passages ``start:stop``,
+    stored as ``key["dtype"]``: served from the cache when an entry for exactly ``key``
+    is complete, else encoded into it ``chunk_size`` passages at a time (``step`` per
+    call to ``encode``, so the progress bar moves), continuing where an interrupted run
+    stopped (in its chunk size).
 
     The tensor lies over a read-only memmap of the cache file, not a copy in memory: the
     OS pages it in as it is read and may drop those pages again, so a corpus larger than
     memory can be searched. ``cache_dir`` defaults to ``<cache root>/passages``.
     """
-    if dtype not in STORAGE_DTYPES:
-        raise UserError(f"passage cache dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
-    if len(doc_ids) != len(texts):
-        raise ValueError(f"{len(doc_ids)} document ids for {len(texts)} texts")
-    if not texts:
+    dtype = key["dtype"]
+    _check_dtype(dtype)
+    if count < 1:
         raise UserError("the corpus has no passages to encode")
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-    key = passage_cache_key(model, doc_ids, texts, dtype)
+    if chunk_size < 1 or step < 1:
+        raise ValueError(f"chunk_size and step must be at least 1, got {chunk_size} and {step}")
     folder = Path(cache_dir or passage_cache_root()) / entry_name(key)
     lock = folder.with_name(f"{folder.name}.lock")
     with exclusive_lock(lock, on_wait=lambda: log.warning("Waiting for another process encoding into %s", folder)):
-        meta = _stored_progress(folder, key, len(texts))
+        meta = _stored_progress(folder, key, count)
         if meta is None:
             shutil.rmtree(folder, ignore_errors=True)
-            meta = {"key": key, "count": len(texts), "dim": None, "dtype": dtype,
-                    "chunk_size": chunk_size, "chunks": math.ceil(len(texts) / chunk_size), "chunks_done": 0,
+            meta = {"key": key, "count": count, "dim": None, "dtype": dtype,
+                    "chunk_size": chunk_size, "chunks": math.ceil(count / chunk_size), "chunks_done": 0,
                     "complete": False}
         if meta["complete"]:
             log.info("Passage vectors served from %s", folder)
         else:
-            _encode_remaining(model, texts, folder, meta, batch_size, show_progress)
+            _encode_remaining(encode, step, folder, meta, show_progress)
     return read_only_tensor(folder / VECTORS)
+
+
+def _check_dtype(dtype: str) -> None:
+    if dtype not in STORAGE_DTYPES:
+        raise UserError(f"passage cache dtype must be one of {', '.join(STORAGE_DTYPES)}, got {dtype!r}")
 
 
 def corpus_vectors(model: Hypencoder, doc_ids: Sequence[str], texts: Sequence[str], batch_size: int, *,
@@ -110,40 +131,19 @@ def entry_name(key: dict) -> str:
 
 
 def passage_encoder_fingerprint(model: Hypencoder) -> str:
-    """sha256 of the backbone that encodes passages: its config, tokenizer and weights.
-
-    Settings that name where the model came from (``_name_or_path``, the transformers
-    version) are left out, so the same weights loaded from two places share an entry.
-    """
+    """sha256 of the backbone that encodes passages: its config, tokenizer and weights."""
     backbone = model.passage_backbone if model.passage_backbone is not None else model.query_backbone
-    config = {name: value for name, value in backbone.config.to_dict().items()
-              if not name.startswith("_") and name != "transformers_version"}
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    digest.update(_tokenizer_description(model.tokenizer).encode())
-    for name, tensor in sorted(backbone.state_dict().items()):
-        digest.update(json.dumps([name, str(tensor.dtype), list(tensor.shape)]).encode())
-        digest.update(memoryview(tensor.detach().to("cpu").contiguous().reshape(-1).view(torch.uint8).numpy()))
-    return digest.hexdigest()
+    return encoder_fingerprint(backbone_settings(backbone.config), model.tokenizer, backbone)
 
 
-def _tokenizer_description(tokenizer) -> str:
-    """The tokenizer's full definition (vocabulary, normaliser, special tokens), without
-    the truncation and padding state that each call to it sets anew."""
-    backend = getattr(tokenizer, "backend_tokenizer", None)
-    if backend is None:
-        return json.dumps([type(tokenizer).__name__, sorted(tokenizer.get_vocab().items())])
-    definition = json.loads(backend.to_str())
-    definition.pop("truncation", None)
-    definition.pop("padding", None)
-    return json.dumps(definition, sort_keys=True)
-
-
-def corpus_fingerprint(doc_ids: Sequence[str], texts: Sequence[str]) -> str:
-    """sha256 over the (id, text) pairs in order, each string length-prefixed so that two
-    different corpora never feed sha256 the same bytes."""
+def corpus_fingerprint(doc_ids: Sequence[str], texts: Sequence[str], titles: Sequence[str] | None = None) -> str:
+    """sha256 over the (id, text) pairs in order, or (id, title, text) triples where
+    ``titles`` are given, each string length-prefixed so that two different corpora never
+    feed sha256 the same bytes."""
     digest = hashlib.sha256()
-    for doc_id, text in zip(doc_ids, texts):
-        for value in (doc_id, text):
+    rows = zip(doc_ids, texts) if titles is None else zip(doc_ids, titles, texts)
+    for row in rows:
+        for value in row:
             data = str(value).encode("utf-8")
             digest.update(len(data).to_bytes(8, "little"))
             digest.update(data)
@@ -176,7 +176,7 @@ def _stored_progress(folder: Path, key: dict, count: int) -> dict | None:
     return meta
 
 
-def _encode_remaining(model: Hypencoder, texts: Sequence[str], folder: Path, meta: dict, batch_size: int,
+def _encode_remaining(encode: Callable[[int, int], torch.Tensor], step: int, folder: Path, meta: dict,
                       show_progress: bool) -> None:
     """Encode the chunks ``meta`` does not count yet into ``folder``, recording each one."""
     size, done, count = meta["chunk_size"], meta["chunks_done"], meta["count"]
@@ -186,27 +186,31 @@ def _encode_remaining(model: Hypencoder, texts: Sequence[str], folder: Path, met
     with tqdm(total=count, initial=min(done * size, count), desc="Encoding passages (cached)", unit="passage",
               disable=not show_progress) as bar:
         for index in range(done, meta["chunks"]):
-            start = index * size
-            encoded = _encode_chunk(model, texts[start : start + size], batch_size, bar)
+            start, stop = index * size, min(index * size + size, count)
+            encoded = _encode_chunk(encode, start, stop, step, bar)
             encoded = encoded.to("cpu", STORAGE_DTYPES[meta["dtype"]]).numpy()
             if vectors is None:
                 folder.mkdir(parents=True, exist_ok=True)
                 vectors = np.lib.format.open_memmap(folder / VECTORS, mode="w+", dtype=encoded.dtype,
                                                     shape=(count, encoded.shape[1]))
                 meta["dim"] = encoded.shape[1]
-            vectors[start : start + len(encoded)] = encoded
+            vectors[start:stop] = encoded
             vectors.flush()
             meta["chunks_done"] = index + 1
             meta["complete"] = index + 1 == meta["chunks"]
             atomic.write_json(folder / META, meta)
 
 
-def _encode_chunk(model: Hypencoder, texts: Sequence[str], batch_size: int, bar: tqdm) -> torch.Tensor:
-    """One chunk's vectors, a batch per call so the progress bar moves between records
-    (a chunk can take minutes on a CPU)."""
+def _encode_chunk(encode: Callable[[int, int], torch.Tensor], start: int, stop: int, step: int,
+                  bar: tqdm) -> torch.Tensor:
+    """One chunk's vectors, ``step`` passages per call so the progress bar moves between
+    records (a chunk can take minutes on a CPU)."""
     parts = []
-    for start in range(0, len(texts), batch_size):
-        parts.append(model.encode_passages(list(texts[start : start + batch_size]), batch_size))
+    for first in range(start, stop, step):
+        last = min(first + step, stop)
+        parts.append(torch.as_tensor(encode(first, last)))
+        if len(parts[-1]) != last - first:
+            raise RuntimeError(f"the encoder returned {len(parts[-1])} vectors for {last - first} passages")
         bar.update(len(parts[-1]))
     return torch.cat(parts)
 
