@@ -1,7 +1,7 @@
 """How the package is layered: its import graph, the cycles in it, the floor each module
 stands on, module sizes, and the path one command takes through the code.
 
-Floors, lowest first (README, "Layout"): each may import only from the floors below it,
+Floors, lowest first (docs/development.md, "Layout"): each may import only from the floors below it,
 and the two packages that share a floor (search, catalogue) not from each other::
 
     core < data < models < search, catalogue < integrations < evaluation < leaderboard < cli

@@ -1,4 +1,4 @@
-"""The package's layering (README, "Layout"): no import cycle among its modules, imports
+"""The package's layering (docs/development.md, "Layout"): no import cycle among its modules, imports
 inside functions counted, except the one pair of the Hypencoder model and its checkpoint
 format; every module imports only from the floors below its own. Read with ``ast``
 (benchmarks/layering.py), nothing imported."""
