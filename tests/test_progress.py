@@ -152,7 +152,7 @@ def test_run_into_a_pipe_logs_a_few_lines_per_task(small_data_root, tmp_path):
     for library_bar in ("Batches", "Loading weights", "Searching corpus", "Standardizing", "examples/s"):
         assert library_bar not in log
     lines = log.splitlines()
-    assert len(lines) < 25, log
+    assert len(lines) < 35, log  # a few per task, then the score tables
     assert lines[0].startswith("Loading model minilm")
     assert "minilm on STS12: 40 pairs, 80 texts to encode" in lines
     assert sum(line.startswith("minilm on SciFact: done in ") and "ndcg_at_10" in line for line in lines) == 1
