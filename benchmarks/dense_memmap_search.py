@@ -21,9 +21,6 @@ Writes benchmarks/results/dense_memmap_search.json.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,8 +29,8 @@ import torch
 from memmap_search import MemorySampler, status_bytes, write_corpus
 from sentence_transformers.util import cos_sim
 
+from report_header import report_header
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.search.dense import DenseSearch
 from hyperret_eval.search.passage_cache import read_only_tensor
 
@@ -77,12 +74,7 @@ def main() -> None:
         del engine, passages
 
     report = {
-        "benchmark": "dense_memmap_search",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
-                    "torch_threads": torch.get_num_threads(), "memory_bytes": os.sysconf("SC_PHYS_PAGES")
-                    * os.sysconf("SC_PAGE_SIZE")},
-        "packages": package_versions(),
+        **report_header("dense_memmap_search"),
         "settings": {**vars(args), "storage_dtype": "float16", "compute_dtype": "float32", "similarity": "cosine"},
         "array_bytes": array_bytes,
         "seconds": {"write": write_s, "search": search_s},

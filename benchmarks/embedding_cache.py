@@ -16,22 +16,18 @@ Writes benchmarks/results/embedding_cache.json.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import mteb
-import torch
 from memmap_search import MemorySampler
 from mteb.models.cache_wrappers import CachedEmbeddingWrapper
 
+from report_header import report_header
 from hyperret_eval.catalogue.models import resolve_model
 from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.core.world import World
 from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
@@ -97,11 +93,7 @@ def main() -> None:
     ratio = {name: runs[f"{name}_second"]["seconds"] / runs[f"{name}_first"]["seconds"]
              for name in ("embedding_cache", "mteb_cached_embedding_wrapper")}
     report = {
-        "benchmark": "embedding_cache",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
-                    "torch_threads": torch.get_num_threads(), "cpus": os.cpu_count()},
-        "packages": package_versions(),
+        **report_header("embedding_cache"),
         "settings": {"model": "minilm", "task": "SciFact", "corpus": len(data.corpus), "queries": len(data.queries),
                      "batch_size": args.batch_size},
         "runs": runs,

@@ -26,7 +26,6 @@ Writes benchmarks/results/faiss_comparison.json.
 from __future__ import annotations
 
 import argparse
-import platform
 import sys
 import time
 from collections.abc import Callable
@@ -37,10 +36,10 @@ import numpy as np
 import torch
 from graph_search import SETTINGS, overlap_at_10, timed
 
+from report_header import report_header
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import document_text, read_beir_folder
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
 from hyperret_eval.models.sentence_model import BoundedSentenceTransformer
@@ -195,11 +194,7 @@ def main() -> None:
     hypencoder = Hypencoder.from_pretrained(checkpoints["hypencoder"].path).eval()
     started = time.perf_counter()
     report = {
-        "benchmark": "faiss_comparison",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
-                    "torch_threads": torch.get_num_threads(), "faiss_threads": faiss.omp_get_max_threads()},
-        "packages": {**package_versions(), "faiss-cpu": faiss.__version__},
+        **report_header("faiss_comparison", packages=("faiss-cpu",), faiss_threads=faiss.omp_get_max_threads()),
         "checkpoints": {key: {"fingerprint": c.fingerprint, "path": str(c.path)} for key, c in checkpoints.items()},
         "recall_goal": RECALL_GOAL,
         "corpora": {"SciFact": scifact(data_root, be, hypencoder)},

@@ -27,17 +27,15 @@ from __future__ import annotations
 
 import argparse
 import math
-import platform
-import sys
 import time
 from pathlib import Path
 
 import torch
 
+from report_header import report_header
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import document_text, read_beir_folder
 from hyperret_eval.models.hypencoder import Hypencoder, QNets
 from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
@@ -179,11 +177,7 @@ def main() -> None:
     model = Hypencoder.from_pretrained(checkpoint).eval()
 
     report = {
-        "benchmark": "graph_search",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
-                    "torch_threads": torch.get_num_threads()},
-        "packages": package_versions(),
+        **report_header("graph_search"),
         "checkpoint": str(checkpoint),
         "qnet": list(model.shape.vector_dimensions),
         "corpora": {},

@@ -13,9 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing as mp
-import platform
 import resource
-import sys
 import time
 from pathlib import Path
 
@@ -96,7 +94,7 @@ def main() -> None:
     import torch
 
     from hyperret_eval.core import atomic
-    from hyperret_eval.core.provenance import package_versions
+    from report_header import report_header
 
     context = mp.get_context("spawn")
     rows = []
@@ -119,11 +117,7 @@ def main() -> None:
             "memory_ratio_whole_over_hicl": round(whole["peak_memory_mb"] / hicl["peak_memory_mb"], 3),
         })
     report = {
-        "benchmark": "hicl_efficiency",
-        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": args.device,
-                    "torch_threads": torch.get_num_threads()},
-        "packages": package_versions(),
+        **report_header("hicl_efficiency", device=args.device),
         "settings": {"batch_size": args.batch_size, "measured_steps": args.steps, "segment_length": SEGMENT_LENGTH,
                      "backbone": "sentence-transformers/all-MiniLM-L6-v2",
                      "step": "two dropout views forward, loss, backward, AdamW step",

@@ -15,15 +15,13 @@ model, so a partial run still reports what it finished.
 from __future__ import annotations
 
 import argparse
-import platform
 import statistics
-import sys
 from pathlib import Path
 
+from report_header import report_header
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.hicl.train import train
 
@@ -58,10 +56,7 @@ def main() -> None:
     eval_dir = Path(args.eval_dir).resolve()
 
     report = {
-        "benchmark": "hicl_quality",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu"},
-        "packages": package_versions(),
+        **report_header("hicl_quality"),
         "recipes": {key: NAMED_RECIPES[key].config.to_dict() for key in ("hicl", "simcse")},
         "metric": "cosine Spearman (MTEB STS protocol), averaged over STS12-16, STSBenchmark, SICK-R",
         "untrained": None,

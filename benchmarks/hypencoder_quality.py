@@ -21,15 +21,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
-import sys
 import time
 from pathlib import Path
 
+from report_header import report_header
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import recipe_by_name_or_file
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.training_state import read_state
 
@@ -66,10 +64,7 @@ def main() -> None:
     recipes = {key: recipe_by_name_or_file(key) for key in args.models if key != "minilm"}
 
     report = {
-        "benchmark": "hypencoder_quality",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu"},
-        "packages": package_versions(),
+        **report_header("hypencoder_quality"),
         "metric": "nDCG@10 (MTEB retrieval main score)",
         "recipes": {**_earlier(Path(args.output), "recipes"), **{key: config.to_dict() for key, config in recipes.items()}},
         "models": _earlier(Path(args.output), "models"),

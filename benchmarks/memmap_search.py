@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
-import sys
 import tempfile
 import threading
 import time
@@ -32,8 +30,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from report_header import report_header
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.models.hypencoder import QNets, QNetShape
 from hyperret_eval.search import ExhaustiveSearch
 from hyperret_eval.search.passage_cache import read_only_tensor
@@ -132,12 +130,7 @@ def main() -> None:
         del engine, passages
 
     report = {
-        "benchmark": "memmap_search",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
-                    "torch_threads": torch.get_num_threads(), "memory_bytes": os.sysconf("SC_PHYS_PAGES")
-                    * os.sysconf("SC_PAGE_SIZE")},
-        "packages": package_versions(),
+        **report_header("memmap_search"),
         "settings": {**vars(args), "vector_dimensions": list(dims), "storage_dtype": "float16",
                      "compute_dtype": "float32"},
         "array_bytes": array_bytes,

@@ -12,16 +12,13 @@ so reuse shows as 0. Writes benchmarks/results/passage_cache.json.
 from __future__ import annotations
 
 import argparse
-import platform
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-import torch
 
+from report_header import report_header
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.integrations.beir import HypencoderSearch
 from hyperret_eval.models.hypencoder import Hypencoder
@@ -71,11 +68,7 @@ def main() -> None:
         print(f"{name:>25}: {measured['seconds']:7.2f} s, {measured['passages_encoded']} passages encoded")
 
     report = {
-        "benchmark": "passage_cache",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(), "device": "cpu",
-                    "torch_threads": torch.get_num_threads()},
-        "packages": package_versions(),
+        **report_header("passage_cache"),
         "settings": {**vars(args), "backbone": "minilm", "passages": len(data.corpus), "queries": len(queries),
                      "search": "exhaustive, float32", "cache_dtype": "float32"},
         "runs": runs,

@@ -18,7 +18,6 @@ Writes benchmarks/results/qnet_throughput.json.
 from __future__ import annotations
 
 import argparse
-import platform
 import subprocess
 import sys
 import time
@@ -29,8 +28,8 @@ from pathlib import Path
 
 import torch
 
+from report_header import report_header
 from hyperret_eval.core import atomic
-from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.models.hypencoder import QNets, QNetShape
 from hyperret_eval.search import ExhaustiveSearch
 from hyperret_eval.search.exhaustive import one_intra_op_thread
@@ -150,11 +149,7 @@ def main() -> None:
             "engine_share_of_gemm_ceiling": throughput["engine"] / throughput["gemm_ceiling"],
         }
     report = {
-        "benchmark": "qnet_throughput",
-        "command": " ".join(["python", *sys.argv]),
-        "machine": {"platform": platform.platform(), "processor": platform.processor(),
-                    "torch_threads": torch.get_num_threads()},
-        "packages": package_versions(),
+        **report_header("qnet_throughput"),
         "settings": {**vars(args), "vector_dimensions": list(dims), "top_k": k, "dtype": "float32", "device": "cpu",
                      "engine_chunk_size": ExhaustiveSearch(passages[:1], chunk_size=args.chunk_size).chunk_size,
                      "engine_workers": ExhaustiveSearch(passages[:1]).workers,
