@@ -150,6 +150,32 @@ def test_the_same_scores_from_another_run_are_recorded_as_a_reproduction(capsys,
     assert snapshot(published) == before
 
 
+def test_a_reproduction_refreshes_the_published_model_description(capsys, results, published):
+    """A model's declared training data corrected after it was published (the scores the
+    same): publishing its re-run replaces the published model_meta.json and what the
+    tables say it was trained on."""
+    meta_file = results / HICL[0] / HICL[2] / "model_meta.json"
+    result_file = results / HICL[0] / HICL[2] / "STS12.json"
+    assert _trained_on(published, HICL) == "none"
+    write_json(meta_file, {**read_json(meta_file), "training_datasets": ["STS12"]})
+    body = read_json(result_file)
+    body["hyperret"]["run"].update(manifest="runs/20991231T000000000000Z.json", started_at="2099-12-31T00:00:00+00:00")
+    write_json(result_file, body)
+
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0 and "0 added, 1 reproduced, 2 unchanged" in out, err
+    assert (published / "results" / HICL[0] / HICL[2] / "model_meta.json").read_bytes() == meta_file.read_bytes()
+    assert _trained_on(published, HICL) == "STS12"
+
+
+def _trained_on(board: Path, model: tuple[str, str, str]) -> str:
+    """The "Trained on (of its tasks)" cell of the model's row in the published Markdown."""
+    prefix = f"| {model[1]} | {model[2]} |"
+    (row,) = [line for line in (board / "README.md").read_text(encoding="utf-8").splitlines()
+              if line.startswith(prefix) and line.count("|") == 6]
+    return row.split("|")[4].strip()
+
+
 def test_a_result_published_before_per_query_files_gains_its_file(capsys, results, published):
     board_copy = published / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MINILM_REVISION / "per_query"
     assert (board_copy / "SciFact.json").is_file()

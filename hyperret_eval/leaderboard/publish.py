@@ -106,7 +106,8 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
         raise UserError("\n".join([f"nothing was published; {len(conflicts)} conflict(s):", *conflicts]))
 
     exports = [results[key][0] for key in (*merged.added, *merged.replaced)]
-    infos = _model_infos(merged.entries, exports, leaderboard_dir)
+    meta_files = _model_meta_files(results, merged.entries)
+    infos = _model_infos(merged.entries, meta_files, leaderboard_dir)
     # Per-query files go with every result published, reproduced or republished (a result
     # published before they existed gains its file when a run that kept one is published).
     per_query_files = {(result.model_name, result.revision, result.path.stem): per_query_path(result.path)
@@ -132,9 +133,11 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
                              reproduced=in_order(merged.reproduced))
     new_per_query = {key: path for key, path in per_query_files.items()
                      if not _same_file(path, _published_per_query(leaderboard_dir, *key))}
-    if exports or withdrawn or new_per_query or not _already_on_disk(leaderboard_dir, outputs):
+    new_meta = {key: path for key, path in meta_files.items()
+                if not _same_file(path, published_folder(leaderboard_dir, *key) / MODEL_META_FILE)}
+    if exports or withdrawn or new_per_query or new_meta or not _already_on_disk(leaderboard_dir, outputs):
         atomic.write_directory(leaderboard_dir, lambda staging: _fill(staging, leaderboard_dir, outputs, exports,
-                                                                      withdrawals, new_per_query))
+                                                                      withdrawals, new_per_query, new_meta))
         summary.written = True
     return summary
 
@@ -147,17 +150,33 @@ def published_folder(leaderboard_dir: Path, model: str, revision: str) -> Path:
             / one_component(revision, f"revision of {model!r}"))
 
 
-def _model_infos(entries: dict[Key, dict[str, Any]], exports: list[ValidResult],
+def _model_meta_files(results: dict[Key, tuple[ValidResult, dict[str, Any]]],
+                      entries: dict[Key, dict[str, Any]]) -> dict[ModelKey, Path]:
+    """The model_meta.json to publish for each model revision among the results: that of
+    its newest run. Every result that stays published counts, a reproduction too: a model's
+    description (training data, zero-shot flags) may have been corrected since it was first
+    published, while its scores could not change without being a conflict."""
+    newest: dict[ModelKey, tuple[str, Path]] = {}
+    for key, (result, entry) in results.items():
+        if key not in entries:
+            continue
+        started = entry["provenance"]["run"]["started_at"]
+        model = (result.model_name, result.revision)
+        if model not in newest or started > newest[model][0]:
+            newest[model] = (started, result.model_meta_path)
+    return {model: path for model, (_, path) in newest.items()}
+
+
+def _model_infos(entries: dict[Key, dict[str, Any]], meta_files: dict[ModelKey, Path],
                  leaderboard_dir: Path) -> dict[ModelKey, ModelInfo]:
     """What each published model revision's model_meta.json says: the file published with
     it now, else the one published before (the copy its results folder keeps)."""
-    exported = {(result.model_name, result.revision): result.model_meta_path for result in exports}
     tasks: dict[ModelKey, list[str]] = {}
     for model, revision, task in entries:
         tasks.setdefault((model, revision), []).append(task)
     infos = {}
     for key, its_tasks in tasks.items():
-        info = read_model_info(exported.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, its_tasks)
+        info = read_model_info(meta_files.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, its_tasks)
         if info is not None:
             infos[key] = info
     return infos
@@ -254,9 +273,11 @@ def _already_on_disk(leaderboard_dir: Path, outputs: dict[str, str]) -> bool:
 
 
 def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult],
-          withdrawals: list[tuple[str, str]], per_query_files: dict[Key, Path]) -> None:
+          withdrawals: list[tuple[str, str]], per_query_files: dict[Key, Path],
+          meta_files: dict[ModelKey, Path]) -> None:
     """The new leaderboard folder: the old one's files less the withdrawn revisions', the
-    newly published result files (in MTEB's results layout), and the regenerated pages."""
+    newly published result, per-query and model_meta files (in MTEB's results layout), and
+    the regenerated pages."""
     if leaderboard_dir.exists():
         shutil.copytree(leaderboard_dir, staging, symlinks=True, dirs_exist_ok=True)
     for model, revision in withdrawals:
@@ -268,7 +289,10 @@ def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports
         target = published_folder(staging, result.model_name, result.revision)
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(result.path, target / result.path.name)
-        shutil.copyfile(result.model_meta_path, target / MODEL_META_FILE)
+    for key, source in meta_files.items():
+        target = published_folder(staging, *key)
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target / MODEL_META_FILE)
     for key, source in per_query_files.items():
         target = _published_per_query(staging, *key)
         target.parent.mkdir(parents=True, exist_ok=True)
