@@ -158,6 +158,7 @@ def _command_train(args: argparse.Namespace) -> int:
     from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
     from hyperret_eval.catalogue.recipe_files import load_config_file, recipe_by_name_or_file
     from hyperret_eval.catalogue.recipes import supports_data_parallel, train_recipe
+    from hyperret_eval.core.bars import silence_library_bars
     from hyperret_eval.core.distributed import close_world, init_world, resolve_device
     from hyperret_eval.models.training_state import read_state
 
@@ -180,6 +181,7 @@ def _command_train(args: argparse.Namespace) -> int:
         raise UserError(f"{config.name} trains in one process only (its loop has no DistributedDataParallel); "
                         "run `hyperret-eval train` without torchrun")
     device = world.device(device)
+    silence_library_bars()  # the training bar is the one that counts; transformers would add its own
     try:
         if args.output:
             output = Path(args.output).expanduser().resolve()

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 
 from hyperret_eval.cli import main
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.evaluation.encode_counter import counting_encoded_texts
 from hyperret_eval.evaluation.progress import Progress, mode_for
 from hyperret_eval.report import score_table, senteval_table
@@ -72,6 +73,38 @@ def test_quiet_mode_keeps_notes_only():
 
 
 @pytest.mark.slow
+def test_our_own_bars_are_plain_lines_in_a_log():
+    """Training, cache encoding and download bars: one line at the start and one at the end
+    in a file or pipe (more only every 30 s), never a carriage return."""
+    log = _Stream(terminal=False)
+    for _ in progress_bar(range(5000), desc="Training x", unit="step", file=log):
+        pass
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue() and len(lines) == 2, lines
+    assert lines[0].startswith("Training x:   0%") and lines[-1].startswith("Training x: 100%") and "5000/5000" in lines[-1]
+
+
+def test_our_own_bars_redraw_in_place_on_a_terminal():
+    terminal = _Stream(terminal=True)
+    with progress_bar(total=3, desc="Downloading x", file=terminal) as bar:
+        bar.update(3)
+    assert terminal.getvalue().count("\r") >= 2 and "3/3" in terminal.getvalue()
+
+
+def test_training_into_a_pipe_logs_lines(tmp_path):
+    """`hyperret-eval train ... > log 2>&1`: the training bar as lines, no library bar."""
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(f"sentence number {i} about a topic\n" for i in range(40)), encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-m", "hyperret_eval.cli", "train", "hicl", "--text-file", str(texts), "--output",
+         str(tmp_path / "model"), "--max-steps", "3", "--batch-size", "4", "--device", "cpu"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=child_env(), timeout=600)
+    log = done.stdout.decode("utf-8")
+    assert done.returncode == 0, log
+    assert "\r" not in log and "Loading weights" not in log, log
+    assert any(line.startswith("Training hicl") and "3/3" in line for line in log.splitlines()), log
+
+
 def test_encoded_texts_are_counted_batch_by_batch(minilm):
     batches: list[int] = []
     with counting_encoded_texts(minilm, batches.append):

@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tqdm.auto import tqdm
+from hyperret_eval.core.bars import progress_bar
 
 
 TIMEOUT_SECONDS = 30
@@ -53,7 +53,7 @@ def download_beir_zip(url: str, destination: Path) -> Path:
         try:
             with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, open(archive, "wb") as out:
                 total = int(response.headers.get("Content-Length") or 0) or None
-                with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {destination.name}") as bar:
+                with progress_bar(total=total, unit="B", unit_scale=True, desc=f"Downloading {destination.name}") as bar:
                     while chunk := response.read(1 << 20):
                         out.write(chunk)
                         bar.update(len(chunk))

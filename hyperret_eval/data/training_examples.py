@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import DataFormatError, DataNotFoundError, UserError
 
 MAX_LINE_BYTES = 64 << 20  # one query with its items; a longer line is refused before it is read
@@ -65,14 +66,12 @@ class ScoredItems:
     """Random access to the examples of one or more files in the format above."""
 
     def __init__(self, path: Path, show_progress: bool = True) -> None:
-        from tqdm.auto import tqdm
-
         self.files = jsonl_files(path)
         self._file = array("H")  # which file each example is in
         self._offset = array("q")  # where its line starts
         self._line = array("q")  # its 1-based line number
         total = sum(f.stat().st_size for f in self.files)
-        with tqdm(total=total, unit="B", unit_scale=True, desc=f"Indexing {path.name}", disable=not show_progress) as bar:
+        with progress_bar(total=total, unit="B", unit_scale=True, desc=f"Indexing {path.name}", disable=not show_progress) as bar:
             for index, file in enumerate(self.files):
                 self._index_file(index, file, bar)
         if not self._offset:

@@ -4,7 +4,7 @@ when its output goes to a file or a pipe, nothing with ``--quiet``.
 The libraries underneath draw bars of their own (sentence-transformers' ``Batches`` per
 encode call, mteb's corpus chunks, datasets' ``map``, transformers' ``Loading weights``),
 dozens per task, which a log file keeps as one line of carriage returns. A run turns
-those off (:func:`silence_library_bars`, and ``show_progress_bar=False`` to mteb and the
+those off (:func:`hyperret_eval.core.bars.silence_library_bars`, and ``show_progress_bar=False`` to mteb and the
 encoders) and counts the texts its model encodes instead (:mod:`encode_counter`), so
 each model x task is one bar, or a handful of lines.
 """
@@ -107,14 +107,3 @@ class Progress:
 
 
 QUIET = Progress("quiet", say=lambda text: None)  # ranks other than 0 under torchrun say nothing
-
-
-def silence_library_bars() -> None:
-    """Turn off the bars datasets and transformers draw (``map``, ``Loading weights``),
-    which a run replaces by its own. transformers' switch turns off huggingface_hub's
-    download bars too: model downloads happen before this, when models are resolved."""
-    import datasets
-    import transformers
-
-    datasets.disable_progress_bars()
-    transformers.utils.logging.disable_progress_bar()

@@ -27,6 +27,7 @@ from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
 from hyperret_eval.catalogue.selection import select_tasks
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core import atomic
+from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
@@ -39,7 +40,7 @@ from hyperret_eval.data.textfile import recording_digests
 from hyperret_eval.evaluation import senteval_sts
 from hyperret_eval.evaluation.encode_counter import counting_encoded_texts
 from hyperret_eval.evaluation.per_query import per_query_path, save_per_query
-from hyperret_eval.evaluation.progress import QUIET, Progress, silence_library_bars
+from hyperret_eval.evaluation.progress import QUIET, Progress
 from hyperret_eval.evaluation.results import (
     PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
 )
@@ -231,6 +232,7 @@ def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
     device = world.device(device)
     if not world.is_main:
         progress = QUIET
+    silence_library_bars()  # models and data are fetched (with their download bars); the rest shows ours
     for resolved in models:
         if resolved.checkpoint is not None:
             ensure_checkpoint(resolved.checkpoint, resolved.key, device, retrain=options.retrain,
@@ -253,7 +255,6 @@ def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
 
     scores: list[Score] = []
     senteval: dict[str, dict] = {}
-    silence_library_bars()
     for resolved in models:
         seed_everything(options.seed)
         model = None  # loaded when a task needs it: a model with every result done is not loaded

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.distributed import barrier
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.seeding import seed_everything
@@ -94,7 +94,7 @@ def train_resumable(config: Recipe, output: Path, *, device: str, examples: int,
 
     bf16 = autocast and device.startswith("cuda") and torch.cuda.is_bf16_supported()
     state.body["autocast"] = "bfloat16" if bf16 else None
-    progress = tqdm(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
+    progress = progress_bar(total=config.max_steps, initial=start, desc=f"Training {config.name}", unit="step",
                     disable=not world.is_main)
     started = time.perf_counter()
     for step, indices in epoch_batches(examples, config.batch_size, config.seed, start):
@@ -111,7 +111,7 @@ def train_resumable(config: Recipe, output: Path, *, device: str, examples: int,
         if on_step is not None:
             on_step(record)
         progress.update(1)
-        progress.set_postfix(loss=f"{record['loss']:.4f}")
+        progress.set_postfix(loss=f"{record['loss']:.4f}", refresh=False)  # redrawn as the bar's pace says
         if state.step % config.save_every == 0 or state.step == config.max_steps:
             if world.is_main:
                 trainee.save(output, lambda folder: _save_state(folder, state, optimizer, scheduler))

@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-from tqdm.auto import tqdm
 
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.search.exhaustive import TopK, best_k
 
 # Passages per chunk: 16,384 x 384 float32 is 24 MiB, and its scores for 1,000 queries 62 MiB.
@@ -47,7 +47,7 @@ class DenseSearch:
         queries = queries.to(self.device, torch.float32)
         best = TopK(len(queries), k, queries.device)
         offsets = range(0, count, self.chunk_size)
-        for offset in tqdm(offsets, desc="Searching passage chunks", disable=not self.show_progress):
+        for offset in progress_bar(offsets, desc="Searching passage chunks", disable=not self.show_progress):
             chunk = self.passages[offset : offset + self.chunk_size].to(self.device, torch.float32)
             scores = torch.as_tensor(self.similarity(queries, chunk)).to(queries.device, torch.float32)
             best.merge(scores, torch.arange(offset, offset + len(chunk), device=queries.device))

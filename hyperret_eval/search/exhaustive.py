@@ -25,8 +25,8 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 import torch
-from tqdm.auto import tqdm
 
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.models.hypencoder.qnet import QNets
 
 # Passages per chunk. On the CPU a chunk's activations (query batch x chunk x hidden)
@@ -120,7 +120,7 @@ class ExhaustiveSearch:
         qnets = qnets.to(self.device, self.dtype)
         batches = [qnets.select(slice(start, start + self.query_batch))
                    for start in range(0, len(qnets), self.query_batch)]
-        progress = tqdm(batches, desc="Scoring queries", disable=not self.show_progress)
+        progress = progress_bar(batches, desc="Scoring queries", disable=not self.show_progress)
         if self.workers == 1:
             results = [best_of([self._drain(batch, k, self._offsets())], k) for batch in progress]
         else:

@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hyperret_eval.core import atomic
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.hypencoder.qnet import QNets
 from hyperret_eval.search.exhaustive import DTYPES, TopK
@@ -101,7 +101,7 @@ class NeighbourGraph:
         index.add(vectors)
         wanted = min(degree + 1, count)  # each passage finds itself too
         rows = []
-        for start in tqdm(range(0, count, batch_size), desc="Building neighbour graph", disable=not show_progress):
+        for start in progress_bar(range(0, count, batch_size), desc="Building neighbour graph", disable=not show_progress):
             _, found = index.search(vectors[start : start + batch_size], wanted)
             rows.append(_drop_self(found, np.arange(start, start + found.shape[0]), degree))
         return cls(torch.from_numpy(np.concatenate(rows)), metric, method, passages_fingerprint(passages))
@@ -192,7 +192,7 @@ class GraphSearch:
         were reached, the tail holds score -inf and id -1."""
         qnets = qnets.to(self.device, self.dtype)
         scores, ids, scored = [], [], []
-        for start in tqdm(range(0, len(qnets), self.query_batch), desc="Graph search", disable=not self.show_progress):
+        for start in progress_bar(range(0, len(qnets), self.query_batch), desc="Graph search", disable=not self.show_progress):
             batch_scores, batch_ids, batch_scored = self._search_batch(qnets.select(slice(start, start + self.query_batch)), k)
             scores.append(batch_scores)
             ids.append(batch_ids)

@@ -35,9 +35,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from hyperret_eval.core import atomic
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.paths import default_cache_root
@@ -184,7 +184,7 @@ def _encode_remaining(encode: Callable[[int, int], torch.Tensor], step: int, fol
         log.info("Resuming the passage encoding in %s at chunk %d of %d", folder, done + 1, meta["chunks"])
     vectors = np.load(folder / VECTORS, mmap_mode="r+") if done else None
     what = "Encoding passages into the cache" + (" (resumed)" if done else "")
-    with tqdm(total=count, initial=min(done * size, count), desc=what, unit="passage",
+    with progress_bar(total=count, initial=min(done * size, count), desc=what, unit="passage",
               disable=not show_progress) as bar:
         for index in range(done, meta["chunks"]):
             start, stop = index * size, min(index * size + size, count)
@@ -203,7 +203,7 @@ def _encode_remaining(encode: Callable[[int, int], torch.Tensor], step: int, fol
 
 
 def _encode_chunk(encode: Callable[[int, int], torch.Tensor], start: int, stop: int, step: int,
-                  bar: tqdm) -> torch.Tensor:
+                  bar) -> torch.Tensor:
     """One chunk's vectors, ``step`` passages per call so the progress bar moves between
     records (a chunk can take minutes on a CPU)."""
     parts = []

@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.data.training_examples import Text, token_ids
 from hyperret_eval.models.hypencoder.config import INITS, PASSAGE_POOLINGS
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
@@ -43,9 +44,7 @@ def pool_passages(hidden: torch.Tensor, mask: torch.Tensor, pooling: str) -> tor
 
 
 def _batch_starts(count: int, batch_size: int, description: str, show_progress: bool):
-    from tqdm.auto import tqdm
-
-    return tqdm(range(0, count, batch_size), desc=description, unit="batch", disable=not show_progress)
+    return progress_bar(range(0, count, batch_size), desc=description, unit="batch", disable=not show_progress)
 
 
 class Hypencoder(nn.Module):
