@@ -113,7 +113,7 @@ def test_a_different_run_for_a_published_key_needs_replace(capsys, results, publ
     code, _, err = publish(capsys, results, "--leaderboard", published)
     assert code == 2
     assert str(result_file) in err and "already published" in err and "--replace" in err
-    assert "runs/20991231T000000000000Z.json" in err
+    assert "runs/20991231T000000000000Z.json" in err and "differs in main_score " in err and "-> 0.5" in err
     assert snapshot(published) == before
 
     code, out, err = publish(capsys, results, "--leaderboard", published, "--replace")
@@ -125,6 +125,20 @@ def test_a_different_run_for_a_published_key_needs_replace(capsys, results, publ
     assert sts12["provenance"]["run"]["started_at"] == "2099-12-31T00:00:00+00:00"
     exported = published / "results" / "sentence-transformers__all-MiniLM-L6-v2" / MINILM_REVISION / "STS12.json"
     assert exported.read_bytes() == result_file.read_bytes()
+
+
+def test_a_conflict_names_the_metric_that_differs(capsys, results, published):
+    """Scores equal to two decimals but not to the last: the message says which metric
+    keeps the run from being a reproduction, and by how much."""
+    result_file = minilm_folder(results) / "STS12.json"
+    body = read_json(result_file)
+    body["hyperret"]["run"].update(manifest="runs/20991231T000000000000Z.json", started_at="2099-12-31T00:00:00+00:00")
+    spearman = body["scores"]["test"][0]["spearman"]
+    body["scores"]["test"][0]["spearman"] = spearman + 1.5e-5
+    write_json(result_file, body)
+
+    code, _, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 2 and f"differs in spearman {spearman!r} -> {spearman + 1.5e-5!r}." in err, err
 
 
 def test_the_same_scores_from_another_run_are_recorded_as_a_reproduction(capsys, results, published):

@@ -152,8 +152,8 @@ def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[s
         else:
             result.conflicts.append(
                 f"{path}: {key[0]}@{key[1]} on {key[2]} is already published from "
-                f"{_describe(old)}; this file is from {_describe(entry)}. "
-                "Pass --replace to publish it instead."
+                f"{_describe(old)}; this file is from {_describe(entry)}, and differs in "
+                f"{_differences(old, entry)}. Pass --replace to publish it instead."
             )
             continue
         result.entries[key] = entry
@@ -163,6 +163,21 @@ def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[s
 def _runs_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The run that produced a published entry and the runs that reproduced it."""
     return [entry["provenance"]["run"], *entry["provenance"].get("reproductions", [])]
+
+
+def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """What keeps ``new`` from reproducing ``old``, in words: the metrics or fields whose
+    values differ, old -> new (a metric that differs in the fifth decimal is shown so)."""
+    changed = []
+    for name in SCORE_FIELDS:
+        if name == "metrics":
+            metrics_old, metrics_new = old.get(name) or {}, new.get(name) or {}
+            changed += [f"{metric} {metrics_old.get(metric)!r} -> {metrics_new.get(metric)!r}"
+                        for metric in sorted(metrics_old.keys() | metrics_new.keys())
+                        if metrics_old.get(metric) != metrics_new.get(metric)]
+        elif old.get(name) != new.get(name):
+            changed.append(f"{name} {old.get(name)!r} -> {new.get(name)!r}")
+    return "; ".join(changed)
 
 
 def _describe(entry: dict[str, Any]) -> str:
