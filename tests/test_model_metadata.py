@@ -20,7 +20,7 @@ from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.models.backbones import MINILM_HUB_ID, packaged_minilm_path
 from hyperret_eval.models.training_state import state_path
-from tests.conftest import REPO, child_env
+from tests.conftest import REPO, child_env, official_hypencoder
 
 
 def _trained_on(config) -> frozenset[str]:
@@ -135,6 +135,21 @@ def test_load_model_takes_recipe_files_folders_and_a_data_root(trained_be_folder
     assert model.mteb_model_meta.revision == checkpoint.fingerprint
     by_folder = hyperret_eval.load_model(str(trained_be_folder), device="cpu")
     assert by_folder.mteb_model_meta.name == "hyperret/be-minilm-l6"
+    # A recipe file's model is not in mteb's registry: its size and paper come from the
+    # weights and the recipe's kind, so the leaderboard can show them.
+    assert model.mteb_model_meta.n_parameters == 22_713_216
+    assert model.mteb_model_meta.reference == "https://arxiv.org/abs/2310.09720"
+
+
+def test_a_hypencoder_is_described_with_its_parameter_count():
+    from hyperret_eval.integrations.mteb_loader import load_for_mteb
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    resolved = resolve_model(str(official_hypencoder()))
+    meta = load_for_mteb(resolved, "cpu").mteb_model_meta
+    expected = sum(p.numel() for p in Hypencoder.from_pretrained(official_hypencoder()).parameters())
+    assert meta.n_parameters == expected > 0
+    assert meta.reference is None  # a folder of unknown origin: no paper is claimed for it
 
 
 def test_mteb_get_model_refuses_arguments_it_would_file_as_an_experiment():

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from hyperret_eval.catalogue.models import ResolvedModel
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.integrations.mteb_meta import CheckpointEncoderWrapper, described_by_mteb, trained_metadata
+from hyperret_eval.integrations.mteb_meta import PAPERS, CheckpointEncoderWrapper, described_by_mteb, trained_metadata
 from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
 from hyperret_eval.models.sentence_model import load_sentence_transformer
 from hyperret_eval.search.settings import SearchSettings
@@ -23,14 +23,21 @@ def load_for_mteb(resolved: ResolvedModel, device: str, search: SearchSettings |
     model = load_sentence_transformer(resolved.path, device)
     wrapper = CheckpointEncoderWrapper(model)
     meta = described_by_mteb(resolved.mteb_meta_from) or _meta_from_model(model)
-    wrapper.mteb_model_meta = meta.model_copy(update=_identity(resolved))
+    wrapper.mteb_model_meta = _described(meta, resolved, model)
     return wrapper
 
 
-def _identity(resolved: ResolvedModel) -> dict:
-    """The ModelMeta fields that name the model and say what it was trained on."""
-    return {"name": resolved.mteb_name, "revision": resolved.revision,
-            **trained_metadata(resolved.training_datasets, resolved.adapted_from)}
+def _described(meta, resolved: ResolvedModel, model):
+    """``meta`` naming the model, saying what it was trained on, and completed from the
+    loaded weights where it is silent: the parameter count, and for a checkpoint one of
+    our recipes trained, the paper of its kind (the leaderboard shows both)."""
+    update = {"name": resolved.mteb_name, "revision": resolved.revision,
+              **trained_metadata(resolved.training_datasets, resolved.adapted_from)}
+    if meta.n_parameters is None:
+        update["n_parameters"] = sum(parameter.numel() for parameter in model.parameters())
+    if meta.reference is None and resolved.source == "recipe":
+        update["reference"] = PAPERS[resolved.kind]
+    return meta.model_copy(update=update)
 
 
 def _meta_from_model(model):
@@ -45,5 +52,6 @@ def _hypencoder(resolved: ResolvedModel, device: str, search: SearchSettings | N
     from hyperret_eval.models.hypencoder import Hypencoder
 
     model = Hypencoder.from_pretrained(resolved.path).to(device)
-    meta = ModelMeta.create_empty(overwrites={**_identity(resolved), "framework": ["PyTorch"], "model_type": ["dense"]})
-    return HypencoderMTEBSearch(model, meta, settings=search)
+    meta = described_by_mteb(resolved.mteb_meta_from) or ModelMeta.create_empty(
+        overwrites={"framework": ["PyTorch"], "model_type": ["dense"]})
+    return HypencoderMTEBSearch(model, _described(meta, resolved, model), settings=search)

@@ -20,10 +20,9 @@ from mteb.models import ModelMeta
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, model_kind
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.integrations.mteb_meta import trained_metadata
+from hyperret_eval.integrations.mteb_meta import PAPERS, trained_metadata
 from hyperret_eval.models.backbones import backbone_hub_id
 
-PAPERS = {"sentence-transformers": "https://arxiv.org/abs/2310.09720", "hypencoder": "https://arxiv.org/abs/2502.05364"}
 PYTHON_DATA_ROOT = ("(The data root: `data_root=` of hyperret_eval.load_model, else $HYPERRET_DATA, "
                     "else ~/.cache/hyperret-eval/data.)")
 
