@@ -66,6 +66,7 @@ def test_sts_bootstrap_finds_the_closer_similarity():
     expected = spearmanr(close, gold).statistic - spearmanr(far, gold).statistic
     assert result.difference == pytest.approx(expected)
     assert 0 < result.low < result.difference < result.high and result.p_value < 0.01
+    assert result.p_value == 2 / 2001  # no resample at or below zero: the smallest p 2,000 resamples can give
     assert compare("STS12", _sts(gold, close), _sts(gold, far)) == result  # seeded: the same every publish
 
 

@@ -105,7 +105,10 @@ def _compare_pairs(task: str, model: dict, baseline: dict) -> PairedTest:
     result = bootstrap((gold, ours, theirs), statistic, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,
                        confidence_level=1 - ALPHA, method="percentile", rng=np.random.default_rng(SEED))
     resampled = result.bootstrap_distribution
-    p_value = min(1.0, 2 * min(float((resampled <= 0).mean()), float((resampled >= 0).mean())))
+    # Two-sided, counting the observed sample among the resamples: a bootstrap of B
+    # resamples can say p < 2 / (B + 1), never p = 0.
+    beyond_zero = min(int((resampled <= 0).sum()), int((resampled >= 0).sum()))
+    p_value = min(1.0, 2 * (beyond_zero + 1) / (len(resampled) + 1))
     interval = result.confidence_interval
     return PairedTest(task, observed, float(interval.low), float(interval.high), p_value, test)
 
