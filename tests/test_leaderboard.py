@@ -181,6 +181,15 @@ def test_a_reproduction_refreshes_the_published_model_description(capsys, result
     assert (published / "results" / HICL[0] / HICL[2] / "model_meta.json").read_bytes() == meta_file.read_bytes()
     assert _trained_on(published, HICL) == "STS12"
 
+    # An older run of the same scores, published later, is a reproduction too, but the
+    # description of the newest run stays.
+    write_json(meta_file, {**read_json(meta_file), "training_datasets": []})
+    body["hyperret"]["run"].update(manifest="runs/20991230T000000000000Z.json", started_at="2099-12-30T00:00:00+00:00")
+    write_json(result_file, body)
+    code, out, err = publish(capsys, results, "--leaderboard", published)
+    assert code == 0 and "0 added, 1 reproduced, 2 unchanged" in out, err
+    assert _trained_on(published, HICL) == "STS12"
+
 
 def _trained_on(board: Path, model: tuple[str, str, str]) -> str:
     """The "Trained on (of its tasks)" cell of the model's row in the published Markdown."""

@@ -153,18 +153,21 @@ def published_folder(leaderboard_dir: Path, model: str, revision: str) -> Path:
 def _model_meta_files(results: dict[Key, tuple[ValidResult, dict[str, Any]]],
                       entries: dict[Key, dict[str, Any]]) -> dict[ModelKey, Path]:
     """The model_meta.json to publish for each model revision among the results: that of
-    its newest run. Every result that stays published counts, a reproduction too: a model's
-    description (training data, zero-shot flags) may have been corrected since it was first
-    published, while its scores could not change without being a conflict."""
+    its newest run, if no run published before is newer. Every result that stays published
+    counts, a reproduction too: a model's description (training data, zero-shot flags) may
+    have been corrected since it was first published, while its scores could not change
+    without being a conflict."""
+    published_newest: dict[ModelKey, str] = {}
+    for (model, revision, _), entry in entries.items():
+        for run in (entry["provenance"]["run"], *entry["provenance"].get("reproductions", [])):
+            published_newest[(model, revision)] = max(published_newest.get((model, revision), ""), run["started_at"])
     newest: dict[ModelKey, tuple[str, Path]] = {}
     for key, (result, entry) in results.items():
-        if key not in entries:
-            continue
         started = entry["provenance"]["run"]["started_at"]
         model = (result.model_name, result.revision)
-        if model not in newest or started > newest[model][0]:
+        if key in entries and started >= newest.get(model, ("", None))[0]:
             newest[model] = (started, result.model_meta_path)
-    return {model: path for model, (_, path) in newest.items()}
+    return {model: path for model, (started, path) in newest.items() if started == published_newest[model]}
 
 
 def _model_infos(entries: dict[Key, dict[str, Any]], meta_files: dict[ModelKey, Path],
