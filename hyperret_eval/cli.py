@@ -246,10 +246,19 @@ def _command_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _configure_logging(level: str) -> None:
+    """Log records at ``level`` and above to stderr, whichever logger they come from: the
+    level is set on the handler too, as some libraries set their own logger to DEBUG when
+    imported (bm25s does), which the root logger's level alone does not filter."""
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(level)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _build_parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("HYPERRET_LOG_LEVEL", "WARNING"), format="%(levelname)s %(name)s: %(message)s")
+    _configure_logging(os.environ.get("HYPERRET_LOG_LEVEL", "WARNING"))
     # Deprecation chatter between mteb and sentence-transformers versions, not the user's concern.
     warnings.filterwarnings("ignore", category=FutureWarning)
     try:

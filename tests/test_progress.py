@@ -102,7 +102,20 @@ def test_training_into_a_pipe_logs_lines(tmp_path):
     log = done.stdout.decode("utf-8")
     assert done.returncode == 0, log
     assert "\r" not in log and "Loading weights" not in log, log
+    assert "DEBUG" not in log, log
     assert any(line.startswith("Training hicl") and "3/3" in line for line in log.splitlines()), log
+
+
+def test_a_library_logger_set_to_debug_stays_quiet(tmp_path):
+    """bm25s sets its own logger to DEBUG when imported; the CLI's log level still holds
+    (and HYPERRET_LOG_LEVEL=DEBUG still shows it)."""
+    code = ("import logging, sys; from hyperret_eval import cli; cli._configure_logging(sys.argv[1]); "
+            "logger = logging.getLogger('bm25s'); logger.setLevel(logging.DEBUG); logger.debug('index built')")
+    for level, shown in (("WARNING", False), ("DEBUG", True)):
+        done = subprocess.run([sys.executable, "-c", code, level], capture_output=True, text=True, env=child_env(),
+                              timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert ("DEBUG bm25s: index built" in done.stderr) == shown, done.stderr
 
 
 def test_encoded_texts_are_counted_batch_by_batch(minilm):
