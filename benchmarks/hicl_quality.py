@@ -22,6 +22,7 @@ from report_header import report_header
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
+from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.hicl.train import train
 
@@ -52,6 +53,7 @@ def main() -> None:
     parser.add_argument("--eval-dir", default=str(HERE / "results" / "hicl_quality_runs"))
     parser.add_argument("--results-dir", default=str(HERE.parent / "results"), help="where seed 42 is evaluated")
     args = parser.parse_args()
+    silence_library_bars()  # as `hyperret-eval run` and `train` do: the training bar and our lines are the log
     data_root = Path(args.data_root).resolve()
     eval_dir = Path(args.eval_dir).resolve()
 

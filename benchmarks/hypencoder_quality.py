@@ -28,6 +28,7 @@ from report_header import report_header
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import recipe_by_name_or_file
 from hyperret_eval.core import atomic
+from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.evaluation.runner import RunOptions, run
 from hyperret_eval.models.training_state import read_state
 
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--output", default=str(HERE / "results" / "hypencoder_quality.json"))
     parser.add_argument("--results-dir", default=str(HERE.parent / "results"))
     args = parser.parse_args()
+    silence_library_bars()  # as `hyperret-eval run` and `train` do: the training bar and our lines are the log
     data_root = Path(args.data_root).resolve()
     results_dir = Path(args.results_dir).resolve()
     recipes = {key: recipe_by_name_or_file(key) for key in args.models if key != "minilm"}
