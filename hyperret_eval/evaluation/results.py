@@ -72,8 +72,18 @@ def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict
         tmp.write_text(json.dumps(body, indent=2) + "\n", encoding="utf-8")
 
     atomic.write_with(path, write)
-    atomic.write_json(path.parent / "model_meta.json", model_meta.to_dict())
+    atomic.write_json(path.parent / "model_meta.json", model_meta_dict(model_meta))
     return path
+
+
+def model_meta_dict(model_meta) -> dict[str, Any]:
+    """mteb's ``ModelMeta.to_dict()`` with its training datasets sorted: mteb keeps them
+    in a set and lists it in hash order, which changes from one process to the next, so
+    the same model would be written differently by every run."""
+    meta = model_meta.to_dict()
+    if meta.get("training_datasets") is not None:
+        meta["training_datasets"] = sorted(meta["training_datasets"])
+    return meta
 
 
 PREDICTIONS_FOLDER = "predictions"
