@@ -49,7 +49,6 @@ def test_registered_models_are_not_zero_shot_on_what_they_trained_on():
     assert "TRECDL2019Subset" in mteb.get_model_meta("hyperret/hicl-minilm-l6").training_datasets
 
 
-
 def test_model_meta_json_is_the_same_whatever_the_hash_seed():
     """mteb lists training datasets from a set; the file must not depend on the process."""
     script = ("import json, mteb, hyperret_eval; "
@@ -60,6 +59,7 @@ def test_model_meta_json_is_the_same_whatever_the_hash_seed():
     assert written[0] == written[1]
     datasets = json.loads(written[0])["training_datasets"]
     assert len(datasets) > 5 and datasets == sorted(datasets)
+
 
 @pytest.fixture
 def trained_be_folder(tmp_path):
