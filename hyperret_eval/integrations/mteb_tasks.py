@@ -121,7 +121,7 @@ class CatalogueSTSTask(AbsTaskSTS):
             predicted = scores["similarity_scores" if function == "model" else "cosine_scores"]
         if len(predicted) != len(self._pairs):
             raise RuntimeError(f"{self.metadata.name}: mteb scored {len(predicted)} pairs of {len(self._pairs)}")
-        self.pair_scores = {"similarity_function": function,
+        self.pair_scores = {"similarity_function": function, "correlation": self.metadata.main_score.split("_")[-1],
                             "pairs": {"gold": list(self._pairs.scores), "similarity": [float(x) for x in predicted]}}
         return super()._calculate_scores(scores, normalized_scores)
 
@@ -178,10 +178,13 @@ class CatalogueRetrievalTask(AbsTaskRetrieval):
         hf_split: str,
         hf_subset: str,
     ) -> dict[str, float]:
-        run_scores = ir_metrics.evaluate_run(qrels, results, self._relevance_threshold)
+        main_measure = ir_metrics.measure_of(self.metadata.main_score)
+        run_scores = ir_metrics.evaluate_run(qrels, results, self._relevance_threshold,
+                                             also=[main_measure] if main_measure else [])
         measures = [str(m) for m in ir_metrics.report_measures(self._relevance_threshold)]
-        self.query_scores = {"measures": measures, "main_measure": ir_metrics.measure_of(self.metadata.main_score),
-                             "queries": run_scores.per_query}
+        if main_measure and main_measure not in measures:
+            measures.append(main_measure)
+        self.query_scores = {"measures": measures, "main_measure": main_measure, "queries": run_scores.per_query}
         return run_scores.means
 
 
