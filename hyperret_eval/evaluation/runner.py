@@ -35,6 +35,7 @@ from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.library_internals import wrapped_sentence_transformer
 from hyperret_eval.core.provenance import data_fingerprint, device_description, model_sha256
 from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
@@ -217,7 +218,7 @@ def _senteval_report(model, resolved: ResolvedModel, sets: senteval_sts.LoadedSe
     with progress.task(f"{resolved.key} on the SentEval STS protocol", sets.texts,
                        detail=f"{', '.join(sets.by_set)}: {sets.pairs:,} pairs") as shown, \
             counting_encoded_texts(model, shown.advance):
-        report = senteval_sts.evaluate(model.model.encode, sets, options.batch_size)
+        report = senteval_sts.evaluate(wrapped_sentence_transformer(model).encode, sets, options.batch_size)
         shown.done()
     target = _senteval_file(resolved, options)
     try:

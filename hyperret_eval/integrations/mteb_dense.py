@@ -28,10 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from mteb._create_dataloaders import create_dataloader
 from mteb.models.abs_encoder import get_prompt
 from mteb.types import PromptType
 
+from hyperret_eval.core.library_internals import mteb_dataloader
 from hyperret_eval.models.fingerprint import sentence_transformer_fingerprint
 from hyperret_eval.search.candidates import rerank
 from hyperret_eval.search.dense import CHUNK, DenseSearch
@@ -77,8 +77,8 @@ class CachedDenseSearch:
         quiet = {**encode_kwargs, "show_progress_bar": False}  # the cache shows one bar for the corpus
 
         def encode(start: int, stop: int) -> torch.Tensor:
-            loader = create_dataloader(corpus.select(range(start, stop)), task_metadata=task_metadata,
-                                       prompt_type=PromptType.document, batch_size=batch_size, num_proc=num_proc)
+            loader = mteb_dataloader(corpus.select(range(start, stop)), task_metadata=task_metadata,
+                                     prompt_type=PromptType.document, batch_size=batch_size, num_proc=num_proc)
             return torch.as_tensor(self.encoder.encode(loader, task_metadata=task_metadata, hf_split=hf_split,
                                                        hf_subset=hf_subset, prompt_type=PromptType.document, **quiet))
 
@@ -94,8 +94,8 @@ class CachedDenseSearch:
                top_ranked=None, num_proc: int | None = None, **kwargs: Any) -> dict[str, dict[str, float]]:
         if self._engine is None:
             raise RuntimeError("index() must be called before search()")
-        loader = create_dataloader(queries, task_metadata=task_metadata, prompt_type=PromptType.query,
-                                   num_proc=num_proc, **encode_kwargs)
+        loader = mteb_dataloader(queries, task_metadata=task_metadata, prompt_type=PromptType.query,
+                                 num_proc=num_proc, **encode_kwargs)
         vectors = self.encoder.encode(loader, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
                                       prompt_type=PromptType.query, **encode_kwargs)
         vectors = torch.as_tensor(vectors)

@@ -26,6 +26,7 @@ from mteb.abstasks.task_metadata import TaskMetadata
 
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.library_internals import STSPairScoresHook
 from hyperret_eval.data.beir import RetrievalCollection, RetrievalData
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.integrations import ir_metrics
@@ -101,7 +102,7 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
 _STS_SIMILARITIES = {"cosine": "cosine_scores", "manhattan": "manhattan_distances", "euclidean": "euclidean_distances"}
 
 
-class CatalogueSTSTask(AbsTaskSTS):
+class CatalogueSTSTask(STSPairScoresHook, AbsTaskSTS):
     """An STS catalogue entry; mteb's STS evaluator computes the correlations."""
 
     def __init__(self, spec: TaskSpec, pairs: STSPairs, **kwargs: Any) -> None:
@@ -110,9 +111,9 @@ class CatalogueSTSTask(AbsTaskSTS):
         self.pair_scores: dict[str, Any] | None = None  # filled by the evaluation
         super().__init__(**kwargs)
 
-    def _calculate_scores(self, scores, normalized_scores: list[float]):
-        """mteb's correlations; each pair's gold score and the similarity that the main
-        score correlates with it are kept, in the data's order."""
+    def keep_pair_scores(self, scores) -> None:
+        """Each pair's gold score and the similarity that the main score correlates with
+        it, in the data's order."""
         function = self.metadata.main_score.split("_")[0]
         if function in _STS_SIMILARITIES:
             predicted = scores[_STS_SIMILARITIES[function]]
@@ -123,7 +124,6 @@ class CatalogueSTSTask(AbsTaskSTS):
             raise RuntimeError(f"{self.metadata.name}: mteb scored {len(predicted)} pairs of {len(self._pairs)}")
         self.pair_scores = {"similarity_function": function, "correlation": self.metadata.main_score.split("_")[-1],
                             "pairs": {"gold": list(self._pairs.scores), "similarity": [float(x) for x in predicted]}}
-        return super()._calculate_scores(scores, normalized_scores)
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
