@@ -99,10 +99,8 @@ def _small_scifact(source: Path, target: Path, queries: int = 10, extra_docs: in
 
 
 def _resolve_model(name: str, data_root: Path):
-    try:
-        from hyperret_eval.catalogue.models import resolve_model
-    except ImportError:  # the layout before issue 14
-        from hyperret_eval.models.registry import resolve_model
+    from hyperret_eval.catalogue.models import resolve_model
+
     return resolve_model(name, data_root)
 
 
