@@ -67,7 +67,7 @@ ENTRY = '[[task]]\nname = "Mine"\ntype = "Retrieval"\ndescription = "d"\nsource 
 
 
 @pytest.mark.parametrize("text, message", [
-    ('[[task]]\nname = "Mine"\ntype = \n', r"my-tasks\.toml: not valid TOML \(.*line 3"),
+    ('[[task]]\nname = "Mine"\ntype = \n', r"my-tasks\.toml: the task file is not valid TOML \(.*line 3"),
     ("task = 3\n", r"my-tasks\.toml: 'task' must be an array of tables"),
     (ENTRY.replace('description = "d"', 'descripton = "d"'),
      r"my-tasks\.toml: task entry 1 \('Mine'\): unknown field 'descripton' \(did you mean 'description'\?\)"),
@@ -108,7 +108,7 @@ def test_unknown_mteb_task_is_caught_before_any_work(capsys, tmp_path, data_root
 def test_unreadable_task_file(capsys, tmp_path):
     code = main(["list", "tasks", "--task-file", str(tmp_path / "absent.toml")])
     err = capsys.readouterr().err
-    assert code == 2 and f"--task-file {tmp_path / 'absent.toml'}: cannot read it" in err
+    assert code == 2 and f"--task-file {tmp_path / 'absent.toml'}: cannot read the task file" in err
     (tmp_path / "latin1.toml").write_bytes(b'# caf\xe9\n')
     code = main(["list", "tasks", "--task-file", str(tmp_path / "latin1.toml")])
-    assert code == 2 and "latin1.toml: cannot read it" in capsys.readouterr().err
+    assert code == 2 and "latin1.toml: the task file is not UTF-8 text" in capsys.readouterr().err
