@@ -111,7 +111,7 @@ def _parse_source(table: dict[str, Any], fail) -> Source:
     if "format" not in table or "path" not in table:
         raise fail("source needs 'format' and 'path'")
     try:
-        return Source(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()})
+        return Source(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}).check_inside_data_root()
     except UserError as exc:
         raise fail(f"source: {exc}") from None
 

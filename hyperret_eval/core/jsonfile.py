@@ -34,6 +34,21 @@ _KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (s
           (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
 
 
+def check_regular(path: Path, what: str, error: Callable[[str], UserError] = UserError) -> None:
+    """``error`` unless ``path`` (after links) is a regular file; nothing is opened."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
+    _refuse_irregular(path, mode, what, error)
+
+
+def _refuse_irregular(path: Path, mode: int, what: str, error: Callable[[str], UserError]) -> None:
+    if not stat.S_ISREG(mode):
+        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
+        raise error(f"{path}: the {what} is {kind}, not a regular file; refusing to read it")
+
+
 def open_regular(path: Path, what: str, error: Callable[[str], UserError] = UserError):
     """``path`` opened for reading in binary, if it is a regular file (after links);
     otherwise ``error(message)`` naming it and what it is. The open never blocks: a FIFO
@@ -42,11 +57,11 @@ def open_regular(path: Path, what: str, error: Callable[[str], UserError] = User
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except OSError as exc:
         raise error(f"{path}: cannot read the {what} ({exc.strerror or exc})") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
+    try:
+        _refuse_irregular(path, os.fstat(fd).st_mode, what, error)
+    except BaseException:
         os.close(fd)
-        kind = next((name for test, name in _KINDS if test(mode)), "not a regular file")
-        raise error(f"{path}: the {what} is {kind}, not a regular file; refusing to read it")
+        raise
     os.set_blocking(fd, True)
     return os.fdopen(fd, "rb")
 

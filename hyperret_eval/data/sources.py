@@ -61,6 +61,15 @@ class Source:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise UserError(f"unknown data format {self.format!r}; expected one of {', '.join(FORMATS)}")
+        if self.beir_url is not None and not self.beir_url.lower().startswith(URL_SCHEMES):
+            raise UserError(f"beir_url {self.beir_url!r}: only {' and '.join(URL_SCHEMES)} URLs are fetched")
+        if self.hf_dataset is not None and (not _HUB_ID.fullmatch(self.hf_dataset) or ".." in self.hf_dataset):
+            raise UserError(f"hf_dataset {self.hf_dataset!r} is not a hub dataset id (org/name)")
+
+    def check_inside_data_root(self) -> Source:
+        """This source, if every path it names stays under the data root (see
+        :func:`relative_inside`): what a catalogue entry must meet. (A folder the user names
+        in ``--tasks`` is a source with an absolute path of their own choosing.)"""
         relative_inside(self.path, "path")
         for name in self.files:
             relative_inside(name, "files entry")
@@ -69,10 +78,7 @@ class Source:
             into = PurePosixPath(self.fetch_into)
             if into != PurePosixPath(self.path) and into not in PurePosixPath(self.path).parents:
                 raise UserError(f"fetch_into {self.fetch_into!r} must be the folder {self.path!r} lies in, or above it")
-        if self.beir_url is not None and not self.beir_url.lower().startswith(URL_SCHEMES):
-            raise UserError(f"beir_url {self.beir_url!r}: only {' and '.join(URL_SCHEMES)} URLs are fetched")
-        if self.hf_dataset is not None and (not _HUB_ID.fullmatch(self.hf_dataset) or ".." in self.hf_dataset):
-            raise UserError(f"hf_dataset {self.hf_dataset!r} is not a hub dataset id (org/name)")
+        return self
 
     def local_path(self, data_root: Path) -> Path:
         return data_root / self.path

@@ -9,6 +9,8 @@ damaged folder is refused with a message naming the file, whatever a library ver
 would do with it:
 
 - a symlink anywhere in the folder that leads outside it (libraries read through it);
+- an entry that is neither a folder nor a regular file (a FIFO would block the library
+  that opens it, a device never ends);
 - a JSON file that is not bounded JSON (see :mod:`hyperret_eval.core.jsonfile`), or that holds
   an ``auto_map`` at any depth: a request to run code that ships with the model;
 - a sentence-transformers module config (``sentence_*_config.json``) naming another
@@ -31,7 +33,7 @@ import os
 from pathlib import Path
 
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.jsonfile import check_regular, read_json
 from hyperret_eval.core.paths import inside
 
 CODE_KEY = "auto_map"
@@ -72,6 +74,8 @@ def check_model_folder(folder: Path) -> None:
             if entry.is_symlink():
                 # A linked folder is not walked: it must point back into this folder, which is.
                 inside(root if entry.is_dir() else allowed, entry, f"the model's link {entry}")
+            if not entry.is_dir():
+                check_regular(entry, "model's file")  # a FIFO would block a library reading it
             if name.endswith(".json") and entry.is_file():
                 settings = read_json(entry, "model's settings")
                 _refuse_code(entry, settings)
