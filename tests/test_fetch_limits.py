@@ -178,3 +178,14 @@ def test_the_hub_request_hook_is_where_it_is_read_from():
     from huggingface_hub.utils import _http
 
     assert callable(_http.hf_request_event_hook)
+
+
+def test_a_hub_dataset_whose_answer_trickles_stops_at_the_deadline(trickle, online, tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_ENDPOINT", trickle)
+    monkeypatch.setenv(DEADLINE_ENV, DEADLINE)
+    destination = tmp_path / "data" / "hf" / "org__slow"
+    start = time.monotonic()
+    with pytest.raises(download.DownloadError, match="deadline"):
+        download.download_hf_dataset("org/slow", None, destination)
+    assert time.monotonic() - start < TRICKLE_SECONDS - 2
+    assert _leftovers(destination.parent) == [] and not destination.exists()
