@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hyperret_eval.core.errors import UserError
-from tests.conftest import official_hypencoder
+from tests.conftest import official_hypencoder, outcome_within
 
 
 def _checkpoint(tmp_path: Path) -> Path:
@@ -231,25 +231,6 @@ def test_hypencoder_backbone_config_in_the_hub_cache_is_read_with_bounds(tmp_pat
     _refused(lambda: Hypencoder.from_pretrained(folder), str(snapshot / "config.json"), "nested too deeply")
 
 
-def _within(seconds: float, call):
-    """What ``call()`` raised or returned, from a daemon thread that may not block longer than ``seconds``."""
-    import threading
-
-    outcome = []
-
-    def target():
-        try:
-            outcome.append(call())
-        except BaseException as exc:  # reported to the caller
-            outcome.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert outcome, f"still blocked after {seconds} s"
-    return outcome[0]
-
-
 def test_a_model_folder_holding_a_fifo_is_refused_without_blocking(tmp_path):
     import os
 
@@ -258,7 +239,7 @@ def test_a_model_folder_holding_a_fifo_is_refused_without_blocking(tmp_path):
     folder = _checkpoint(tmp_path)
     (folder / "tokenizer_config.json").unlink()
     os.mkfifo(folder / "tokenizer_config.json")
-    outcome = _within(10, lambda: Hypencoder.from_pretrained(folder))
+    outcome = outcome_within(10, lambda: Hypencoder.from_pretrained(folder))
     assert isinstance(outcome, UserError), outcome
     assert "tokenizer_config.json: the model's file is a FIFO (named pipe), not a regular file" in str(outcome)
 
@@ -270,5 +251,5 @@ def test_a_data_file_that_is_a_fifo_is_refused_without_blocking(tmp_path):
 
     fifo = tmp_path / "sts-test.csv"
     os.mkfifo(fifo)
-    outcome = _within(10, lambda: read_stsb_csv(fifo))
+    outcome = outcome_within(10, lambda: read_stsb_csv(fifo))
     assert isinstance(outcome, UserError) and "sts-test.csv: the data file is a FIFO" in str(outcome), outcome

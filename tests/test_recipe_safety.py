@@ -5,14 +5,13 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
 
 import pytest
 
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import UserError
-from tests.conftest import run_cli_measured
+from tests.conftest import outcome_within, run_cli_measured
 
 
 def _train(capsys, recipe) -> tuple[int, str]:
@@ -91,12 +90,7 @@ def test_recipe_file_that_is_not_utf8(tmp_path):
 def test_a_recipe_that_is_a_fifo_is_refused_without_blocking(capsys, tmp_path):
     recipe = tmp_path / "recipe.toml"
     os.mkfifo(recipe)
-    done: list[tuple[int, str]] = []
-    thread = threading.Thread(target=lambda: done.append(_train(capsys, recipe)), daemon=True)
-    thread.start()
-    thread.join(10)
-    assert done, "reading the FIFO blocked"
-    code, err = done[0]
+    code, err = outcome_within(10, lambda: _train(capsys, recipe))
     assert code == 2 and f"{recipe}: the recipe file is a FIFO (named pipe), not a regular file" in err
 
 

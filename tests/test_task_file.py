@@ -4,7 +4,6 @@ checked entry by entry with messages that name the file and the entry."""
 from __future__ import annotations
 
 import os
-import threading
 
 import pytest
 
@@ -14,6 +13,7 @@ from hyperret_eval.cli import main
 from hyperret_eval.core.errors import UserError
 
 from .beir_folders import beir_folder
+from .conftest import outcome_within
 
 GOOD = """
 [[task]]
@@ -157,7 +157,7 @@ def test_a_task_file_reading_outside_the_data_root_ends_the_run(capsys, tmp_path
 def test_a_task_file_that_is_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "tasks.toml"
     os.mkfifo(fifo)
-    outcome = _within(5, lambda: load_catalogue([fifo]))
+    outcome = outcome_within(5, lambda: load_catalogue([fifo]))
     assert isinstance(outcome, UserError) and "is a FIFO (named pipe), not a regular file" in str(outcome)
 
 
@@ -182,20 +182,3 @@ def test_a_deeply_nested_task_file_is_a_message(tmp_path, text):
     with pytest.raises(UserError, match=r"my-tasks\.toml: the task file is nested (too deeply|more than 64 levels deep)"):
         load_catalogue([_write(tmp_path, text)])
 
-
-def _within(seconds: float, call):
-    """What ``call()`` returned or raised, or a failure if it is still running after ``seconds``
-    (it runs in a daemon thread, so a blocked call cannot hold the test run)."""
-    outcome = []
-
-    def target():
-        try:
-            outcome.append(call())
-        except BaseException as exc:  # reported to the caller
-            outcome.append(exc)
-
-    thread = threading.Thread(target=target, daemon=True)
-    thread.start()
-    thread.join(seconds)
-    assert outcome, f"still blocked after {seconds} s"
-    return outcome[0]
