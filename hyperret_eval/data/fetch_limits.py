@@ -143,8 +143,8 @@ class _HTTPSHandler(urllib.request.HTTPSHandler):
 class BoundedResponse:
     """An open download: :meth:`chunks` yields its body within the budget."""
 
-    def __init__(self, response, watch: _Watch, budget: Budget) -> None:
-        self.response, self.watch, self.budget = response, watch, budget
+    def __init__(self, response, budget: Budget) -> None:
+        self.response, self.budget = response, budget
         self.length = int(response.headers.get("Content-Length") or 0) or None
         if self.length and self.length > budget.limits.max_bytes:
             raise FetchLimitError(f"{budget.what} is {self.length} bytes, more than its {budget.limits.max_bytes} "
@@ -163,10 +163,6 @@ class BoundedResponse:
                 return
             self.budget.spend(len(chunk))
             yield chunk
-
-    def close(self) -> None:
-        self.watch.timer.cancel()
-        self.response.close()
 
 
 @contextmanager
@@ -188,10 +184,8 @@ def open_url(url: str, budget: Budget, read_timeout: float) -> Iterator[BoundedR
         watch.timer.cancel()
         budget.check()
         raise
-    bounded = None
     try:
-        bounded = BoundedResponse(response, watch, budget)
-        yield bounded
+        yield BoundedResponse(response, budget)
     finally:
         watch.timer.cancel()
         response.close()
