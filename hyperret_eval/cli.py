@@ -20,6 +20,16 @@ from hyperret_eval.core.paths import resolve_data_root, resolve_results_dir
 from hyperret_eval.models.hypencoder.mining import MINERS
 
 
+def _seed(text: str) -> int:
+    """``--seed``: an integer every random number generator takes."""
+    from hyperret_eval.core.seeding import check_seed
+
+    try:
+        return check_seed(int(text), "--seed")
+    except (ValueError, UserError) as exc:
+        raise argparse.ArgumentTypeError(str(exc) if isinstance(exc, UserError) else f"{text!r} is not an integer") from None
+
+
 def _build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hyperret-eval",
@@ -46,7 +56,7 @@ def _build_parser() -> argparse.ArgumentParser:
                           "(default: keep it and skip the evaluation)")
     run.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     run.add_argument("--batch-size", type=int, default=32, help="encoding batch size (default: 32)")
-    run.add_argument("--seed", type=int, default=42, help="random seed (default: 42)")
+    run.add_argument("--seed", type=_seed, default=42, help="random seed (default: 42)")
     run.add_argument("--save-predictions", action="store_true",
                      help="also write each retrieval run (top-k documents per query) under "
                           "<output-dir>/<model>/<revision>/predictions/, in mteb's JSON and as a TREC run file "
@@ -69,7 +79,7 @@ def _build_parser() -> argparse.ArgumentParser:
     trainer.add_argument("--output", help="checkpoint folder (default: <cache>/checkpoints/<name>/<fingerprint>, "
                                           "the one `run` uses)")
     trainer.add_argument("--max-steps", type=int, help="optimizer steps to train for (default: the recipe's)")
-    trainer.add_argument("--seed", type=int, help="seed of the data order, dropout and initialisation "
+    trainer.add_argument("--seed", type=_seed, help="seed of the data order, dropout and initialisation "
                                                   "(default: the recipe's)")
     trainer.add_argument("--batch-size", type=int, help="examples per step (default: the recipe's)")
     trainer.add_argument("--data-root", help="benchmark data folder, the source of the default training text")

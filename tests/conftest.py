@@ -398,3 +398,22 @@ def run_measured(code: str, *args: str, limit_gb: float = 6.0, timeout: float = 
 def run_cli_measured(*args: str, **limits) -> tuple[int, str, float]:
     """``hyperret-eval ARGS`` through :func:`run_measured`."""
     return run_measured("from hyperret_eval.cli import main\nstatus = main(sys.argv[1:])", *args, **limits)
+
+
+def outcome_within(seconds: float, call):
+    """What ``call()`` returned or raised, or a test failure if it is still running after
+    ``seconds``: it runs in a daemon thread, so a call blocked for good (opening a FIFO)
+    cannot hold the test run."""
+    outcome = []
+
+    def target():
+        try:
+            outcome.append(call())
+        except BaseException as exc:  # handed to the caller
+            outcome.append(exc)
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    assert outcome, f"still blocked after {seconds} s"
+    return outcome[0]

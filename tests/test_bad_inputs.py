@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from hyperret_eval.core.errors import UserError
-from tests.conftest import official_hypencoder
+from tests.conftest import official_hypencoder, outcome_within
 
 
 def _checkpoint(tmp_path: Path) -> Path:
@@ -190,3 +190,66 @@ def test_a_tokenizer_config_as_transformers_writes_it_is_read(tmp_path):
     tokenizer.model_max_length = int(1e30)
     tokenizer.save_pretrained(tmp_path)
     assert read_json(tmp_path / "tokenizer_config.json", "tokenizer settings")["model_max_length"] == int(1e30)
+
+
+def _name_backbone(folder: Path, name: str) -> None:
+    config = json.loads((folder / "config.json").read_text())
+    config["query_encoder_kwargs"]["model_name_or_path"] = name
+    config["passage_encoder_kwargs"]["model_name_or_path"] = name
+    (folder / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("where", ["absolute", "relative"])
+def test_hypencoder_naming_a_backbone_outside_its_folder_is_refused(tmp_path, where):
+    """A released checkpoint names its backbone; a folder named there that lies outside the
+    checkpoint is never read (transformers would read its config.json, unbounded)."""
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    folder = _checkpoint(tmp_path)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "config.json").write_text('{"model_type": "bert", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    _name_backbone(folder, str(outside) if where == "absolute" else "../outside")
+    _refused(lambda: Hypencoder.from_pretrained(folder), f"{folder / 'config.json'}: the backbone", "leads outside")
+
+
+def test_hypencoder_backbone_config_in_the_hub_cache_is_read_with_bounds(tmp_path, monkeypatch):
+    """A hub id's cached config.json is read by the bounded reader and handed over as a
+    config object: nesting gives a message, not a RecursionError."""
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    cache = tmp_path / "hub"
+    repo = cache / "models--org--deep-bert"
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / "main").write_text("0" * 40)
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text('{"model_type": "bert", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    folder = _checkpoint(tmp_path)
+    _name_backbone(folder, "org/deep-bert")
+    _refused(lambda: Hypencoder.from_pretrained(folder), str(snapshot / "config.json"), "nested too deeply")
+
+
+def test_a_model_folder_holding_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    folder = _checkpoint(tmp_path)
+    (folder / "tokenizer_config.json").unlink()
+    os.mkfifo(folder / "tokenizer_config.json")
+    outcome = outcome_within(10, lambda: Hypencoder.from_pretrained(folder))
+    assert isinstance(outcome, UserError), outcome
+    assert "tokenizer_config.json: the model's file is a FIFO (named pipe), not a regular file" in str(outcome)
+
+
+def test_a_data_file_that_is_a_fifo_is_refused_without_blocking(tmp_path):
+    import os
+
+    from hyperret_eval.data.sts import read_stsb_csv
+
+    fifo = tmp_path / "sts-test.csv"
+    os.mkfifo(fifo)
+    outcome = outcome_within(10, lambda: read_stsb_csv(fifo))
+    assert isinstance(outcome, UserError) and "sts-test.csv: the data file is a FIFO" in str(outcome), outcome

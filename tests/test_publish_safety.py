@@ -167,3 +167,68 @@ def test_wrong_types_in_the_run_record_are_a_message(capsys, results, tmp_path, 
     code, _, err = publish(capsys, results, "--leaderboard", tmp_path / "board")
     assert code == 2 and "Traceback" not in err
     assert f"{path}: provenance run record: {message}" in err
+
+
+def test_withdraw_through_a_linked_results_folder_deletes_nothing_elsewhere(capsys, results, other_results, tmp_path):
+    """``results/<org>__<name>`` a link to a folder elsewhere: --withdraw refuses, naming the
+    link, and the folder it points to keeps every file."""
+    board = tmp_path / "board"
+    assert publish(capsys, results, other_results, "--leaderboard", board)[0] == 0
+    elsewhere = tmp_path / "elsewhere"
+    shutil.move(board / "results" / OTHER[0], elsewhere)
+    (board / "results" / OTHER[0]).symlink_to(elsewhere, target_is_directory=True)
+    kept = snapshot(elsewhere)
+    code, _, err = publish(capsys, results, "--leaderboard", board, "--withdraw", f"{OTHER[1]}@{OTHER[2]}")
+    assert code == 2 and "Traceback" not in err
+    assert f"the leaderboard's link {board.resolve() / 'results' / OTHER[0]} leads outside" in err
+    assert snapshot(elsewhere) == kept and kept
+
+
+def test_withdraw_through_a_link_inside_the_leaderboard_is_refused(capsys, results, other_results, tmp_path):
+    """A link that stays inside the folder is not followed by a delete either."""
+    board = tmp_path / "board"
+    assert publish(capsys, results, other_results, "--leaderboard", board)[0] == 0
+    shutil.move(board / "results" / OTHER[0], board / "moved")
+    (board / "results" / OTHER[0]).symlink_to(Path("..") / "moved", target_is_directory=True)
+    before = snapshot(board)
+    code, _, err = publish(capsys, results, "--leaderboard", board, "--withdraw", f"{OTHER[1]}@{OTHER[2]}")
+    assert code == 2 and f"{board.resolve() / 'results' / OTHER[0]} is a link; publish writes and deletes" in err
+    assert snapshot(board) == before
+
+
+def test_publish_never_writes_through_a_link_leading_outside(capsys, results, tmp_path):
+    board = tmp_path / "board"
+    assert publish(capsys, results, "--leaderboard", board)[0] == 0
+    outside = tmp_path / "precious.md"
+    outside.write_text("not the leaderboard's\n")
+    (board / "README.md").unlink()
+    (board / "README.md").symlink_to(outside)
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 2 and f"the leaderboard's link {board.resolve() / 'README.md'} leads outside" in err
+    assert outside.read_text() == "not the leaderboard's\n"
+
+
+def test_publish_replaces_a_link_inside_with_a_file_of_its_own(capsys, results, tmp_path):
+    """A README.md linking to another file of the folder: the new README replaces the link;
+    the file it pointed to is left as it was."""
+    board = tmp_path / "board"
+    assert publish(capsys, results, "--leaderboard", board)[0] == 0
+    readme = (board / "README.md").read_text()
+    (board / "notes.md").write_text("notes\n")
+    (board / "README.md").unlink()
+    (board / "README.md").symlink_to("notes.md")
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+    assert not (board / "README.md").is_symlink() and (board / "README.md").read_text() == readme
+    assert (board / "notes.md").read_text() == "notes\n"
+
+
+def test_publish_into_a_results_folder_that_is_a_link_outside_is_refused(capsys, results, other_results, tmp_path):
+    board = tmp_path / "board"
+    assert publish(capsys, results, "--leaderboard", board)[0] == 0
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (board / "results" / OTHER[0]).symlink_to(elsewhere, target_is_directory=True)
+    code, _, err = publish(capsys, other_results, "--leaderboard", board)
+    assert code == 2 and "leads outside" in err
+    assert not any(elsewhere.iterdir())

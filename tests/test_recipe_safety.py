@@ -4,12 +4,14 @@ aliases, and the file is small (issue 13, items 2, 8 and 12)."""
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
 from hyperret_eval.cli import main
 from hyperret_eval.core.errors import UserError
-from tests.conftest import run_cli_measured
+from tests.conftest import outcome_within, run_cli_measured
 
 
 def _train(capsys, recipe) -> tuple[int, str]:
@@ -66,7 +68,7 @@ def test_oversized_recipe_file_is_refused(capsys, tmp_path):
     recipe = tmp_path / "huge.toml"
     recipe.write_text('recipe = "hicl"\n' + "# padding\n" * 200_000)
     code, err = _train(capsys, recipe)
-    assert code == 2 and "too big for a recipe file" in err
+    assert code == 2 and f"{recipe}: the recipe file is more than the 1048576 bytes allowed" in err
 
 
 def test_json_recipe_nested_deeply_is_a_message(capsys, tmp_path):
@@ -81,5 +83,91 @@ def test_recipe_file_that_is_not_utf8(tmp_path):
 
     config = tmp_path / "recipe.toml"
     config.write_bytes(b"alpha = 0.3\nname = '\xff'\n")
-    with pytest.raises(UserError, match=rf"{config}: not valid UTF-8 \(invalid start byte at byte 21\)"):
+    with pytest.raises(UserError, match=rf"{config}: the recipe file is not UTF-8 text \(invalid start byte at byte 21\)"):
         load_config_file(config, recipe_by_name_or_file("hicl"))
+
+
+def test_a_recipe_that_is_a_fifo_is_refused_without_blocking(capsys, tmp_path):
+    recipe = tmp_path / "recipe.toml"
+    os.mkfifo(recipe)
+    code, err = outcome_within(10, lambda: _train(capsys, recipe))
+    assert code == 2 and f"{recipe}: the recipe file is a FIFO (named pipe), not a regular file" in err
+
+
+def test_a_recipe_linked_to_dev_zero_is_refused_without_reading_it(capsys, tmp_path):
+    """``stat`` follows the link and says 0 bytes: the 1 MiB bound must hold on what is read."""
+    recipe = tmp_path / "recipe.toml"
+    recipe.symlink_to("/dev/zero")
+    code, err = _train(capsys, recipe)
+    assert code == 2 and "is a character device, not a regular file" in err and "Traceback" not in err
+
+
+def test_a_deeply_nested_toml_recipe_is_a_message(capsys, tmp_path):
+    recipe = tmp_path / "deep.toml"
+    recipe.write_text('recipe = "hicl"\nx = ' + "[" * 50_000 + "]" * 50_000 + "\n")
+    code, err = _train(capsys, recipe)
+    assert code == 2 and "Traceback" not in err and f"{recipe}: the recipe is nested too deeply" in err
+
+
+def test_a_deeply_nested_yaml_recipe_is_a_message(capsys, tmp_path):
+    recipe = tmp_path / "deep.yaml"
+    recipe.write_text("recipe: hicl\nx: " + "[" * 100 + "]" * 100 + "\n")
+    code, err = _train(capsys, recipe)
+    assert code == 2 and f"{recipe}: the recipe is nested more than 64 levels deep" in err
+
+
+@pytest.mark.parametrize("setting", ["text_file", "teacher_scores", "training_file"])
+@pytest.mark.parametrize("value", ["../outside.txt", "/etc/passwd"])
+def test_recipe_paths_must_lie_in_the_recipe_folder(capsys, tmp_path, setting, value):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (tmp_path / "outside.txt").write_text("one\ntwo\n")
+    recipe = folder / "recipe.json"
+    base = "hicl" if setting == "text_file" else "hypencoder"
+    recipe.write_text(json.dumps({"recipe": base, setting: value, "max_steps": 1}))
+    code, err = _train(capsys, recipe)
+    assert code == 2 and "Traceback" not in err
+    assert f"{recipe}: {setting} {value!r} leads outside {folder}" in err
+
+
+def test_a_recipe_path_linked_outside_its_folder_is_refused(capsys, tmp_path):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (tmp_path / "outside.txt").write_text("one\ntwo\n")
+    (folder / "texts.txt").symlink_to(tmp_path / "outside.txt")
+    recipe = folder / "recipe.json"
+    recipe.write_text(json.dumps({"recipe": "hicl", "text_file": "texts.txt", "max_steps": 1}))
+    code, err = _train(capsys, recipe)
+    assert code == 2 and "text_file 'texts.txt' leads outside" in err
+
+
+def test_a_recipe_backbone_folder_outside_the_recipe_folder_and_cache_is_refused(capsys, tmp_path,
+                                                                                 throwaway_cache_root):
+    folder = tmp_path / "recipes"
+    folder.mkdir()
+    (tmp_path / "model").mkdir()
+    (tmp_path / "model" / "config.json").write_text("{}")
+    recipe = folder / "recipe.json"
+    recipe.write_text(json.dumps({"recipe": "hicl", "backbone": "../model", "max_steps": 1}))
+    code, err = _train(capsys, recipe)
+    assert code == 2 and f"{recipe}: backbone '../model' leads outside the recipe's folder" in err
+
+
+@pytest.mark.parametrize("seed", [-1, 2 ** 32])
+def test_a_recipe_seed_out_of_range_is_a_message(capsys, tmp_path, seed):
+    recipe = tmp_path / "recipe.toml"
+    recipe.write_text(f'recipe = "hicl"\nseed = {seed}\n')
+    code, err = _train(capsys, recipe)
+    assert code == 2 and "Traceback" not in err
+    assert f"seed must be an integer from 0 to 4294967295, found {seed}" in err
+
+
+@pytest.mark.parametrize("command", [["run", "--tasks", "STS12", "--models", "minilm"], ["train", "hicl"]])
+def test_seed_out_of_range_on_the_command_line_is_a_message(capsys, tmp_path, command):
+    start = time.monotonic()
+    with pytest.raises(SystemExit) as exit_:
+        main([*command, "--seed", "-1", "--output-dir" if command[0] == "run" else "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "Traceback" not in err
+    assert "argument --seed: --seed must be an integer from 0 to 4294967295, found -1" in err
+    assert time.monotonic() - start < 5 and not (tmp_path / "out").exists()

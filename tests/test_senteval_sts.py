@@ -104,3 +104,31 @@ def test_one_sts_task_asked_encodes_one_senteval_set(senteval_root, data_root, t
     report = json.loads(output.joinpath(*MINILM_DIR, "senteval", "STS.json").read_text())
     assert list(report["tasks"]) == ["STSBenchmark"] and "avg" not in report
     assert "SentEval protocol" in out and "Avg." not in out
+
+
+def test_runs_writing_the_same_models_file_at_once_keep_each_others_sets(tmp_path, monkeypatch):
+    """Each run reads the model's senteval/STS.json, adds its sets and writes it back; two
+    at once, without a lock, both read the old file and the last write drops the other's sets."""
+    import threading
+    import time
+    from types import SimpleNamespace
+
+    from hyperret_eval.evaluation import runner
+
+    real_merged = senteval_sts.merged
+
+    def slow_merged(previous, report):
+        time.sleep(0.5)  # between the read and the write
+        return real_merged(previous, report)
+
+    monkeypatch.setattr(senteval_sts, "merged", slow_merged)
+    target = tmp_path / "org__model" / "rev" / "senteval" / "STS.json"
+    model = SimpleNamespace(mteb_name="org/model", revision="rev")
+    reports = [{"protocol": senteval_sts.PROTOCOL, "tasks": {name: {"all": 50.0 + i}}}
+               for i, name in enumerate(("STS12", "STS13", "STS14"))]
+    threads = [threading.Thread(target=runner._merge_senteval_file, args=(target, model, report)) for report in reports]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert list(json.loads(target.read_text())["tasks"]) == ["STS12", "STS13", "STS14"]

@@ -10,7 +10,6 @@ setting against the recipe's dataclass::
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from pathlib import Path
@@ -19,13 +18,15 @@ import yaml
 
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.jsonfile import parse_json, read_json
+from hyperret_eval.core.jsonfile import check_depth, parse_json, parse_toml, read_json, read_text
+from hyperret_eval.core.paths import default_cache_root, inside
 from hyperret_eval.models.training_state import state_path
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
 MAX_RECIPE_BYTES = 1024 * 1024  # a recipe is a few lines; a bigger file is a mistake or an attack
 BASE_RECIPE_KEY = "recipe"
 PATH_SETTINGS = ("text_file", "teacher_scores", "training_file")  # file paths, read relative to the recipe file
+BACKBONE_SETTING = "backbone"  # a folder (inside the recipe's folder or the cache), a hub id or minilm
 
 
 def is_recipe_file(path: Path) -> bool:
@@ -45,31 +46,25 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 def _read_settings(path: Path) -> dict:
     file_format = FILE_FORMATS.get(path.suffix.lower(), "TOML")
-    try:
-        if path.stat().st_size > MAX_RECIPE_BYTES:
-            raise UserError(f"{path}: {path.stat().st_size} bytes is too big for a recipe file "
-                            f"(at most {MAX_RECIPE_BYTES})")
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise UserError(f"cannot read recipe file {path}: {exc.strerror}") from None
-    except UnicodeDecodeError as exc:
-        raise UserError(f"{path}: not valid UTF-8 ({exc.reason} at byte {exc.start + 1})") from None
-    try:
-        if file_format == "JSON":
-            values = parse_json(text, str(path), "recipe")
-        elif file_format == "YAML":
+    text = read_text(path, "recipe file", max_bytes=MAX_RECIPE_BYTES)
+    if file_format == "JSON":
+        values = parse_json(text, str(path), "recipe")
+    elif file_format == "TOML":
+        values = parse_toml(text, str(path), "recipe")
+    else:
+        try:
             values = yaml.load(text, Loader=_NoAliasLoader)
-        else:
-            values = tomllib.loads(text)
-    # JSONDecodeError and TOMLDecodeError are ValueErrors; so are over-long integers.
-    except (ValueError, RecursionError, yaml.YAMLError) as exc:
-        raise UserError(f"{path}: not valid {file_format} ({exc})") from None
+        except (ValueError, RecursionError, yaml.YAMLError) as exc:
+            raise UserError(f"{path}: not valid YAML ({exc})") from None
+        check_depth(values, str(path), "recipe")
     if not isinstance(values, dict):
         raise UserError(f"{path}: expected a mapping of training settings, found {type(values).__name__}")
     return values
 
 
-def _apply_settings(path: Path, base, values: dict):
+def _apply_settings(path: Path, base, values: dict, confined: bool = True):
+    """``base`` with ``values`` applied; ``confined``: the file's paths must lie in its folder
+    (a recipe file), else they are taken as written (the settings a checkpoint recorded)."""
     known = {f.name for f in dataclasses.fields(base)}
     unknown = sorted(set(values) - known)
     if unknown:
@@ -82,11 +77,34 @@ def _apply_settings(path: Path, base, values: dict):
         raise UserError(f"{path}: setting(s) of the wrong type: {'; '.join(wrong)}")
     for key in PATH_SETTINGS:
         if isinstance(values.get(key), str):
-            values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
+            if confined:
+                values[key] = str(inside(path.parent, values[key], f"{path}: {key} {values[key]!r}"))
+            else:
+                values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
+    if confined and isinstance(values.get(BACKBONE_SETTING), str):
+        values[BACKBONE_SETTING] = _confined_backbone(path, values[BACKBONE_SETTING])
     try:
         return dataclasses.replace(base, **values)
     except UserError as exc:
         raise UserError(f"{path}: {exc}") from None
+
+
+def _confined_backbone(path: Path, backbone: str) -> str:
+    """A recipe file's ``backbone``: a hub id or ``minilm`` as written; a folder resolved
+    relative to the file, which must lie in the file's folder or in the cache."""
+    from hyperret_eval.models.backbones import PACKAGED_MINILM
+    from hyperret_eval.models.hub import looks_like_hub_id
+
+    folder = (path.parent / Path(backbone).expanduser()).resolve()
+    if backbone.lower() == PACKAGED_MINILM or (looks_like_hub_id(backbone) and not folder.exists()):
+        return backbone
+    for root in (path.parent, default_cache_root()):
+        try:
+            return str(inside(root, folder, "backbone"))
+        except UserError:
+            continue
+    raise UserError(f"{path}: backbone {backbone!r} leads outside the recipe's folder {path.parent.resolve()} "
+                    f"and the cache {default_cache_root().resolve()} (to {folder}); refusing to read it")
 
 
 def _accepted_types(recipe, key: str) -> tuple[type, ...]:
@@ -148,4 +166,4 @@ def recipe_of_checkpoint(folder: Path):
         raise UserError(f"{path}: the training state has no `config` mapping; it is not a state this project wrote")
     # The two recipe families share most settings; only Hypencoder/BE have a q-net size.
     base = NAMED_RECIPES["hypencoder" if "qnet_layers" in settings else "hicl"].config
-    return _apply_settings(path, base, settings)
+    return _apply_settings(path, base, settings, confined=False)

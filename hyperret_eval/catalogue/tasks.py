@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import difflib
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import parse_toml, read_text
 from hyperret_eval.core.paths import safe_name
 from hyperret_eval.data.sources import Source
 
@@ -26,6 +26,7 @@ MAIN_SCORES = {
     "Retrieval": re.compile(r"(ndcg|map|recall|precision|mrr)_at_(1|3|5|10|20|100|1000)"),
 }
 DEFAULT_SPLIT = "test"
+MAX_TASK_FILE_BYTES = 4 * 1024 * 1024  # the packaged catalogue, every BEIR and STS task, is 40 kB
 
 
 @dataclass(frozen=True)
@@ -110,7 +111,7 @@ def _parse_source(table: dict[str, Any], fail) -> Source:
     if "format" not in table or "path" not in table:
         raise fail("source needs 'format' and 'path'")
     try:
-        return Source(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()})
+        return Source(**{k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}).check_inside_data_root()
     except UserError as exc:
         raise fail(f"source: {exc}") from None
 
@@ -159,10 +160,7 @@ def _parse_entry(entry: Any, origin: str, index: int) -> tuple[TaskSpec, tuple[s
 
 
 def _read_toml(text: str, origin: str) -> list[Any]:
-    try:
-        tasks = tomllib.loads(text).get("task", [])
-    except tomllib.TOMLDecodeError as exc:
-        raise UserError(f"{origin}: not valid TOML ({exc})") from None
+    tasks = parse_toml(text, origin, "task file").get("task", [])
     if not isinstance(tasks, list):
         raise UserError(f"{origin}: 'task' must be an array of tables ([[task]] entries)")
     return tasks
@@ -195,10 +193,8 @@ def load_catalogue(task_files: tuple[Path, ...] | list[Path] = ()) -> dict[str, 
         if item.name.endswith(".toml"):
             _add_entries(tasks, item.read_text(encoding="utf-8"), f"tasks/{item.name}")
     for path in task_files:
-        try:
-            text = Path(path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise UserError(f"--task-file {path}: cannot read it ({exc})") from None
+        text = read_text(Path(path), "task file", lambda message: UserError(f"--task-file {message}"),
+                         max_bytes=MAX_TASK_FILE_BYTES)
         _add_entries(tasks, text, str(path))
     # Present STS before retrieval, whatever the file order.
     return dict(sorted(tasks.items(), key=lambda kv: TASK_TYPES.index(kv[1].type)))

@@ -99,6 +99,18 @@ def write_directory(target: Path, fill: Callable[[Path], None]) -> None:
             shutil.rmtree(staging, ignore_errors=True)
 
 
+def staging_folder(target: Path) -> Path:
+    """A new empty ``.partial`` folder beside ``target`` (see the module docstring) for a
+    caller that fills it and renames it into place itself, removing it on failure; what
+    killed writers of ``target`` left behind is tidied first."""
+    target = Path(target)
+    with _named_write_errors(target):
+        _prepare(target)
+        staging = Path(tempfile.mkdtemp(prefix=_prefix(target, "partial"), dir=target.parent))
+        _as_if_created(staging, 0o777)
+    return staging
+
+
 def check_writable_folder(folder: Path, setting: str) -> None:
     """Fail now, not after hours of work, if nothing can be written under ``folder``.
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
+from hyperret_eval.core.jsonfile import open_regular
 from hyperret_eval.data.textfile import numbered_lines
 
 Qrels = dict[str, dict[str, int]]
@@ -172,7 +173,7 @@ def count_split(folder: Path, split: str) -> tuple[int, int]:
     without parsing them (for listings: a corpus of millions of lines counts in seconds)."""
     corpus_file, _, qrels_file = beir_split_files(folder, split)
     documents = 0
-    with open(corpus_file, "rb") as fh:
+    with open_regular(corpus_file, "corpus") as fh:
         ends_with_newline = True
         while chunk := fh.read(1 << 22):
             documents += chunk.count(b"\n")

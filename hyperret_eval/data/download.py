@@ -1,23 +1,26 @@
 """Fetching missing datasets from their public sources, only when online.
 
 Both fetchers download into a temporary folder beside the destination and move it into
-place when complete, so an interrupted download never leaves a half dataset behind.
-Failures raise :class:`DownloadError`; every request has a timeout, so an offline
-machine fails fast instead of hanging.
+place when complete, so an interrupted download never leaves a half dataset behind: a
+failed one removes its folder, and the folder of a killed one (named after its process,
+:func:`hyperret_eval.core.atomic.staging_folder`) is removed by the next download of the
+same dataset. Failures raise :class:`DownloadError`; every read has a timeout, so an
+offline machine fails fast instead of hanging, and every download an overall deadline and
+a size cap (:mod:`hyperret_eval.data.fetch_limits`).
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import urllib.error
-import urllib.request
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+from hyperret_eval.core import atomic
 from hyperret_eval.core.bars import progress_bar
+from hyperret_eval.data.fetch_limits import Budget, FetchLimitError, FetchLimits, hub_budget, open_url
 
 
 TIMEOUT_SECONDS = 30
@@ -39,27 +42,30 @@ def offline_requested() -> bool:
 
 
 def _staging_dir(destination: Path) -> Path:
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    return atomic.staging_folder(destination)
 
 
-def download_beir_zip(url: str, destination: Path) -> Path:
-    """Download a BEIR dataset zip and unpack its single top folder to ``destination``."""
+def download_beir_zip(url: str, destination: Path, limits: FetchLimits | None = None) -> Path:
+    """Download a BEIR dataset zip and unpack its single top folder to ``destination``,
+    within ``limits`` (by default those the environment sets)."""
     if offline_requested():
         raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {url}")
+    budget = Budget(limits or FetchLimits.from_env(), f"the download of {url}")
     staging = _staging_dir(destination)
     try:
         archive = staging / "dataset.zip"
         try:
-            with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response, open(archive, "wb") as out:
-                total = int(response.headers.get("Content-Length") or 0) or None
-                with progress_bar(total=total, unit="B", unit_scale=True, desc=f"Downloading {destination.name}") as bar:
-                    while chunk := response.read(1 << 20):
+            with open_url(url, budget, TIMEOUT_SECONDS) as response, open(archive, "wb") as out:
+                with progress_bar(total=response.length, unit="B", unit_scale=True,
+                                  desc=f"Downloading {destination.name}") as bar:
+                    for chunk in response.chunks():
                         out.write(chunk)
                         bar.update(len(chunk))
+        except FetchLimitError as exc:
+            raise DownloadError(str(exc)) from None
         except (urllib.error.URLError, TimeoutError, OSError) as exc:
             raise DownloadError(f"could not download {url}: {exc}") from None
-        _unpack(archive, staging / "unpacked", url)
+        _unpack(archive, staging / "unpacked", url, budget.limits.max_bytes)
         unpacked = [p for p in (staging / "unpacked").iterdir() if p.is_dir()]
         root = unpacked[0] if len(unpacked) == 1 else staging / "unpacked"
         os.replace(root, destination)
@@ -68,11 +74,14 @@ def download_beir_zip(url: str, destination: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _unpack(archive: Path, target: Path, url: str) -> None:
-    """Extract a zip after checking that what its index declares fits on the disk."""
+def _unpack(archive: Path, target: Path, url: str, max_bytes: int) -> None:
+    """Extract a zip after checking that what its index declares fits the size cap and the disk."""
     try:
         with zipfile.ZipFile(archive) as zf:
             declared = sum(member.file_size for member in zf.infolist())
+            if declared > max_bytes:
+                raise DownloadError(f"{url} unpacks to {declared} bytes, more than the {max_bytes} byte cap "
+                                    f"(HYPERRET_FETCH_MAX_BYTES)")
             free = shutil.disk_usage(archive.parent).free
             if declared > free:
                 raise DownloadError(f"{url} unpacks to {declared / 1e9:.1f} GB; only {free / 1e9:.1f} GB are free "
@@ -83,9 +92,10 @@ def _unpack(archive: Path, target: Path, url: str) -> None:
 
 
 def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
-                        convert: Callable[[Path, Path], None] | None = None) -> Path:
-    """Snapshot a dataset repository from the Hugging Face hub into ``destination``; with
-    ``convert``, what lands there is instead the folder ``convert(snapshot, folder)`` writes."""
+                        convert: Callable[[Path, Path], None] | None = None, limits: FetchLimits | None = None) -> Path:
+    """Snapshot a dataset repository from the Hugging Face hub into ``destination`` within
+    ``limits``; with ``convert``, what lands there is instead the folder
+    ``convert(snapshot, folder)`` writes."""
     if offline_requested():
         raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {repo_id}")
     from huggingface_hub import HfApi, constants, snapshot_download
@@ -93,12 +103,14 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
     # Read now, not at import as huggingface_hub does. The lookup first, within the hub
     # client's own timeout: the download retries an unreachable hub for half a minute.
     endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+    budget = Budget(limits or FetchLimits.from_env(), f"the download of {repo_id}")
     staging = _staging_dir(destination)
     try:
         try:
-            HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
-            snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint,
-                              local_dir=staging / "snapshot")
+            with hub_budget(budget):
+                HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
+                snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint,
+                                  local_dir=staging / "snapshot")
         except Exception as exc:  # the hub client raises many types for "no network"
             raise DownloadError(f"could not download {repo_id} from the Hugging Face hub ({endpoint}): "
                                 f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}") from None

@@ -7,9 +7,10 @@ first if needed and allowed.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import partial
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data import download
@@ -18,6 +19,21 @@ from hyperret_eval.data.hub_retrieval import write_beir_folder
 from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv, require_correlatable
 
 FORMATS = ("semeval", "stsb-csv", "sick", "beir")
+URL_SCHEMES = ("https://", "http://")  # the only URLs fetched: no file://, ftp:// or data:
+_HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
+
+
+def relative_inside(path: object, what: str) -> str:
+    """``path`` if, joined to a root folder, it stays inside it as written: a non-empty
+    relative POSIX path with no ``..`` (nor ``\\`` or NUL). Links the root's owner made
+    inside the root are theirs to make; a path that a task file names may not climb out."""
+    if not isinstance(path, str) or not path or "\\" in path or "\0" in path:
+        raise UserError(f"{what} {path!r} must be a non-empty relative path")
+    pure = PurePosixPath(path)
+    if pure.is_absolute() or ".." in pure.parts or path.startswith("~"):
+        raise UserError(f"{what} {path!r} leads outside the data root: it must be a relative path "
+                        "without '..' (a folder or file under --data-root)")
+    return path
 
 
 @dataclass(frozen=True)
@@ -45,6 +61,24 @@ class Source:
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise UserError(f"unknown data format {self.format!r}; expected one of {', '.join(FORMATS)}")
+        if self.beir_url is not None and not self.beir_url.lower().startswith(URL_SCHEMES):
+            raise UserError(f"beir_url {self.beir_url!r}: only {' and '.join(URL_SCHEMES)} URLs are fetched")
+        if self.hf_dataset is not None and (not _HUB_ID.fullmatch(self.hf_dataset) or ".." in self.hf_dataset):
+            raise UserError(f"hf_dataset {self.hf_dataset!r} is not a hub dataset id (org/name)")
+
+    def check_inside_data_root(self) -> Source:
+        """This source, if every path it names stays under the data root (see
+        :func:`relative_inside`): what a catalogue entry must meet. (A folder the user names
+        in ``--tasks`` is a source with an absolute path of their own choosing.)"""
+        relative_inside(self.path, "path")
+        for name in self.files:
+            relative_inside(name, "files entry")
+        if self.fetch_into is not None:
+            relative_inside(self.fetch_into, "fetch_into")
+            into = PurePosixPath(self.fetch_into)
+            if into != PurePosixPath(self.path) and into not in PurePosixPath(self.path).parents:
+                raise UserError(f"fetch_into {self.fetch_into!r} must be the folder {self.path!r} lies in, or above it")
+        return self
 
     def local_path(self, data_root: Path) -> Path:
         return data_root / self.path

@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from hyperret_eval.core.errors import DataFormatError
+from hyperret_eval.core.jsonfile import open_regular
 
 _BOM = "\ufeff"
 _recorder: ContextVar[dict[Path, str] | None] = ContextVar("read_digests", default=None)
@@ -32,10 +33,11 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line_without_newline)`` for a UTF-8 file, 1-based.
 
     A byte-order mark at the start (editors on Windows add one) is dropped, so that a
-    header or the first JSON object still reads as written.
+    header or the first JSON object still reads as written. Only a regular file is read (a
+    FIFO would block: :func:`~hyperret_eval.core.jsonfile.open_regular`).
     """
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
+    with open_regular(Path(path), "data file") as fh:
         for number, raw in enumerate(fh, start=1):
             digest.update(raw)
             try:

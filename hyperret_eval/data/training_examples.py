@@ -30,6 +30,7 @@ import numpy as np
 
 from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import DataFormatError, DataNotFoundError, UserError
+from hyperret_eval.core.jsonfile import open_regular
 
 MAX_LINE_BYTES = 64 << 20  # one query with its items; a longer line is refused before it is read
 
@@ -78,7 +79,7 @@ class ScoredItems:
             raise DataFormatError(path, None, "no training example (every line is blank)")
 
     def _index_file(self, index: int, file: Path, bar) -> None:
-        with open(file, "rb") as fh:
+        with open_regular(file, "training file") as fh:
             offset = 0
             for number, raw in enumerate(iter(lambda: fh.readline(MAX_LINE_BYTES + 1), b""), start=1):
                 if len(raw) > MAX_LINE_BYTES and not raw.endswith(b"\n"):

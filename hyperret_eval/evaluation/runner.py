@@ -36,6 +36,7 @@ from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.library_internals import wrapped_sentence_transformer
+from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.provenance import data_fingerprint, device_description, model_sha256
 from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
@@ -220,14 +221,21 @@ def _senteval_report(model, resolved: ResolvedModel, sets: senteval_sts.LoadedSe
             counting_encoded_texts(model, shown.advance):
         report = senteval_sts.evaluate(wrapped_sentence_transformer(model).encode, sets, options.batch_size)
         shown.done()
-    target = _senteval_file(resolved, options)
-    try:
-        previous = read_json(target, "SentEval protocol report") if target.is_file() else None
-    except UserError:
-        previous = None  # unreadable: this run's report replaces it
-    atomic.write_json(target, {"model": resolved.mteb_name, "revision": resolved.revision,
-                               **senteval_sts.merged(previous, report)})
+    _merge_senteval_file(_senteval_file(resolved, options), resolved, report)
     return report
+
+
+def _merge_senteval_file(target: Path, resolved: ResolvedModel, report: dict) -> None:
+    """Add ``report``'s sets to the model's SentEval file, under a lock beside it, so that
+    runs of the same model writing at once each keep their sets."""
+    lock = target.with_name(f".{target.name}.lock")
+    with exclusive_lock(lock, on_wait=lambda: log.info("Waiting for another run writing %s", target)):
+        try:
+            previous = read_json(target, "SentEval protocol report") if target.is_file() else None
+        except UserError:
+            previous = None  # unreadable: this run's report replaces it
+        atomic.write_json(target, {"model": resolved.mteb_name, "revision": resolved.revision,
+                                   **senteval_sts.merged(previous, report)})
 
 
 def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:

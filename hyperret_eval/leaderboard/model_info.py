@@ -5,10 +5,12 @@ declared training data holds neither the task nor one mteb counts as similar).""
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 
 
 @dataclass(frozen=True)
@@ -25,10 +27,10 @@ def read_model_info(path: Path, tasks: list[str]) -> ModelInfo | None:
     from mteb.models.model_meta import ModelMeta
 
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = read_json(Path(path), "model_meta.json")
         # The loader is code, named by a string in the file; nothing here loads the model.
         meta = ModelMeta.model_validate({**data, "loader": None})
-    except (OSError, ValueError):  # pydantic's ValidationError is a ValueError
+    except (UserError, ValueError):  # pydantic's ValidationError is a ValueError
         return None
     return ModelInfo(
         reference=web_address(meta.reference),

@@ -16,7 +16,11 @@ overwritten without ``--replace``; then the whole folder is rebuilt beside the o
 swapped in at once (:func:`hyperret_eval.core.atomic.write_directory`). The read, merge and
 write happen under a lock beside the folder (``.<name>.lock``), so publishes that run at
 once all land, one after the other. A ``--leaderboard`` that is a symlink is written
-through: the folder it points to is the one rebuilt.
+through: the folder it points to is the one rebuilt. Links inside that folder (a checkout
+may carry them) never lead a write or a delete elsewhere: one leading outside the folder
+is refused before anything is read; a file publish writes replaces a link of its name
+rather than writing through it; a folder on the way to a write or a delete that is a
+link is refused.
 
 ``--withdraw MODEL@REVISION`` takes a published model revision off: its entries, its rows
 and its copy of the result files (say, scores of a checkpoint whose recipe has changed).
@@ -24,6 +28,7 @@ and its copy of the result files (say, scores of a checkpoint whose recipe has c
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -47,7 +52,7 @@ from hyperret_eval.leaderboard.validate import (
     MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
 from hyperret_eval.core.locks import exclusive_lock
-from hyperret_eval.core.paths import one_component
+from hyperret_eval.core.paths import inside, one_component
 
 LEADERBOARD_FILE = "leaderboard.json"
 README_FILE = "README.md"
@@ -81,6 +86,7 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
     lock = leaderboard_dir.with_name(f".{leaderboard_dir.name}.lock")
     waiting = f"Waiting for another publish to {leaderboard_dir} (lock {lock})"
     with exclusive_lock(lock, on_wait=lambda: print(waiting, file=sys.stderr)):
+        _refuse_links_leaving(leaderboard_dir)
         return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals, baseline)
 
 
@@ -275,6 +281,28 @@ def _already_on_disk(leaderboard_dir: Path, outputs: dict[str, str]) -> bool:
     return True
 
 
+def _refuse_links_leaving(leaderboard_dir: Path) -> None:
+    """A UserError naming the first link in the leaderboard folder that leads outside it."""
+    for dirpath, dirnames, filenames in os.walk(leaderboard_dir, followlinks=False):
+        for name in [*dirnames, *filenames]:
+            entry = Path(dirpath) / name
+            if entry.is_symlink():
+                inside(leaderboard_dir, entry, f"the leaderboard's link {entry}")
+
+
+def _unlinked(staging: Path, leaderboard_dir: Path, path: Path) -> Path:
+    """``path`` (under ``staging``) made safe to write or delete: a folder on the way that
+    is a link is refused, naming the leaderboard's link; a link at ``path`` itself is removed."""
+    relative = path.relative_to(staging)
+    for depth in range(1, len(relative.parts)):
+        if (staging / Path(*relative.parts[:depth])).is_symlink():
+            raise UserError(f"{leaderboard_dir / Path(*relative.parts[:depth])} is a link; publish writes and deletes "
+                            "only in the leaderboard's own folders, never through a link (replace it with a folder)")
+    if path.is_symlink():
+        path.unlink()
+    return path
+
+
 def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports: list[ValidResult],
           withdrawals: list[tuple[str, str]], per_query_files: dict[Key, Path],
           meta_files: dict[ModelKey, Path]) -> None:
@@ -283,22 +311,22 @@ def _fill(staging: Path, leaderboard_dir: Path, outputs: dict[str, str], exports
     the regenerated pages."""
     if leaderboard_dir.exists():
         shutil.copytree(leaderboard_dir, staging, symlinks=True, dirs_exist_ok=True)
+
+    def copy(source: Path, target: Path) -> None:
+        _unlinked(staging, leaderboard_dir, target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+
     for model, revision in withdrawals:
-        revision_folder = published_folder(staging, model, revision)
+        revision_folder = _unlinked(staging, leaderboard_dir, published_folder(staging, model, revision))
         shutil.rmtree(revision_folder, ignore_errors=True)
         if revision_folder.parent.is_dir() and not any(revision_folder.parent.iterdir()):
             revision_folder.parent.rmdir()
     for result in exports:
-        target = published_folder(staging, result.model_name, result.revision)
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(result.path, target / result.path.name)
+        copy(result.path, published_folder(staging, result.model_name, result.revision) / result.path.name)
     for key, source in meta_files.items():
-        target = published_folder(staging, *key)
-        target.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target / MODEL_META_FILE)
+        copy(source, published_folder(staging, *key) / MODEL_META_FILE)
     for key, source in per_query_files.items():
-        target = _published_per_query(staging, *key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(source, target)
+        copy(source, _published_per_query(staging, *key))
     for name, text in outputs.items():
-        (staging / name).write_text(text, encoding="utf-8")
+        _unlinked(staging, leaderboard_dir, staging / name).write_text(text, encoding="utf-8")

@@ -21,17 +21,21 @@ def packaged_minilm_path() -> Path:
 
 def backbone_path(name: str) -> Path:
     """A transformers model directory for a training backbone: ``minilm``, a folder with
-    config.json, or a hub id (fetched into the hub cache)."""
+    config.json, or a hub id (fetched into the hub cache). A folder (or snapshot) passes
+    :func:`~hyperret_eval.models.folder_safety.check_model_folder` first, as every model folder does."""
+    from hyperret_eval.models.folder_safety import check_model_folder
     from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
 
     if name.lower() == PACKAGED_MINILM:
         return packaged_minilm_path()
     path = Path(name).expanduser()
     if (path / "config.json").is_file():
+        check_model_folder(path)
         return path.resolve()
     if not path.exists() and looks_like_hub_id(name):
         snapshot = fetch_snapshot(name)
         if (snapshot / "config.json").is_file():
+            check_model_folder(snapshot)
             return snapshot
         raise UserError(f"backbone {name!r}: the hub model has no config.json at its top level ({snapshot})")
     raise UserError(f"backbone {name!r} is neither {PACKAGED_MINILM} (the packaged all-MiniLM-L6-v2), a model "

@@ -13,6 +13,9 @@ Why a probe before the download: huggingface_hub looks a repository up with no t
 a hub that accepts connections and never answers, or a firewall that drops them, would hang
 the run. The probe asks the same question within ``HF_HUB_ETAG_TIMEOUT`` seconds (10 by
 default); without an answer the cache is used, and without a cached copy the error says why.
+The probe and the download together have an overall deadline and a size cap
+(:mod:`hyperret_eval.data.fetch_limits`); files a failed download left half-written in the
+hub cache are removed.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from pathlib import Path
 
 from hyperret_eval.core.errors import HubError
 from hyperret_eval.data.download import offline_variable
+from hyperret_eval.data.fetch_limits import Budget, FetchLimits, hub_budget
 
 LOADER_FILES = (
     # transformers: config and weights, whole or sharded
@@ -41,28 +45,40 @@ def looks_like_hub_id(name: str) -> bool:
     return name.count("/") == 1 and all(name.split("/")) and not name.startswith((".", "~"))
 
 
-def fetch_snapshot(repo_id: str) -> Path:
-    """The local snapshot folder of hub model ``repo_id`` (downloaded now unless cached),
-    or a :class:`HubError` saying in one paragraph why there is none."""
+def fetch_snapshot(repo_id: str, limits: FetchLimits | None = None) -> Path:
+    """The local snapshot folder of hub model ``repo_id`` (downloaded now unless cached,
+    within ``limits``: by default those the environment sets), or a :class:`HubError`
+    saying in one paragraph why there is none."""
     from huggingface_hub import constants, snapshot_download
 
     endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
     cache = os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
     offline = offline_variable()
     unanswered: Exception | None = None
+    budget = Budget(limits or FetchLimits.from_env(), f"fetching {repo_id} from the hub")
     try:
-        unanswered = None if offline else _unanswered_probe(repo_id, endpoint)
-        return Path(snapshot_download(
-            repo_id, endpoint=endpoint, cache_dir=cache, local_files_only=bool(offline or unanswered),
-            allow_patterns=list(LOADER_FILES), ignore_patterns=list(NEVER_FETCHED),
-        ))
+        with hub_budget(budget):
+            unanswered = None if offline else _unanswered_probe(repo_id, endpoint)
+            return Path(snapshot_download(
+                repo_id, endpoint=endpoint, cache_dir=cache, local_files_only=bool(offline or unanswered),
+                allow_patterns=list(LOADER_FILES), ignore_patterns=list(NEVER_FETCHED),
+            ))
     except Exception as exc:  # the hub client raises many types; each becomes one message
+        _remove_incomplete(Path(cache), repo_id)
         reason = _reason(exc, offline, unanswered, cache)
         raise HubError(
             f"Cannot use model {repo_id!r}: it is not a local folder, so it must come from the Hugging Face "
             f"hub ({endpoint}), but {reason}. Check the name, or give a local model folder; a hub model "
             "fetched once while online is reused from the cache when offline."
         ) from None
+
+
+def _remove_incomplete(cache: Path, repo_id: str) -> None:
+    """Delete the ``.incomplete`` blobs a failed download left in the repository's cache folder."""
+    blobs = cache / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    if blobs.is_dir() and not blobs.is_symlink():
+        for partial in blobs.glob("*.incomplete"):
+            partial.unlink(missing_ok=True)
 
 
 def _unanswered_probe(repo_id: str, endpoint: str) -> Exception | None:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.paths import safe_name
+from hyperret_eval.core.seeding import check_seed
 
 SCHEDULES = ("linear", "constant_with_warmup")  # transformers' learning-rate schedules of those names
 
@@ -46,6 +47,7 @@ class Recipe:
         a name that is one folder name (it becomes ``<cache>/checkpoints/<name>``), and
         finite numbers (``learning_rate = nan`` or ``temperature = inf`` train nothing)."""
         safe_name(self.name, "recipe name")
+        check_seed(self.seed, f"training config {self.name!r}: seed")
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
             if isinstance(value, float) and not math.isfinite(value):

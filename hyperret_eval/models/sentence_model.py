@@ -15,7 +15,7 @@ from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.library_internals import load_with_module_classes
 from hyperret_eval.core.paths import inside
-from hyperret_eval.models.folder_safety import check_model_folder
+from hyperret_eval.models.folder_safety import check_model_folder, check_vocabulary
 from hyperret_eval.models.text_bound import clip_text
 from hyperret_eval.models.weights import unreadable
 
@@ -27,9 +27,6 @@ class BoundedSentenceTransformer(SentenceTransformer):
                                   prompt=prompt, **kwargs)
 
 
-SENTENCE_TRANSFORMERS_PACKAGE = "sentence_transformers."
-
-
 def _our_module_classes() -> dict[str, type]:
     """The sentence-transformers module classes of this project, by the name ``modules.json``
     gives them. The name is written out, not read off the class: it is what saved
@@ -37,6 +34,23 @@ def _our_module_classes() -> dict[str, type]:
     from hyperret_eval.models.hicl.module import HiCLEncoder
 
     return {"hyperret_eval.models.hicl.module.HiCLEncoder": HiCLEncoder}
+
+
+def _library_module_classes() -> dict[str, type]:
+    """The sentence-transformers module classes a model folder may name, each under the
+    names ``modules.json`` files hold: the old ``sentence_transformers.models.<Class>``, the
+    defining module's (what a save writes) and the package that exports it. Only these
+    classes are handed to sentence-transformers: no name in a folder is imported."""
+    from sentence_transformers.base.modules import Dense, Normalize, Transformer
+    from sentence_transformers.sentence_transformer.modules import Dropout, LayerNorm, Pooling, WeightedLayerPooling
+
+    names = {}
+    for cls in (Transformer, Pooling, Normalize, Dense, Dropout, LayerNorm, WeightedLayerPooling):
+        package = cls.__module__.rsplit(".", 1)[0]
+        for name in (f"sentence_transformers.models.{cls.__name__}", f"{cls.__module__}.{cls.__name__}",
+                     f"{package}.{cls.__name__}"):
+            names[name] = cls
+    return names
 
 
 def _module_types(modules_file: Path, root: Path) -> list[str]:
@@ -55,29 +69,33 @@ def load_sentence_transformer(path: Path, device: str):
     """Load a local sentence-transformers directory without running code it carries.
 
     Trust does not depend on the folder: ``trust_remote_code`` is always False, so
-    neither library imports code the folder names. sentence-transformers' own module
-    classes load as usual; ours (HiCL's) are handed over as classes, not imported by name;
-    any other class is refused. :func:`~hyperret_eval.models.folder_safety.check_model_folder`
+    neither library imports code the folder names. The module classes we support,
+    sentence-transformers' (:func:`_library_module_classes`) and ours (HiCL's), are handed
+    over as classes, not imported by name; any other name is refused. :func:`~hyperret_eval.models.folder_safety.check_model_folder`
     first refuses folders that link outside themselves or ask for code.
     Texts are cut to what the model reads before tokenizing (:class:`BoundedSentenceTransformer`).
     """
     check_model_folder(path)
     modules_file = path / "modules.json"
     types = _module_types(modules_file, path) if modules_file.is_file() else []
-    ours = _our_module_classes()
-    foreign = [t for t in types if not t.startswith(SENTENCE_TRANSFORMERS_PACKAGE) and t not in ours]
+    supported = {**_library_module_classes(), **_our_module_classes()}
+    foreign = [t for t in types if t not in supported]
     if foreign:
         raise UserError(
-            f"{modules_file} names module classes outside sentence-transformers and hyperret-eval "
-            f"({', '.join(foreign)}); refusing to import code named by a checkpoint."
+            f"{modules_file} names module classes that are not among those supported "
+            f"({', '.join(foreign)}); refusing to import code named by a checkpoint. Supported: "
+            f"{', '.join(sorted(supported))}."
         )
     with unreadable(path, "model"):
-        ours_used = {t: ours[t] for t in types if t in ours}
-        if not ours_used:
-            return BoundedSentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=False)
         # sentence-transformers' own hook for classes it must not import by name.
-        return load_with_module_classes(BoundedSentenceTransformer, str(path), ours_used, device=device,
-                                        local_files_only=True, trust_remote_code=False)
+        model = load_with_module_classes(BoundedSentenceTransformer, str(path), {t: supported[t] for t in types},
+                                         device=device, local_files_only=True, trust_remote_code=False)
+    for module in model:
+        tokenizer = getattr(module, "tokenizer", None)
+        backbone = getattr(module, "auto_model", None) or getattr(module, "backbone", None)
+        if tokenizer is not None and hasattr(backbone, "get_input_embeddings"):
+            check_vocabulary(tokenizer, backbone, path)
+    return model
 
 
 def save_sentence_transformer(model: SentenceTransformer, folder: Path, extra: Callable[[Path], None]) -> None:

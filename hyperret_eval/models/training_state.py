@@ -14,6 +14,7 @@ from typing import Any
 
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import package_versions
 from hyperret_eval.models.recipe import Recipe
 
@@ -47,7 +48,7 @@ def state_path(folder: Path) -> Path:
 def read_state(folder: Path) -> dict[str, Any] | None:
     """The state a checkpoint folder holds; None when it holds none."""
     path = state_path(folder)
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    return read_json(path, "training state") if path.is_file() else None
 
 
 def steps_done(folder: Path) -> int:

@@ -13,6 +13,7 @@ import torch
 from sentence_transformers.base.modules import InputModule
 from transformers import AutoModel, AutoTokenizer
 
+from hyperret_eval.models.folder_safety import check_vocabulary
 from hyperret_eval.models.hicl.config import AGGREGATIONS, POOLINGS
 from hyperret_eval.models.hicl.pooling import aggregate_segments, pool_segments
 from hyperret_eval.models.hicl.slicer import SegmentSlicer
@@ -40,6 +41,7 @@ class HiCLEncoder(InputModule):
         super().__init__()
         self.backbone = AutoModel.from_pretrained(model_name_or_path, trust_remote_code=False)
         self.tokenizer = AutoTokenizer.from_pretrained(model_name_or_path, trust_remote_code=False)
+        check_vocabulary(self.tokenizer, self.backbone, model_name_or_path)
         self.segment_length = segment_length
         self.max_tokens = max_tokens
         self.pooling = pooling

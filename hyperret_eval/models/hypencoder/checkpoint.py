@@ -5,8 +5,10 @@ is described in ../shared/fixtures/README.md. Weights are read with
 ``torch.load(weights_only=True)`` or safetensors, the folder is checked first and
 ``trust_remote_code`` is never on (:mod:`~hyperret_eval.models.folder_safety`): no code
 from a checkpoint ever runs.
-The backbone's config is not in the checkpoint: it is read from a local copy of the named
-backbone when there is one, else derived from the weights' shapes (BERT layout).
+The backbone's config is not in the checkpoint: it is read from the hub cache's copy of the
+named backbone when there is one (a name that is not a hub id must lie inside the folder),
+read with the bounds of :mod:`hyperret_eval.core.jsonfile` and handed to transformers as a
+config object, else derived from the weights' shapes (BERT layout).
 
 Our own format is the same layout with ``model.safetensors`` and a ``hyperret`` section in
 ``config.json`` holding the backbone config and the passage pooling, so it loads with no
@@ -16,6 +18,7 @@ lookup; a shared backbone is stored once, under the query prefix.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +26,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from hyperret_eval.models.folder_safety import check_model_folder
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.paths import inside
+from hyperret_eval.models.folder_safety import check_model_folder, check_vocabulary
 from hyperret_eval.models.hypencoder.checkpoint_config import CheckpointError, read_checkpoint_config
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
 from hyperret_eval.models.hypencoder.modeling import Hypencoder
@@ -78,17 +83,38 @@ def _backbone_config(name: str | None, state: dict[str, torch.Tensor], prefix: s
                      origin: Path):
     from transformers import AutoConfig
 
+    where = origin / "config.json"
+    if not stored and name:
+        named = _named_backbone_config_file(name, origin)
+        if named is not None:
+            stored, where = read_json(named, "backbone config", CheckpointError), named
     if stored:
+        if not isinstance(stored, dict) or not isinstance(stored.get("model_type"), str):
+            raise CheckpointError(f"{where}: the backbone config is not an object naming its model_type")
         try:
             return AutoConfig.for_model(**stored)
-        except (TypeError, ValueError) as exc:
-            raise CheckpointError(f"{origin / 'config.json'}: the stored backbone config is not valid ({exc})") from None
-    if name:
-        try:
-            return AutoConfig.from_pretrained(name, local_files_only=True, trust_remote_code=False)
-        except (OSError, ValueError):
-            pass  # not on this machine: derive it below
+        except (TypeError, ValueError, KeyError) as exc:
+            raise CheckpointError(f"{where}: the backbone config is not valid ({exc})") from None
     return derive_bert_config(state, prefix)
+
+
+def _named_backbone_config_file(name: str, origin: Path) -> Path | None:
+    """The ``config.json`` of the backbone a released checkpoint names: a hub id's copy in
+    the hub cache, or a folder inside the checkpoint; None when there is none (the config is
+    then derived from the weights). A name leading outside the checkpoint is refused."""
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    from hyperret_eval.models.hub import looks_like_hub_id
+
+    if looks_like_hub_id(name) or re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]*", name):  # org/name, or a legacy name
+        try:
+            cached = try_to_load_from_cache(name, "config.json",
+                                            cache_dir=os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE)
+        except ValueError:  # not a valid hub id after all
+            cached = None
+        return Path(cached) if isinstance(cached, str) else None
+    folder = inside(origin, name, f"{origin / 'config.json'}: the backbone {name!r}")
+    return folder / "config.json" if (folder / "config.json").is_file() else None
 
 
 def _weights_under(state: dict[str, torch.Tensor], prefix: str, exclude: str | None = None) -> dict[str, torch.Tensor]:
@@ -168,6 +194,7 @@ def load_checkpoint(folder: Path) -> Hypencoder:
                                   f"vector_dimensions {list(config.shape.vector_dimensions)} need {shape}")
     with unreadable(folder / "tokenizer_config.json", "tokenizer", CheckpointError):
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
+    check_vocabulary(tokenizer, query_backbone, folder)
     model = Hypencoder(query_backbone, passage_backbone, tokenizer, config.shape,
                        passage_pooling=config.passage_pooling, max_length=config.max_length)
     model.hypernetwork.load_state_dict({k: hyper[k] for k in model.hypernetwork.state_dict()})

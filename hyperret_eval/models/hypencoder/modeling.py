@@ -148,6 +148,7 @@ class Hypencoder(nn.Module):
         from transformers import AutoModel, AutoTokenizer
 
         from hyperret_eval.models.backbones import backbone_path
+        from hyperret_eval.models.folder_safety import check_vocabulary
 
         if qnet_layers < 1:
             raise ValueError(f"qnet_layers must be at least 1, got {qnet_layers}")
@@ -158,8 +159,9 @@ class Hypencoder(nn.Module):
         passage_backbone = None if shared_encoder else AutoModel.from_pretrained(path)
         d = query_backbone.config.hidden_size
         shape = QNetShape(vector_dimensions=(d,) * (qnet_layers + 1) + (1,), activation=activation)
-        model = cls(query_backbone, passage_backbone, AutoTokenizer.from_pretrained(path), shape, passage_pooling,
-                    max_length=max_length)
+        tokenizer = AutoTokenizer.from_pretrained(path)
+        check_vocabulary(tokenizer, query_backbone, path)
+        model = cls(query_backbone, passage_backbone, tokenizer, shape, passage_pooling, max_length=max_length)
         if init == "warm":
             model.hypernetwork.reset_parameters_warm_start(seed=seed, offset=warm_start_offset(qnet_layers))
         else:
