@@ -21,6 +21,8 @@ import json
 import os
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 from pathlib import Path
 
 import torch
@@ -31,7 +33,7 @@ from hyperret_eval.core.paths import inside
 from hyperret_eval.models.folder_safety import check_model_folder, check_vocabulary
 from hyperret_eval.models.hypencoder.checkpoint_config import CheckpointError, read_checkpoint_config
 from hyperret_eval.models.hypencoder.hypernetwork import QNetHypernetwork
-from hyperret_eval.models.hypencoder.modeling import Hypencoder
+from hyperret_eval.models.hypencoder.qnet import QNetShape
 from hyperret_eval.models.weights import unreadable
 
 QUERY_PREFIX = "query_encoder.transformer."
@@ -161,9 +163,23 @@ def _load_backbone(config, weights: dict[str, torch.Tensor], prefix: str, origin
     return model
 
 
-def load_checkpoint(folder: Path) -> Hypencoder:
-    """The model in ``folder``: config checked, then every module checked against the
-    weights' shapes on the meta device, then built and filled."""
+@dataclass
+class CheckpointParts:
+    """What a checkpoint holds, checked and loaded: ``Hypencoder.from_pretrained``
+    assembles the model from it."""
+
+    query_backbone: nn.Module
+    passage_backbone: nn.Module | None
+    tokenizer: Any
+    shape: QNetShape
+    passage_pooling: str
+    max_length: int
+    hypernetwork_state: dict[str, torch.Tensor]
+
+
+def load_checkpoint(folder: Path) -> CheckpointParts:
+    """The parts of the model in ``folder``: config checked, then every module checked
+    against the weights' shapes on the meta device, then built and filled."""
     from transformers import AutoTokenizer
 
     config_file = folder / "config.json"
@@ -195,15 +211,14 @@ def load_checkpoint(folder: Path) -> Hypencoder:
     with unreadable(folder / "tokenizer_config.json", "tokenizer", CheckpointError):
         tokenizer = AutoTokenizer.from_pretrained(str(folder), trust_remote_code=False)
     check_vocabulary(tokenizer, query_backbone, folder)
-    model = Hypencoder(query_backbone, passage_backbone, tokenizer, config.shape,
-                       passage_pooling=config.passage_pooling, max_length=config.max_length)
-    model.hypernetwork.load_state_dict({k: hyper[k] for k in model.hypernetwork.state_dict()})
-    return model.eval()
+    return CheckpointParts(query_backbone, passage_backbone, tokenizer, config.shape, config.passage_pooling,
+                           config.max_length, {k: hyper[k] for k in expected})
 
 
-def save_checkpoint(model: Hypencoder, folder: Path, extra=None) -> None:
-    """Write ``model`` in our format (see the module docstring), replacing ``folder``
-    atomically; ``extra(staging_folder)`` may add files (training state) to the same swap."""
+def save_checkpoint(model: nn.Module, folder: Path, extra=None) -> None:
+    """Write ``model`` (a ``Hypencoder``) in our format (see the module docstring),
+    replacing ``folder`` atomically; ``extra(staging_folder)`` may add files (training
+    state) to the same swap."""
     from safetensors.torch import save_file
 
     from hyperret_eval.core import atomic

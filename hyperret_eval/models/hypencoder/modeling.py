@@ -118,7 +118,11 @@ class Hypencoder(nn.Module):
         folder = Path(path).expanduser()
         if isinstance(path, str) and not folder.exists() and looks_like_hub_id(path):
             folder = fetch_snapshot(path)
-        return load_checkpoint(folder)
+        parts = load_checkpoint(folder)
+        model = cls(parts.query_backbone, parts.passage_backbone, parts.tokenizer, parts.shape,
+                    passage_pooling=parts.passage_pooling, max_length=parts.max_length)
+        model.hypernetwork.load_state_dict(parts.hypernetwork_state)
+        return model.eval()
 
     def save_pretrained(self, path: str | Path) -> None:
         """Save in our format (atomically): the released layout with safetensors weights
