@@ -25,9 +25,12 @@ def load_model(name: str, **options):
 
 
 def _register_with_mteb() -> None:
-    from hyperret_eval.integrations.mteb_models import register
+    """Import the module that registers our models on import. mteb may be imported by that
+    very module (``load_model`` before any ``import mteb``): the lookup then returns the
+    partly run module, which registers when it finishes."""
+    from importlib import import_module
 
-    register()
+    import_module("hyperret_eval.integrations.mteb_models")
 
 
 class _RegisterWhenMtebLoads(MetaPathFinder):

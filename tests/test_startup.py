@@ -73,6 +73,18 @@ def test_import_hyperret_eval_registers_the_models_with_mteb(order):
                                    "hyperret/hypencoder-minilm-l6"]
 
 
+@pytest.mark.slow
+def test_load_model_before_any_mteb_import():
+    """``load_model`` imports mteb itself; registering with mteb must not re-enter the
+    module that is importing it."""
+    done = _child("import sys, hyperret_eval\nassert 'mteb' not in sys.modules\n"
+                  "model = hyperret_eval.load_model('minilm', device='cpu')\n"
+                  "import mteb\nprint(model.mteb_model_meta.name)\n"
+                  "print(mteb.get_model_meta('hyperret/hicl-minilm-l6').name)\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-2:] == ["sentence-transformers/all-MiniLM-L6-v2", "hyperret/hicl-minilm-l6"]
+
+
 def test_importing_the_package_imports_no_mteb():
     done = _child("import sys, hyperret_eval\nprint(sorted(n for n in ('torch', 'mteb') if n in sys.modules))")
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]

@@ -2,7 +2,8 @@
 ``mteb.get_model("hyperret/hicl-minilm-l6")`` (and ``mteb run -m`` through
 ``hyperret-mteb``) loads it, and :func:`load_model` for anything else we can load.
 
-``import hyperret_eval`` has :func:`register` called when mteb is imported. A registered
+Importing this module calls :func:`register`; ``import hyperret_eval`` imports it when
+mteb is imported. A registered
 loader finds the checkpoint its recipe trains on the data root of ``$HYPERRET_DATA``; it
 never trains: a missing checkpoint is an error that says how to train it. The registered
 metadata carries no revision, as the checkpoint's fingerprint depends on the training
@@ -123,3 +124,6 @@ def register() -> None:
 
     for meta in MODEL_METAS.values():
         MODEL_REGISTRY[meta.name] = meta
+
+
+register()
