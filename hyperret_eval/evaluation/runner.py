@@ -16,16 +16,15 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mteb
 
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
-from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
-from hyperret_eval.catalogue.selection import select_tasks
-from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
+from hyperret_eval.catalogue.models import ResolvedModel
+from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core import atomic
 from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.core.distributed import init_world, resolve_device
@@ -44,31 +43,13 @@ from hyperret_eval.evaluation.progress import QUIET, Progress
 from hyperret_eval.evaluation.results import (
     PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
 )
+from hyperret_eval.evaluation.run_options import CheckedRun, RunOptions, check_run
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
 from hyperret_eval.integrations.mteb_tasks import build_task, per_item_scores
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    tasks: str
-    models: str
-    data_root: Path
-    output_dir: Path
-    device: str = "auto"
-    batch_size: int = 32
-    seed: int = 42
-    senteval: bool = True  # also report the SimCSE/HiCL papers' STS protocol when STS runs
-    retrain: bool = False  # train recipe checkpoints again from scratch, even complete ones
-    train_missing: bool = True  # train a missing recipe checkpoint; if False, that is an error
-    save_predictions: bool = False  # also keep each retrieval run (top-k per query) beside the scores
-    argv: list[str] = field(default_factory=list)
-    task_files: list[Path] = field(default_factory=list)  # the user's catalogue files (--task-file)
-    split: str | None = None  # the split of folders named in --tasks (--split)
-    overwrite: bool = False  # evaluate again a model x task whose result is already in output_dir
 
 
 @dataclass
@@ -218,13 +199,11 @@ def _senteval_report(model, resolved: ResolvedModel, sets: senteval_sts.LoadedSe
     return report
 
 
-def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
-    selection = select_tasks(options.tasks, load_catalogue(options.task_files), options.split)
-    models = resolve_models(options.models, options.data_root)
+def run(options: RunOptions, progress: Progress = Progress(), checked: CheckedRun | None = None) -> RunReport:
+    """``checked``: what :func:`check_run` returned for ``options``, if it was called already."""
+    checked = checked or check_run(options)
+    selection, models = checked.selection, checked.models
     device = resolve_device(options.device)
-    if options.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
-    atomic.check_writable_folder(options.output_dir, "--output-dir")
     tasks = prepare_tasks(available_tasks(selection, options.data_root, progress.note), options.data_root,
                           progress.note)
     senteval_sets = _senteval_sets(options, tasks, progress)
