@@ -18,12 +18,14 @@ import platform
 import shlex
 import shutil
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from hyperret_eval.core import atomic
 from hyperret_eval.core.provenance import package_versions
+from hyperret_eval.data.trec import trec_qrels_lines, trec_run_lines
 
 RUNS_FOLDER = "runs"
 
@@ -89,26 +91,33 @@ def model_meta_dict(model_meta) -> dict[str, Any]:
 PREDICTIONS_FOLDER = "predictions"
 
 
-def save_predictions(staged: Path, folder: Path, run_name: str, retrieval: bool) -> None:
+def save_predictions(staged: Path, folder: Path, run_name: str,
+                     qrels: Mapping[str, Mapping[str, Mapping[str, int]]] | None) -> None:
     """Keep the predictions mteb wrote to ``staged`` (``<Task>_predictions.json``, per
-    subset and split) in ``folder``. A retrieval run (each query's top documents and
-    scores) is also written as TREC run files, the format trec_eval and ir-measures read:
-    ``<Task>.<split>.trec`` (``<Task>.<subset>.<split>.trec`` for a task of several
-    subsets, such as CQADupstack's forums). Each file is written atomically."""
+    subset and split) in ``folder``. A retrieval run (``qrels`` given: each task's
+    judgements, by task name) is also written in the files trec_eval, ir-measures and ranx
+    read: the run as ``<Task>.<split>.trec`` (``<Task>.<subset>.<split>.trec`` for a task of
+    several subsets) and the task's qrels beside it as ``<Task>.<split>.qrels``. Each file
+    is written atomically."""
     atomic.write_with(folder / staged.name, lambda target: shutil.copyfile(staged, target))
-    if not retrieval:
+    if qrels is None:
         return
-    from beir.util import save_runfile
-
     task = staged.name.removesuffix("_predictions.json")
     subsets = {name: splits for name, splits in json.loads(staged.read_text(encoding="utf-8")).items()
                if name != "mteb_model_meta"}
     for subset, splits in subsets.items():
         for split, ranking in splits.items():
             stem = f"{task}.{split}" if len(subsets) == 1 else f"{task}.{subset}.{split}"
-            top_k = max((len(documents) for documents in ranking.values()), default=0)
-            atomic.write_with(folder / f"{stem}.trec", lambda target, ranking=ranking, top_k=top_k: save_runfile(
-                str(target), ranking, run_name=run_name, top_k=top_k))
+            _write_lines(folder / f"{stem}.trec", trec_run_lines(ranking, run_name))
+            _write_lines(folder / f"{task}.{split}.qrels", trec_qrels_lines(qrels[task]))
+
+
+def _write_lines(target: Path, lines: Iterable[str]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.writelines(lines)
+
+    atomic.write_with(target, write)
 
 
 class RunManifest:

@@ -136,8 +136,15 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():
             save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta),
-                             retrieval=task.spec.type == "Retrieval")
+                             qrels=_qrels_by_task(task) if task.spec.type == "Retrieval" else None)
     return _score(resolved, task, task_result, path, wall)
+
+
+def _qrels_by_task(task: PreparedTask) -> dict[str, dict[str, dict[str, int]]]:
+    """The judgements of a retrieval task by task name: its own, or each member's."""
+    if isinstance(task.data, RetrievalCollection):
+        return {name: part.qrels for name, part in task.data.parts.items()}
+    return {task.spec.name: task.data.qrels}
 
 
 def _run_name(meta) -> str:
