@@ -99,17 +99,17 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> lis
     return prepared
 
 
+def as_mteb_task(task: PreparedTask, data_root: Path, seed: int):
+    """The mteb task that evaluates ``task``, naming where its data was read and its hash."""
+    return build_task(task.spec, task.data, dataset_path=str(task.spec.location(data_root)),
+                      dataset_revision=task.revision, seed=seed)
+
+
 def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
                  world: World = World(), progress: Progress = QUIET) -> Score | None:
     """Evaluate one model on one task; only rank 0 writes the result and its per-query
     file (and returns a Score)."""
-    mteb_task = build_task(
-        task.spec,
-        task.data,
-        dataset_path=str(task.spec.location(options.data_root)),
-        dataset_revision=task.revision,
-        seed=options.seed,
-    )
+    mteb_task = as_mteb_task(task, options.data_root, options.seed)
     keep_predictions = options.save_predictions and world.is_main
     with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging, \
             progress.task(f"{resolved.key} on {task.spec.name}", task.texts, detail=task.what) as shown:
