@@ -85,6 +85,21 @@ def test_load_model_before_any_mteb_import():
     assert done.stdout.split()[-2:] == ["sentence-transformers/all-MiniLM-L6-v2", "hyperret/hicl-minilm-l6"]
 
 
+# Modules that import mteb at their top: importing any of them first registers our models
+# while it is itself half imported, which must not loop back into it.
+FIRST_IMPORTS = ["hyperret_eval.integrations.mteb_loader", "hyperret_eval.integrations.mteb_search",
+                 "hyperret_eval.integrations.mteb_tasks", "hyperret_eval.integrations.mteb_models",
+                 "hyperret_eval.evaluation.runner"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("module", FIRST_IMPORTS)
+def test_any_module_importing_mteb_may_come_first(module):
+    done = _child(f"import {module}\nimport mteb\nprint(mteb.get_model_meta('hyperret/hicl-minilm-l6').name)\n")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "hyperret/hicl-minilm-l6"
+
+
 def test_importing_the_package_imports_no_mteb():
     done = _child("import sys, hyperret_eval\nprint(sorted(n for n in ('torch', 'mteb') if n in sys.modules))")
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr[-2000:]

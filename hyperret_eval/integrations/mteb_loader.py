@@ -4,12 +4,18 @@ model; either carries an mteb ``ModelMeta`` named after the model and its revisi
 
 from __future__ import annotations
 
+from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
+
 from hyperret_eval.catalogue.models import ResolvedModel
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.integrations.mteb_meta import PAPERS, CheckpointEncoderWrapper, described_by_mteb, trained_metadata
+from hyperret_eval.integrations.mteb_meta import PAPERS, KeepsCheckpointRevision, described_by_mteb, trained_metadata
 from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
 from hyperret_eval.models.sentence_model import load_sentence_transformer
 from hyperret_eval.search.settings import SearchSettings
+
+
+class CheckpointEncoderWrapper(KeepsCheckpointRevision, SentenceTransformerEncoderWrapper):
+    """mteb's sentence-transformers wrapper, keeping the revision it was loaded with."""
 
 
 def load_for_mteb(resolved: ResolvedModel, device: str, search: SearchSettings | None = None):

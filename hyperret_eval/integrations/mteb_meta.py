@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-
 # The paper behind each kind of model our recipes train (HiCL's for the sentence encoders).
 PAPERS = {"sentence-transformers": "https://arxiv.org/abs/2310.09720", "hypencoder": "https://arxiv.org/abs/2502.05364"}
 
@@ -56,7 +54,3 @@ class KeepsCheckpointRevision:
         if meta is not None and meta.revision is None and known is not None:
             meta = meta.model_copy(update={"revision": known})
         self._mteb_meta = meta
-
-
-class CheckpointEncoderWrapper(KeepsCheckpointRevision, SentenceTransformerEncoderWrapper):
-    """mteb's sentence-transformers wrapper, keeping the revision it was loaded with."""
