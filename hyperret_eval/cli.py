@@ -232,6 +232,8 @@ def _command_publish(args: argparse.Namespace) -> int:
             tasks_by_model.setdefault(f"{model}@{revision}", []).append(task)
         for model, tasks in tasks_by_model.items():
             print(f"  {label}: {model}: {', '.join(tasks)}")
+    for line in summary.skipped:
+        print(f"  skipped: {line}")
     return 0
 
 
