@@ -24,6 +24,8 @@ from hyperret_eval.models.text_bound import CHARS_PER_TOKEN
 
 TEXTS = ["the cat sat on the mat", "stock markets fell sharply on monday", "a recipe for lemon cake",
          "the team won the championship final", "rain is expected over the weekend", "a new vaccine trial"]
+# Trained with other settings than the named recipe's: named with them.
+VARIANT = "hyperret/hicl-minilm-l6 (batch_size=3, max_steps=2, text_file=texts.txt)"
 PROBES = ["A sentence to embed.", "astronomers detect a distant galaxy " * 12]
 
 
@@ -113,16 +115,17 @@ def test_our_loader_never_runs_the_file_the_checkpoint_carries(checkpoint, tmp_p
 @pytest.mark.slow
 def test_the_card_says_what_it_is_and_a_saved_copy_keeps_its_name(checkpoint, tmp_path):
     card = (checkpoint / "README.md").read_text()
-    for said in ("# hyperret/hicl-minilm-l6", "HiCL", "arxiv.org/abs/2310.09720", "base_model: "
+    for said in ("# hicl-minilm-l6 (HiCL)", "arxiv.org/abs/2310.09720", "base_model: "
                  "sentence-transformers/all-MiniLM-L6-v2", "2 of 2 optimizer steps", "6 texts",
                  "hyperret-eval run --tasks STS", "trust_remote_code=True", "hyperret_eval.load_model"):
         assert said in card, said
     assert "Unknown" not in card
-    assert resolve_model(str(checkpoint)).mteb_name == "hyperret/hicl-minilm-l6"
+    resolved = resolve_model(str(checkpoint))
+    assert resolved.mteb_name == VARIANT and resolved.provenance()["checkpoint"]["recipe"]["max_steps"] == 2
 
     load_sentence_transformer(checkpoint, "cpu").save_pretrained(str(tmp_path / "copy"))
     assert not (tmp_path / "copy" / "training").exists()
     assert (tmp_path / "copy" / "README.md").read_text() == card
     assert json.loads((tmp_path / "copy" / "modules.json").read_text())[0]["type"] == "modeling_hicl.HiCLEncoder"
     assert (tmp_path / "copy" / "modeling_hicl.py").is_file()
-    assert resolve_model(str(tmp_path / "copy")).mteb_name == "hyperret/hicl-minilm-l6"
+    assert resolve_model(str(tmp_path / "copy")).mteb_name == VARIANT

@@ -113,7 +113,7 @@ def test_a_different_run_for_a_published_key_needs_replace(capsys, results, publ
     code, _, err = publish(capsys, results, "--leaderboard", published)
     assert code == 2
     assert str(result_file) in err and "already published" in err and "--replace" in err
-    assert "runs/20991231T000000000000Z.json" in err and "differs in main_score " in err and "-> 0.5" in err
+    assert "runs/20991231T000000000000Z.json" in err and "differs (beyond 0.0001) in main_score " in err and "-> 0.5" in err
     assert snapshot(published) == before
 
     code, out, err = publish(capsys, results, "--leaderboard", published, "--replace")
@@ -214,6 +214,23 @@ def test_a_reproduction_refreshes_the_published_model_description(capsys, result
     code, out, err = publish(capsys, results, "--leaderboard", published)
     assert code == 0 and "0 added, 1 reproduced, 2 unchanged" in out, err
     assert _trained_on(published, HICL) == "STS12"
+
+
+@pytest.mark.slow
+def test_the_zero_shot_line_reads_the_declared_training_data_on_tasks_not_evaluated(capsys, results, tmp_path):
+    """A model evaluated on one task of a table of two: its declared training data still
+    answers for the other, and its details show the settings it was trained with."""
+    body = read_json(minilm_folder(results) / "STS12.json")
+    write_json(minilm_folder(results) / "STS13.json", {**body, "task_name": "STS13"})
+    meta_file = results / HICL[0] / HICL[2] / "model_meta.json"
+    write_json(meta_file, {**read_json(meta_file), "training_datasets": ["STS13"]})
+    board = tmp_path / "leaderboard"
+    code, _, err = publish(capsys, results, "--leaderboard", board)
+    assert code == 0, err
+    page = (board / "index.html").read_text()
+    assert "<dt>Zero-shot</dt><dd>no: trained on STS13</dd>" in page
+    assert "unknown: the model declares no training data" not in page
+    assert "&quot;alpha&quot;: 0.3" in page  # the recipe's settings, in the details
 
 
 def _trained_on(board: Path, model: tuple[str, str, str]) -> str:

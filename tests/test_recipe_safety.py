@@ -83,3 +83,15 @@ def test_recipe_file_that_is_not_utf8(tmp_path):
     config.write_bytes(b"alpha = 0.3\nname = '\xff'\n")
     with pytest.raises(UserError, match=rf"{config}: not valid UTF-8 \(invalid start byte at byte 21\)"):
         load_config_file(config, recipe_by_name_or_file("hicl"))
+
+
+def test_a_checkpoint_trained_with_other_settings_is_named_with_them():
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES, checkpoint_model_name
+
+    hicl = NAMED_RECIPES["hicl"].config
+    assert checkpoint_model_name(hicl) == "hyperret/hicl-minilm-l6"
+    assert checkpoint_model_name(hicl.replace(save_every=7)) == "hyperret/hicl-minilm-l6"  # same weights
+    assert checkpoint_model_name(hicl.replace(max_steps=5)) == "hyperret/hicl-minilm-l6 (max_steps=5)"
+    assert checkpoint_model_name(hicl.replace(text_file="/data/my texts.txt", seed=7)) == \
+        "hyperret/hicl-minilm-l6 (seed=7, text_file=my texts.txt)"
+    assert checkpoint_model_name(hicl.replace(name="my-hicl", max_steps=5)) == "hyperret/my-hicl"

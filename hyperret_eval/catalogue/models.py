@@ -26,7 +26,7 @@ from pathlib import Path
 
 from hyperret_eval.catalogue.checkpoints import Checkpoint, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file, recipe_of_checkpoint
-from hyperret_eval.catalogue.recipes import NAMED_RECIPES, in_mteb, model_kind
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES, checkpoint_model_name, in_mteb, model_kind
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
@@ -62,10 +62,14 @@ class ResolvedModel:
     # (None: not known here; mteb may know), and the hub id of the model it started from.
     training_datasets: frozenset[str] | None = None
     adapted_from: str | None = None
+    recipe: dict | None = None  # for a folder one of our recipes trained: its settings
 
     def provenance(self) -> dict:
-        """Which weights produced a result: recorded in every result file."""
+        """Which weights produced a result: recorded in every result file (with the
+        settings the weights were trained with, where they are known)."""
         checkpoint = self.checkpoint.provenance() if self.checkpoint else None
+        if checkpoint is None and self.recipe is not None:
+            checkpoint = {"fingerprint": self.revision, "recipe": self.recipe}
         return {"model_key": self.key, "source": self.source, "revision": self.revision, "checkpoint": checkpoint}
 
 
@@ -95,15 +99,14 @@ def _packaged_minilm() -> ResolvedModel:
 def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
     """The checkpoint a recipe trains on the data under ``data_root`` (trained or not yet)."""
     checkpoint = locate_checkpoint(config, data_root)
-    mteb_name = f"hyperret/{config.name}"
     kind = model_kind(config)
     return ResolvedModel(
         key=key,
-        mteb_name=mteb_name,
+        mteb_name=checkpoint_model_name(config),
         revision=checkpoint.fingerprint,  # names the checkpoint: recipe and training data
         path=checkpoint.path,
         describe=f"{key} checkpoint {checkpoint.fingerprint} ({checkpoint.path})",
-        mteb_meta_from=mteb_name if kind == "sentence-transformers" and in_mteb(config) else None,
+        mteb_meta_from=f"hyperret/{config.name}" if kind == "sentence-transformers" and in_mteb(config) else None,
         kind=kind,
         source="recipe",
         checkpoint=checkpoint,
@@ -127,12 +130,12 @@ def _local_model(folder: Path) -> ResolvedModel:
     recipe = recipe_of_checkpoint(folder)  # a checkpoint we trained is named after its recipe
     return ResolvedModel(
         key=str(folder),
-        mteb_name=f"local/{folder.name}" if recipe is None else f"hyperret/{recipe.name}",
+        mteb_name=f"local/{folder.name}" if recipe is None else checkpoint_model_name(recipe),
         revision=directory_fingerprint(folder),
         path=folder,
         describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
         kind=kind,
-        **({} if recipe is None else _trained_from(recipe)),
+        **({} if recipe is None else {**_trained_from(recipe), "recipe": recipe.to_dict()}),
     )
 
 

@@ -176,13 +176,14 @@ def _model_meta_files(results: dict[Key, tuple[ValidResult, dict[str, Any]]],
 def _model_infos(entries: dict[Key, dict[str, Any]], meta_files: dict[ModelKey, Path],
                  leaderboard_dir: Path) -> dict[ModelKey, ModelInfo]:
     """What each published model revision's model_meta.json says: the file published with
-    it now, else the one published before (the copy its results folder keeps)."""
-    tasks: dict[ModelKey, list[str]] = {}
-    for model, revision, task in entries:
-        tasks.setdefault((model, revision), []).append(task)
+    it now, else the one published before (the copy its results folder keeps). Zero-shot
+    flags cover every task on the leaderboard, not only those the model was evaluated on:
+    a table asks about all of its tasks."""
+    models = {(model, revision) for model, revision, _ in entries}
+    all_tasks = sorted({task for _, _, task in entries})
     infos = {}
-    for key, its_tasks in tasks.items():
-        info = read_model_info(meta_files.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, its_tasks)
+    for key in sorted(models):
+        info = read_model_info(meta_files.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, all_tasks)
         if info is not None:
             infos[key] = info
     return infos

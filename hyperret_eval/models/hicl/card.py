@@ -34,9 +34,8 @@ def model_card(state: dict[str, Any]) -> str:
               else f"the text sources {', '.join(config['text_sources'])} of the data root")
     last = state["history"][-1] if state.get("history") else {}
     loss = f", last loss {last['loss']:.4f}" if "loss" in last else ""
-    name = f"hyperret/{config['name']}"
     return _front_matter(base_model) + f"""
-# {name}
+# {config['name']} ({'SimCSE' if simcse else 'HiCL'})
 
 A sentence encoder trained as {kind} ([Wu et al., Findings of EMNLP 2023]({PAPER})) by
 hyperret-eval, starting from {base_model or config['backbone']}. Each text is cut into segments of {config['segment_length']} tokens
@@ -50,6 +49,8 @@ hyperret-eval, starting from {base_model or config['backbone']}. Each text is cu
   segment-loss weight (alpha) {config['alpha']}, seed {config['seed']}
 - Data: {texts} from {source} (revision `{data.get('revision', 'unknown')}`)
 - The full settings, the data's file hashes and every step's loss are in `training/state.json`.
+- Results name it `hyperret/{config['name']}`, followed by the settings in which it differs
+  from the named recipe of that name, if any (`hyperret/{config['name']} (max_steps=5)`).
 
 ## Scores
 
