@@ -159,6 +159,12 @@ class RunManifest:
         self.body["results"].append(entry)
         self.save()
 
+    def add_senteval(self, entry: dict[str, Any]) -> None:
+        """One model's run of the papers' SentEval STS protocol (its wall time), apart from
+        the MTEB results: the two protocols' costs are read separately."""
+        self.body.setdefault("senteval", []).append(entry)
+        self.save()
+
     def finish(self) -> None:
         self.body["finished_at"] = datetime.now(timezone.utc).isoformat()
         self.save()

@@ -280,8 +280,12 @@ def run(options: RunOptions, progress: Progress = Progress(), checked: CheckedRu
                 progress.note(f"Skipping the SentEval STS protocol for {resolved.key}: its STS results were kept, "
                               f"and its report is in {kept} (--overwrite evaluates it again)")
             else:
+                started = time.perf_counter()
                 senteval[resolved.key] = _senteval_report(model or load_for_mteb(resolved, device), resolved,
                                                           senteval_sets, options, progress)
+                manifest.add_senteval({"model": resolved.mteb_name, "revision": resolved.revision,
+                                       "tasks": list(senteval_sets.by_set),
+                                       "wall_time_s": round(time.perf_counter() - started, 2)})
     if world.is_main:
         manifest.finish()
     return RunReport(scores, senteval)
@@ -297,4 +301,8 @@ def _senteval_sets(options: RunOptions, tasks: list[PreparedTask], progress: Pro
         progress.note(f"SentEval copies of the STS data are not under {options.data_root}: "
                       "skipping the papers' protocol")
         return None
+    progress.note(f"Also running the SimCSE/HiCL papers' STS protocol on SentEval's copies of "
+                  f"{', '.join(s.name for s in sets)}: those copies are lower-cased and tokenized, so their "
+                  "texts are encoded anew (MTEB's embeddings cannot be reused), which takes about as long again "
+                  "as MTEB's STS evaluation; --no-senteval skips it")
     return senteval_sts.load(options.data_root, sets)
