@@ -50,12 +50,23 @@ def finished_result(folder: Path, task_name: str, dataset_revision: str):
         return None
     try:
         result = TaskResult.from_disk(path)
+        computed_on = data_revision(json.loads(path.read_text(encoding="utf-8")))
     except Exception:  # noqa: BLE001 - any unreadable file is one to redo, not to trust
         return None
-    return result if result.dataset_revision == dataset_revision else None
+    return result if computed_on == dataset_revision else None
 
 
 PROVENANCE_KEY = "hyperret"
+# The hash of the data a result was computed on, in its provenance: its dataset_revision
+# is mteb's revision where the data is mteb's dataset (results from before name the hash there).
+DATA_REVISION_KEY = "data_revision"
+
+
+def data_revision(body: dict[str, Any]) -> str | None:
+    """The hash of the data a result file's scores were computed on."""
+    provenance = body.get(PROVENANCE_KEY)
+    own = provenance.get(DATA_REVISION_KEY) if isinstance(provenance, dict) else None
+    return own or body.get("dataset_revision")
 
 
 def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict[str, Any]) -> Path:

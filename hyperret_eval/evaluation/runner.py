@@ -41,7 +41,7 @@ from hyperret_eval.evaluation.encode_counter import counting_encoded_texts
 from hyperret_eval.evaluation.per_query import per_query_path, save_per_query
 from hyperret_eval.evaluation.progress import QUIET, Progress
 from hyperret_eval.evaluation.results import (
-    PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
+    DATA_REVISION_KEY, PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
 )
 from hyperret_eval.evaluation.run_options import CheckedRun, RunOptions, check_run
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
@@ -128,10 +128,11 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         if not world.is_main:
             return None
         task_result = result.task_results[0]
-        provenance = {**resolved.provenance(), "run": run_record}
+        # The data's own hash: the result's dataset_revision is mteb's where the data is mteb's dataset.
+        provenance = {**resolved.provenance(), "run": run_record, DATA_REVISION_KEY: task.revision}
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
         save_per_query(path, task_result, model.mteb_model_meta, task.spec.type, task.spec.split,
-                       per_item_scores(mteb_task))
+                       per_item_scores(mteb_task), data_revision=task.revision)
         shown.done(f"{task.spec.main_score} {100 * task_result.get_score():.2f}")
         # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():

@@ -38,6 +38,17 @@ def trained_metadata(training_datasets: frozenset[str] | None, adapted_from: str
     return {"training_datasets": set(training_datasets) | inherited, "adapted_from": adapted_from}
 
 
+def inherited_metadata(adapted_from: str | None) -> dict[str, Any]:
+    """What a checkpoint our recipes trained from ``adapted_from`` keeps of it, as mteb
+    describes it: its licence and languages; and its weights are open, as ours are (the
+    recipe, data and code that make them are public)."""
+    backbone = described_by_mteb(adapted_from)
+    kept = {"open_weights": True}
+    if backbone is not None:
+        kept.update({key: getattr(backbone, key) for key in ("license", "languages") if getattr(backbone, key)})
+    return kept
+
+
 class KeepsCheckpointRevision:
     """``mteb_model_meta`` as a property: metadata set without a revision keeps the one
     the model was loaded with."""

@@ -17,6 +17,7 @@ from typing import Any
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.evaluation.results import data_revision
 from hyperret_eval.integrations import ir_metrics
 from hyperret_eval.leaderboard.validate import ValidResult
 
@@ -49,7 +50,7 @@ def build_entry(result: ValidResult) -> dict[str, Any]:
         "main_metric": spec.main_score,
         "main_score": _mean(entry["main_score"] for entry in result.split_scores),
         "metrics": _main_metrics(result.split_scores, spec),
-        "dataset_revision": body["dataset_revision"],
+        "dataset_revision": data_revision(body),  # the data's hash: equal hashes, equal data
         "mteb_version": body["mteb_version"],
         "evaluation_time_s": body["evaluation_time"],
         "evaluated_at": _iso_date(body.get("date")),

@@ -17,7 +17,7 @@ from typing import Any
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
-from hyperret_eval.evaluation.results import PROVENANCE_KEY, RUNS_FOLDER
+from hyperret_eval.evaluation.results import DATA_REVISION_KEY, PROVENANCE_KEY, RUNS_FOLDER
 
 MODEL_META_FILE = "model_meta.json"
 SOURCES = ("packaged", "recipe", "local", "hub")
@@ -171,6 +171,9 @@ def _check_provenance(provenance: Any, revision: str, problems: list[str]) -> No
         problems.append("provenance has no revision")
     elif provenance["revision"] != revision:
         problems.append(f"provenance revision {provenance['revision']!r} differs from the folder's revision {revision!r}")
+    data = provenance.get(DATA_REVISION_KEY)
+    if data is not None and (not isinstance(data, str) or not data):
+        problems.append(f"provenance {DATA_REVISION_KEY} must be the data's hash (a string), found {data!r}")
     if source == "recipe":
         checkpoint = provenance.get("checkpoint")
         fingerprint = checkpoint.get("fingerprint") if isinstance(checkpoint, dict) else None
