@@ -39,7 +39,7 @@ def _measure(mode: str, length: int, batch_size: int, steps: int, data_root: str
 
     from hyperret_eval.models.backbones import backbone_path
     from hyperret_eval.models.hicl.losses import hicl_loss
-    from hyperret_eval.models.hicl.module import HiCLEncoder
+    from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 
     torch.manual_seed(0)
     content = length - 2  # [CLS] and [SEP]

@@ -24,10 +24,22 @@ def load_model(name: str, **options):
     return load(name, **options)
 
 
-def _register_with_mteb() -> None:
-    from hyperret_eval.integrations.mteb_models import register
+def get_tasks(tasks="STS,BEIR", data_root=None, **options) -> list:
+    """mteb task objects with their data read from the data root, for ``mteb.evaluate``:
+    the tasks ``hyperret-eval run --tasks`` evaluates; see
+    :func:`hyperret_eval.evaluation.local_tasks.get_tasks` (imports mteb)."""
+    from hyperret_eval.evaluation.local_tasks import get_tasks as build
 
-    register()
+    return build(tasks, data_root, **options)
+
+
+def _register_with_mteb() -> None:
+    """Import the module that registers our models on import. mteb may be imported by that
+    very module (``load_model`` before any ``import mteb``): the lookup then returns the
+    partly run module, which registers when it finishes."""
+    from importlib import import_module
+
+    import_module("hyperret_eval.integrations.mteb_models")
 
 
 class _RegisterWhenMtebLoads(MetaPathFinder):

@@ -16,7 +16,7 @@ from hyperret_eval import __version__
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.paths import resolve_data_root, resolve_results_dir
+from hyperret_eval.core.paths import DATA_ENV, resolve_data_root, resolve_results_dir
 from hyperret_eval.models.hypencoder.mining import MINERS
 
 
@@ -116,16 +116,8 @@ def _build_parser() -> argparse.ArgumentParser:
 
 
 def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
-    from rich.console import Console
-    from rich.markup import escape
+    from hyperret_eval.evaluation.run_options import RunOptions, check_run
 
-    from hyperret_eval.core.distributed import close_world
-    from hyperret_eval.core.world import current_world
-    from hyperret_eval.evaluation.progress import Progress, mode_for
-    from hyperret_eval.evaluation.runner import RunOptions, run
-    from hyperret_eval.report import retrieval_metrics_table, score_table, senteval_table
-
-    console = Console(stderr=False)
     options = RunOptions(
         tasks=args.tasks,
         models=args.models,
@@ -143,11 +135,23 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         split=args.split,
         overwrite=args.overwrite,
     )
+    checked = check_run(options, data_root_given=bool(args.data_root or os.environ.get(DATA_ENV)))
+
+    from rich.console import Console
+    from rich.markup import escape
+
+    from hyperret_eval.core.distributed import close_world  # torch and mteb come in here: arguments are checked
+    from hyperret_eval.core.world import current_world
+    from hyperret_eval.evaluation.progress import Progress, mode_for
+    from hyperret_eval.evaluation.runner import run
+    from hyperret_eval.report import retrieval_metrics_table, score_table, senteval_table
+
+    console = Console(stderr=False)
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
     progress = Progress(mode_for(args.quiet, sys.stderr), bar_stream=sys.stderr,
                         say=lambda msg: console.print(f"[bold]{escape(msg)}[/bold]", soft_wrap=True))
     try:
-        report = run(options, progress)
+        report = run(options, progress, checked)
     finally:
         close_world()
     if not current_world().is_main:
@@ -238,6 +242,8 @@ def _command_publish(args: argparse.Namespace) -> int:
             tasks_by_model.setdefault(f"{model}@{revision}", []).append(task)
         for model, tasks in tasks_by_model.items():
             print(f"  {label}: {model}: {', '.join(tasks)}")
+    for line in summary.skipped:
+        print(f"  skipped: {line}")
     return 0
 
 

@@ -58,7 +58,12 @@ def retrieval_metrics_table(scores) -> Group | None:
         return None
     def measure(key: str) -> str:
         return re.sub(r"\(rel=\d+\)", "", key.removeprefix(IR_MEASURES_PREFIX))
-    names = list(dict.fromkeys(measure(k) for s in rows for k in s.scores if k.startswith(IR_MEASURES_PREFIX)))
+    from hyperret_eval.integrations.ir_metrics import report_measures
+
+    # The reported measures in their order, whichever order the scores came in (a kept result's differs).
+    order = [measure(str(m)) for m in report_measures()]
+    found = {measure(k) for s in rows for k in s.scores if k.startswith(IR_MEASURES_PREFIX)}
+    names = sorted(found, key=lambda name: (order.index(name) if name in order else len(order), name))
     table = Table()
     table.add_column("task", no_wrap=True)
     table.add_column("model")

@@ -15,6 +15,7 @@ import pytest
 
 from hyperret_eval.cli import main
 from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.provenance import file_sha256
 from tests.conftest import files_under
 
@@ -267,3 +268,37 @@ def test_other_os_errors_are_a_message_naming_the_file(capsys, monkeypatch):
     code, _, err = _run(capsys, "list", "models")
     assert code == 1 and "Traceback" not in err
     assert "hyperret-eval: error: Permission denied: /cache/checkpoints/x.lock" in err
+
+
+def test_an_unknown_task_suggests_every_task_its_name_begins():
+    from hyperret_eval.catalogue.selection import select_tasks
+
+    with pytest.raises(UserError, match=r"Did you mean STS12, STS13, STS14, STS15, STS16\?"):
+        select_tasks("STS1")
+
+
+def test_a_data_root_through_a_link_is_named_as_given(capsys, tmp_path, monkeypatch):
+    monkeypatch.setenv("HYPERRET_OFFLINE", "1")
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    code, _, err = _run(capsys, "run", "--tasks", "NFCorpus", "--data-root", tmp_path / "link",
+                        "--output-dir", tmp_path / "results")
+    assert code == 2 and f"looked for {tmp_path / 'link' / 'beir' / 'nfcorpus'}" in err, err
+
+
+def test_the_retrieval_measures_keep_their_order_whatever_order_the_scores_come_in():
+    from rich.console import Console
+
+    from hyperret_eval.evaluation.runner import Score
+    from hyperret_eval.report import retrieval_metrics_table
+
+    measures = {"ir_measures:AP": 0.5, "ir_measures:nDCG@10": 0.6, "ir_measures:R@100": 0.9, "ir_measures:RR@10": 0.7}
+    shuffled = dict(reversed(list(measures.items())))
+
+    def header(scores) -> str:
+        console = Console(width=200, record=True)
+        console.print(retrieval_metrics_table([Score("m", "SciFact", "Retrieval", 0.6, scores, Path("x"), 1.0)]))
+        return next(line for line in console.export_text().splitlines() if "nDCG@10" in line)
+
+    assert header(measures) == header(shuffled)
+    assert [word for word in header(measures).split() if "@" in word or word == "AP"] == ["nDCG@10", "RR@10", "R@100", "AP"]

@@ -10,8 +10,8 @@ import torch
 
 from hyperret_eval.models.backbones import backbone_path
 from hyperret_eval.models.hicl.losses import hicl_loss, info_nce
-from hyperret_eval.models.hicl.pooling import aggregate_segments
-from hyperret_eval.models.hicl.slicer import SegmentSlicer
+from hyperret_eval.models.hicl.modeling_hicl import aggregate_segments
+from hyperret_eval.models.hicl.modeling_hicl import SegmentSlicer
 from hyperret_eval.models.sentence_model import load_sentence_transformer
 
 CLS, SEP, PAD = 101, 102, 0

@@ -11,7 +11,7 @@ import torch
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.models.hicl import train as train_module
 from hyperret_eval.models.hicl.losses import hicl_loss
-from hyperret_eval.models.hicl.module import HiCLEncoder
+from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 
 TEXTS = [
     "the cat sat on the mat", "stock markets fell sharply on monday", "a recipe for lemon cake",

@@ -141,13 +141,13 @@ def test_our_own_hicl_module_still_loads(tmp_path):
     from sentence_transformers import SentenceTransformer
 
     from hyperret_eval.models.backbones import packaged_minilm_path
-    from hyperret_eval.models.hicl.module import HiCLEncoder
+    from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 
     backbone = packaged_minilm_path()
     SentenceTransformer(modules=[HiCLEncoder(str(backbone), segment_length=8, max_tokens=16)], device="cpu").save(
         str(tmp_path / "hicl"))
     modules = json.loads((tmp_path / "hicl" / "modules.json").read_text())
-    assert [m["type"] for m in modules] == ["hyperret_eval.models.hicl.module.HiCLEncoder"]
+    assert [m["type"] for m in modules] == ["hyperret_eval.models.hicl.modeling_hicl.HiCLEncoder"]
     model = load_sentence_transformer(tmp_path / "hicl", "cpu")
     assert model.encode(["a short text"]).shape == (1, 384)
 

@@ -171,3 +171,15 @@ def test_seed_out_of_range_on_the_command_line_is_a_message(capsys, tmp_path, co
     assert exit_.value.code == 2 and "Traceback" not in err
     assert "argument --seed: --seed must be an integer from 0 to 4294967295, found -1" in err
     assert time.monotonic() - start < 5 and not (tmp_path / "out").exists()
+
+
+def test_a_checkpoint_trained_with_other_settings_is_named_with_them():
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES, checkpoint_model_name
+
+    hicl = NAMED_RECIPES["hicl"].config
+    assert checkpoint_model_name(hicl) == "hyperret/hicl-minilm-l6"
+    assert checkpoint_model_name(hicl.replace(save_every=7)) == "hyperret/hicl-minilm-l6"  # same weights
+    assert checkpoint_model_name(hicl.replace(max_steps=5)) == "hyperret/hicl-minilm-l6 (max_steps=5)"
+    assert checkpoint_model_name(hicl.replace(text_file="/data/my texts.txt", seed=7)) == \
+        "hyperret/hicl-minilm-l6 (seed=7, text_file=my texts.txt)"
+    assert checkpoint_model_name(hicl.replace(name="my-hicl", max_steps=5)) == "hyperret/my-hicl"

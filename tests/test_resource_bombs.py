@@ -84,7 +84,7 @@ def test_config_sizes_beyond_the_weights_are_refused_before_allocating(tmp_path,
 ENCODE_HUGE_TEXT = """\
 import time
 from hyperret_eval.models.backbones import packaged_minilm_path
-from hyperret_eval.models.hicl.module import HiCLEncoder
+from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 from hyperret_eval.models.hypencoder import Hypencoder
 from hyperret_eval.models.sentence_model import load_sentence_transformer
 huge = "lorem ipsum dolor sit amet " * (50_000_000 // 27)

@@ -68,7 +68,7 @@ def test_a_result_on_other_data_or_without_per_query_values_is_evaluated_again(c
     assert _run(capsys, *run)[0] == 0
     path = _sts12_result(tmp_path / "mine")
     body = json.loads(path.read_text())
-    body["dataset_revision"] = "000000000000"
+    body["dataset_revision"] = body["hyperret"]["data_revision"] = "000000000000"  # computed on other data
     path.write_text(json.dumps(body))
     code, out, err = _run(capsys, *run)
     assert code == 0, err
@@ -83,20 +83,31 @@ def test_a_result_on_other_data_or_without_per_query_values_is_evaluated_again(c
 
 
 @pytest.mark.slow
-def test_saved_predictions_include_a_trec_run_file_that_ir_measures_scores_alike(capsys, user_cache, small_data_root):
+def test_saved_predictions_are_trec_files_that_ir_measures_and_ranx_score_alike(capsys, user_cache, small_data_root):
     import ir_measures
+    from ranx import Qrels, Run, evaluate
 
     code, _, err = _run(capsys, "run", "--tasks", "SciFact", "--models", "minilm", "--data-root", small_data_root,
                         "--save-predictions")
     assert code == 0, err
     (folder,) = (user_cache / "results" / RESULT).iterdir()
-    run_file = folder / "predictions" / "SciFact.test.trec"
-    assert {line.split()[5] for line in run_file.read_text().splitlines()} == {f"{RESULT}@{folder.name}"}
-    run = list(ir_measures.read_trec_run(str(run_file)))
-    qrels: dict[str, dict[str, int]] = {}
-    for row in (small_data_root / "beir" / "scifact" / "qrels" / "test.tsv").read_text().splitlines()[1:]:
-        query, document, relevance = row.split("\t")
-        qrels.setdefault(query, {})[document] = int(relevance)
-    ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, run)[ir_measures.nDCG @ 10]
+    run_file, qrels_file = folder / "predictions" / "SciFact.test.trec", folder / "predictions" / "SciFact.test.qrels"
+    lines = [line.split() for line in run_file.read_text().splitlines()]
+    assert {line[5] for line in lines} == {f"{RESULT}@{folder.name}"}
+    by_query: dict[str, list[int]] = {}
+    for query, _, _, rank, _, _ in lines:
+        by_query.setdefault(query, []).append(int(rank))
+    assert all(ranks == list(range(1, len(ranks) + 1)) for ranks in by_query.values())  # trec_eval's ranks
+
+    qrels = list(ir_measures.read_trec_qrels(str(qrels_file)))
+    judged = (small_data_root / "beir" / "scifact" / "qrels" / "test.tsv").read_text().splitlines()[1:]
+    assert sorted((q.query_id, q.doc_id, q.relevance) for q in qrels) == sorted(
+        (query, document, int(relevance)) for query, document, relevance in (row.split("\t") for row in judged))
     recorded = json.loads((folder / "SciFact.json").read_text())["scores"]["test"][0]["ir_measures:nDCG@10"]
-    assert ndcg == pytest.approx(recorded, abs=1e-6)
+    ndcg = ir_measures.calc_aggregate([ir_measures.nDCG @ 10], qrels, ir_measures.read_trec_run(str(run_file)))
+    assert ndcg[ir_measures.nDCG @ 10] == pytest.approx(recorded, abs=1e-6)
+
+    ranx_qrels = Qrels.from_file(str(qrels_file), kind="trec")
+    assert evaluate(ranx_qrels, Run.from_file(str(run_file), kind="trec"), "ndcg@10") == pytest.approx(recorded, abs=1e-6)
+    mteb_run = json.loads((folder / "predictions" / "SciFact_predictions.json").read_text())["default"]["test"]
+    assert evaluate(ranx_qrels, Run.from_dict(mteb_run), "ndcg@10") == pytest.approx(recorded, abs=1e-6)

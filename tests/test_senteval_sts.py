@@ -104,6 +104,10 @@ def test_one_sts_task_asked_encodes_one_senteval_set(senteval_root, data_root, t
     report = json.loads(output.joinpath(*MINILM_DIR, "senteval", "STS.json").read_text())
     assert list(report["tasks"]) == ["STSBenchmark"] and "avg" not in report
     assert "SentEval protocol" in out and "Avg." not in out
+    assert "texts are encoded anew" in out and "--no-senteval skips it" in out  # what the protocol costs, said
+    (manifest,) = (output / "runs").glob("*.json")
+    (protocol,) = json.loads(manifest.read_text())["senteval"]
+    assert protocol["tasks"] == ["STSBenchmark"] and protocol["wall_time_s"] > 0
 
 
 def test_runs_writing_the_same_models_file_at_once_keep_each_others_sets(tmp_path, monkeypatch):

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from hyperret_eval.catalogue.checkpoints import Checkpoint, checkpoint_identity, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file, recipe_of_checkpoint
-from hyperret_eval.catalogue.recipes import NAMED_RECIPES, in_mteb, model_kind
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES, checkpoint_model_name, in_mteb, model_kind
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
@@ -63,10 +63,14 @@ class ResolvedModel:
     # (None: not known here; mteb may know), and the hub id of the model it started from.
     training_datasets: frozenset[str] | None = None
     adapted_from: str | None = None
+    recipe: dict | None = None  # for a folder one of our recipes trained: its settings
 
     def provenance(self) -> dict:
-        """Which weights produced a result: recorded in every result file."""
+        """Which weights produced a result: recorded in every result file (with the
+        settings the weights were trained with, where they are known)."""
         checkpoint = self.checkpoint.provenance() if self.checkpoint else None
+        if checkpoint is None and self.recipe is not None:
+            checkpoint = {"fingerprint": self.revision, "recipe": self.recipe}
         return {"model_key": self.key, "source": self.source, "revision": self.revision, "checkpoint": checkpoint}
 
 
@@ -96,15 +100,14 @@ def _packaged_minilm() -> ResolvedModel:
 def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
     """The checkpoint a recipe trains on the data under ``data_root`` (trained or not yet)."""
     checkpoint = locate_checkpoint(config, data_root)
-    mteb_name = f"hyperret/{config.name}"
     kind = model_kind(config)
     return ResolvedModel(
         key=key,
-        mteb_name=mteb_name,
+        mteb_name=checkpoint_model_name(config),
         revision=checkpoint.fingerprint,  # names the checkpoint: recipe and training data
         path=checkpoint.path,
         describe=f"{key} checkpoint {checkpoint.fingerprint} ({checkpoint.path})",
-        mteb_meta_from=mteb_name if kind == "sentence-transformers" and in_mteb(config) else None,
+        mteb_meta_from=f"hyperret/{config.name}" if kind == "sentence-transformers" and in_mteb(config) else None,
         kind=kind,
         source="recipe",
         checkpoint=checkpoint,
@@ -134,7 +137,7 @@ def _local_model(folder: Path) -> ResolvedModel:
         path=folder,
         describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
         kind=kind,
-        **({} if recipe is None else _trained_from(recipe)),
+        **({} if recipe is None else {**_trained_from(recipe), "recipe": recipe.to_dict()}),
     )
 
 
@@ -145,13 +148,13 @@ def _folder_identity(folder: Path, recipe) -> tuple[str, str]:
     snapshot in the Hugging Face cache, by hub id and commit), else its own content hash."""
     identity = checkpoint_identity(folder) if recipe is not None else None
     if identity is not None and identity[0] == recipe.name:
-        return f"hyperret/{recipe.name}", identity[1]
+        return checkpoint_model_name(recipe), identity[1]
     repository = hub_repository(folder)
     if repository is not None:
         hub_id = repository.name.removeprefix("models--").replace("--", "/", 1)
         if looks_like_hub_id(hub_id) and re.fullmatch(r"[0-9a-f]{40}", folder.name):
             return hub_id, folder.name
-    name = f"local/{folder.name}" if recipe is None else f"hyperret/{recipe.name}"
+    name = f"local/{folder.name}" if recipe is None else checkpoint_model_name(recipe)
     return name, directory_fingerprint(folder)
 
 

@@ -154,12 +154,17 @@ def recipe_by_name_or_file(name: str):
                     f"({', '.join(FILE_FORMATS)})")
 
 
+# HiCL's module config file (HiCLEncoder.config_file_name; this layer imports no torch).
+HICL_MODULE_CONFIG = "hicl_config.json"
+
+
 def recipe_of_checkpoint(folder: Path):
-    """The recipe a checkpoint folder we trained records in its training state, checked as a
-    recipe file is; None for a folder with no training state (a model trained elsewhere)."""
+    """The recipe a checkpoint folder we trained records in its training state (or, for a
+    HiCL saved again elsewhere, in its module config), checked as a recipe file is; None
+    for a folder with neither (a model trained elsewhere)."""
     path = state_path(folder)
     if not path.is_file():
-        return None
+        return _recipe_in_module_config(folder)
     state = read_json(path, "training state")
     settings = state.get("config") if isinstance(state, dict) else None
     if not isinstance(settings, dict):
@@ -167,3 +172,16 @@ def recipe_of_checkpoint(folder: Path):
     # The two recipe families share most settings; only Hypencoder/BE have a q-net size.
     base = NAMED_RECIPES["hypencoder" if "qnet_layers" in settings else "hicl"].config
     return _apply_settings(path, base, settings, confined=False)
+
+
+def _recipe_in_module_config(folder: Path):
+    """The recipe HiCL's module config records (``hicl_config.json``: ``"recipe"``), which a
+    copy saved without the training state (``save_pretrained``) keeps; None without one."""
+    path = folder / HICL_MODULE_CONFIG
+    settings = read_json(path, "HiCL module config") if path.is_file() else None
+    recipe = settings.get("recipe") if isinstance(settings, dict) else None
+    if recipe is None:
+        return None
+    if not isinstance(recipe, dict):
+        raise UserError(f"{path}: `recipe` must be a mapping of training settings")
+    return _apply_settings(path, NAMED_RECIPES["hicl"].config, recipe, confined=False)

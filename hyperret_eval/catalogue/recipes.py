@@ -71,6 +71,36 @@ def model_kind(config: Recipe) -> str:
     return "hypencoder" if is_hypencoder else "sentence-transformers"
 
 
+# Settings that change how a training run goes, not the weights it ends with (a resumed
+# run reaches the very weights of an uninterrupted one).
+RUN_ONLY_SETTINGS = frozenset({"save_every"})
+
+
+def checkpoint_model_name(config: Recipe) -> str:
+    """The name a checkpoint of ``config`` goes by in results and on the leaderboard:
+    ``hyperret/<recipe name>``, and where the settings differ from the named recipe of that
+    name, those settings after it as mteb names a variant of a model:
+    ``hyperret/hicl-minilm-l6 (max_steps=5)``. A checkpoint trained otherwise is never
+    taken for the recipe's own."""
+    name = f"hyperret/{config.name}"
+    named = next((recipe.config for recipe in NAMED_RECIPES.values() if recipe.config.name == config.name), None)
+    if named is None or type(named) is not type(config):
+        return name
+    ours, theirs = config.to_dict(), named.to_dict()
+    changed = [f"{key}={_setting_label(ours[key])}" for key in ours
+               if key not in RUN_ONLY_SETTINGS and ours[key] != theirs.get(key)]
+    return f"{name} ({', '.join(changed)})" if changed else name
+
+
+def _setting_label(value) -> str:
+    """A setting as a name shows it: a file by its name (not the folders above it)."""
+    if isinstance(value, (list, tuple)):
+        return "+".join(_setting_label(item) for item in value)
+    if isinstance(value, str) and ("/" in value or "\\" in value):
+        return Path(value).name
+    return str(value)
+
+
 def in_mteb(config: Recipe) -> bool:
     """Whether mteb's registry lists a model of this recipe's name: a named recipe's (a
     recipe file that starts from ``hicl`` and keeps its name describes itself as HiCL does)."""

@@ -48,7 +48,9 @@ class Selection:
 
 
 def _unknown(name: str, known: list[str]) -> UserError:
-    close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+    # Names the text begins (STS1: STS12 ... STS16), in catalogue order, then the closest others.
+    starting = [k for k in known if k.lower().startswith(name.lower())][:5]
+    close = starting or difflib.get_close_matches(name, known, n=3, cutoff=0.5)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     folder = f" A folder {name!r} exists here: write ./{name} to evaluate it." if Path(name).is_dir() else ""
     return UserError(

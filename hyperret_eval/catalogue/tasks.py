@@ -47,6 +47,9 @@ class TaskSpec:
     relevance_threshold: int = 1
     metadata: dict[str, Any] = field(default_factory=dict)
     members: tuple[TaskSpec, ...] = ()  # tasks scored one by one and averaged (CQADupstack's forums)
+    # The data hash (provenance.data_fingerprint) of the files known to hold the dataset of
+    # the mteb task ``metadata_from`` names: data with this hash is mteb's, at its revision.
+    mteb_data_hash: str | None = None
     origin: str = field(default="", compare=False)  # where the entry was declared, for messages
 
     def is_available(self, data_root: Path) -> bool:
@@ -67,7 +70,7 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "name": (str,), "type": (str,), "groups": (list,), "split": (str,), "main_score": (str,),
     "description": (str,), "source": (dict,), "metadata_from": (str,), "reference": (str,),
     "caveat": (str,), "score_range": (list,), "relevance_threshold": (int,), "metadata": (dict,),
-    "aggregate_of": (list,),
+    "aggregate_of": (list,), "mteb_data_hash": (str,),
 }
 _SOURCE_FIELDS = {"format": str, "path": str, "files": list, "beir_url": str, "hf_dataset": str,
                   "hf_revision": str, "fetch_into": str}
@@ -154,6 +157,7 @@ def _parse_entry(entry: Any, origin: str, index: int) -> tuple[TaskSpec, tuple[s
         score_range=(float(score_range[0]), float(score_range[1])),
         relevance_threshold=entry.get("relevance_threshold", 1),
         metadata=dict(entry.get("metadata", {})),
+        mteb_data_hash=entry.get("mteb_data_hash"),
         origin=f"{origin}: task entry {index} ({name!r})",
     )
     return spec, tuple(entry.get("aggregate_of", ()))

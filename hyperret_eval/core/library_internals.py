@@ -13,6 +13,8 @@ renames one breaks it here, and ``tests/test_library_internals.py`` fails naming
   predicted similarity, kept for the paired test (:class:`STSPairScoresHook`);
 - mteb ``mteb.models.model_implementations.MODEL_REGISTRY``: where ``mteb.get_model``
   looks names up; mteb has no call that adds a model to it;
+- ``mteb.get_model`` itself, wrapped so that a path gets a message saying where to load
+  it, since mteb has no hook for names it cannot load;
 - the ``model`` attribute of mteb's ``SentenceTransformerEncoderWrapper``: the
   sentence-transformers model inside, whose ``encode`` the SentEval protocol calls.
 
@@ -40,12 +42,32 @@ def mteb_dataloader(dataset, **kwargs: Any):
     return create_dataloader(dataset, **kwargs)
 
 
-def add_to_mteb_registry(metas: Iterable) -> None:
-    """Make ``mteb.get_model`` and ``mteb.get_model_meta`` find each ``ModelMeta`` by name."""
+def add_to_mteb_registry(metas: Iterable, under: str | None = None) -> None:
+    """Make ``mteb.get_model`` and ``mteb.get_model_meta`` find each ``ModelMeta`` by its
+    name, or by ``under`` (a name mteb would not accept as a model's, such as a path)."""
     from mteb.models.model_implementations import MODEL_REGISTRY
 
     for meta in metas:
-        MODEL_REGISTRY[meta.name] = meta
+        MODEL_REGISTRY[under or meta.name] = meta
+
+
+def in_mteb_registry(name: str) -> bool:
+    """Whether mteb's registry knows a model of that name."""
+    from mteb.models.model_implementations import MODEL_REGISTRY
+
+    return name in MODEL_REGISTRY
+
+
+def wrap_mteb_get_model(wrap) -> None:
+    """Replace ``mteb.get_model`` by ``wrap(mteb.get_model)`` (once: a second call keeps the
+    first wrapper). mteb has no hook through which a package could answer a name it cannot
+    load, such as a path."""
+    import mteb
+
+    if not getattr(mteb.get_model, "_hyperret_wrapped", False):
+        wrapped = wrap(mteb.get_model)
+        wrapped._hyperret_wrapped = True
+        mteb.get_model = wrapped
 
 
 def wrapped_sentence_transformer(encoder):

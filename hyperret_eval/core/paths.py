@@ -29,13 +29,19 @@ def default_cache_root() -> Path:
 def resolve_data_root(cli_value: str | Path | None = None) -> Path:
     """The data root: ``--data-root``, else ``$HYPERRET_DATA``, else ``<cache root>/data``.
 
-    Datasets downloaded when online land here too, so one folder holds everything.
+    Datasets downloaded when online land here too, so one folder holds everything. The
+    path is made absolute but its links are kept, so messages name the path the user gave
+    (what is read is checked where it is read, links resolved).
     """
     if cli_value:
-        return Path(cli_value).expanduser().resolve()
+        return _absolute(Path(cli_value))
     if os.environ.get(DATA_ENV):
-        return Path(os.environ[DATA_ENV]).expanduser().resolve()
-    return (default_cache_root() / "data").resolve()
+        return _absolute(Path(os.environ[DATA_ENV]))
+    return _absolute(default_cache_root() / "data")
+
+
+def _absolute(path: Path) -> Path:
+    return Path(os.path.abspath(path.expanduser()))
 
 
 def resolve_results_dir(cli_value: str | Path | None = None) -> Path:

@@ -100,7 +100,8 @@ class Source:
         return "it has no public download; copy it there by hand"
 
 
-def _not_found(name: str, source: Source, data_root: Path, reason: str | None) -> DataNotFoundError:
+def not_found(name: str, source: Source, data_root: Path, reason: str | None) -> DataNotFoundError:
+    """Dataset ``name`` is missing: where it was looked for, why it was not fetched, where to put it."""
     why = f" The download failed: {reason}." if reason else ""
     return DataNotFoundError(
         f"Dataset {name!r} is not in the data root: looked for {source.local_path(data_root)}.{why} "
@@ -124,9 +125,9 @@ def fetch(name: str, source: Source, split: str, data_root: Path) -> None:
         elif source.hf_dataset:
             download.download_hf_dataset(source.hf_dataset, source.hf_revision, source.hf_snapshot_path(data_root))
         else:
-            raise _not_found(name, source, data_root, None)
+            raise not_found(name, source, data_root, None)
     except download.DownloadError as exc:
-        raise _not_found(name, source, data_root, str(exc)) from None
+        raise not_found(name, source, data_root, str(exc)) from None
 
 
 def _read_hf_snapshot(folder: Path, split: str) -> STSPairs:

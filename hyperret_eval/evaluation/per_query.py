@@ -37,14 +37,16 @@ def per_query_path(result_path: Path) -> Path:
 
 
 def save_per_query(result_path: Path, task_result, model_meta, task_type: str, split: str,
-                   body: dict[str, Any]) -> Path:
-    """Write the per-query file of ``task_result`` (saved at ``result_path``), atomically."""
+                   body: dict[str, Any], data_revision: str | None = None) -> Path:
+    """Write the per-query file of ``task_result`` (saved at ``result_path``), atomically.
+    ``data_revision``: the hash of the data (the result's ``dataset_revision`` may be mteb's
+    revision of it), by which two files pair up."""
     path = per_query_path(result_path)
     header = {
         "format": FORMAT,
         "task_name": task_result.task_name,
         "task_type": task_type,
-        "dataset_revision": task_result.dataset_revision,
+        "dataset_revision": data_revision or task_result.dataset_revision,
         "model_name": model_meta.name,
         "model_revision": model_meta.revision,
         "split": split,

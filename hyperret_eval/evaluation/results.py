@@ -18,6 +18,7 @@ import platform
 import shlex
 import shutil
 import sys
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import package_versions
+from hyperret_eval.data.trec import trec_qrels_lines, trec_run_lines
 
 RUNS_FOLDER = "runs"
 
@@ -50,12 +52,23 @@ def finished_result(folder: Path, task_name: str, dataset_revision: str):
         return None
     try:
         result = TaskResult.from_disk(path)
+        computed_on = data_revision(json.loads(path.read_text(encoding="utf-8")))
     except Exception:  # noqa: BLE001 - any unreadable file is one to redo, not to trust
         return None
-    return result if result.dataset_revision == dataset_revision else None
+    return result if computed_on == dataset_revision else None
 
 
 PROVENANCE_KEY = "hyperret"
+# The hash of the data a result was computed on, in its provenance: its dataset_revision
+# is mteb's revision where the data is mteb's dataset (results from before name the hash there).
+DATA_REVISION_KEY = "data_revision"
+
+
+def data_revision(body: dict[str, Any]) -> str | None:
+    """The hash of the data a result file's scores were computed on."""
+    provenance = body.get(PROVENANCE_KEY)
+    own = provenance.get(DATA_REVISION_KEY) if isinstance(provenance, dict) else None
+    return own or body.get("dataset_revision")
 
 
 def recorded_provenance(path: Path) -> dict[str, Any]:
@@ -102,26 +115,33 @@ def model_meta_dict(model_meta) -> dict[str, Any]:
 PREDICTIONS_FOLDER = "predictions"
 
 
-def save_predictions(staged: Path, folder: Path, run_name: str, retrieval: bool) -> None:
+def save_predictions(staged: Path, folder: Path, run_name: str,
+                     qrels: Mapping[str, Mapping[str, Mapping[str, int]]] | None) -> None:
     """Keep the predictions mteb wrote to ``staged`` (``<Task>_predictions.json``, per
-    subset and split) in ``folder``. A retrieval run (each query's top documents and
-    scores) is also written as TREC run files, the format trec_eval and ir-measures read:
-    ``<Task>.<split>.trec`` (``<Task>.<subset>.<split>.trec`` for a task of several
-    subsets, such as CQADupstack's forums). Each file is written atomically."""
+    subset and split) in ``folder``. A retrieval run (``qrels`` given: each task's
+    judgements, by task name) is also written in the files trec_eval, ir-measures and ranx
+    read: the run as ``<Task>.<split>.trec`` (``<Task>.<subset>.<split>.trec`` for a task of
+    several subsets) and the task's qrels beside it as ``<Task>.<split>.qrels``. Each file
+    is written atomically."""
     atomic.write_with(folder / staged.name, lambda target: shutil.copyfile(staged, target))
-    if not retrieval:
+    if qrels is None:
         return
-    from beir.util import save_runfile
-
     task = staged.name.removesuffix("_predictions.json")
     subsets = {name: splits for name, splits in json.loads(staged.read_text(encoding="utf-8")).items()
                if name != "mteb_model_meta"}
     for subset, splits in subsets.items():
         for split, ranking in splits.items():
             stem = f"{task}.{split}" if len(subsets) == 1 else f"{task}.{subset}.{split}"
-            top_k = max((len(documents) for documents in ranking.values()), default=0)
-            atomic.write_with(folder / f"{stem}.trec", lambda target, ranking=ranking, top_k=top_k: save_runfile(
-                str(target), ranking, run_name=run_name, top_k=top_k))
+            _write_lines(folder / f"{stem}.trec", trec_run_lines(ranking, run_name))
+            _write_lines(folder / f"{task}.{split}.qrels", trec_qrels_lines(qrels[task]))
+
+
+def _write_lines(target: Path, lines: Iterable[str]) -> None:
+    def write(tmp: Path) -> None:
+        with open(tmp, "w", encoding="utf-8") as out:
+            out.writelines(lines)
+
+    atomic.write_with(target, write)
 
 
 class RunManifest:
@@ -161,6 +181,12 @@ class RunManifest:
 
     def add_result(self, entry: dict[str, Any]) -> None:
         self.body["results"].append(entry)
+        self.save()
+
+    def add_senteval(self, entry: dict[str, Any]) -> None:
+        """One model's run of the papers' SentEval STS protocol (its wall time), apart from
+        the MTEB results: the two protocols' costs are read separately."""
+        self.body.setdefault("senteval", []).append(entry)
         self.save()
 
     def finish(self) -> None:

@@ -20,16 +20,15 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import mteb
 
 from hyperret_eval.catalogue.checkpoints import ensure_checkpoint
-from hyperret_eval.catalogue.models import ResolvedModel, resolve_models
-from hyperret_eval.catalogue.selection import select_tasks
-from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
+from hyperret_eval.catalogue.models import ResolvedModel
+from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core import atomic
 from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.core.distributed import init_world, resolve_device
@@ -48,34 +47,16 @@ from hyperret_eval.evaluation.encode_counter import counting_encoded_texts
 from hyperret_eval.evaluation.per_query import per_query_path, save_per_query
 from hyperret_eval.evaluation.progress import QUIET, Progress
 from hyperret_eval.evaluation.results import (
-    PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, recorded_provenance, save_predictions,
-    save_task_result,
+    DATA_REVISION_KEY, PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, recorded_provenance,
+    save_predictions, save_task_result,
 )
+from hyperret_eval.evaluation.run_options import CheckedRun, RunOptions, check_run
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
 from hyperret_eval.integrations.mteb_sharded import search_model_for
 from hyperret_eval.integrations.mteb_tasks import build_task, per_item_scores
 
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class RunOptions:
-    tasks: str
-    models: str
-    data_root: Path
-    output_dir: Path
-    device: str = "auto"
-    batch_size: int = 32
-    seed: int = 42
-    senteval: bool = True  # also report the SimCSE/HiCL papers' STS protocol when STS runs
-    retrain: bool = False  # train recipe checkpoints again from scratch, even complete ones
-    train_missing: bool = True  # train a missing recipe checkpoint; if False, that is an error
-    save_predictions: bool = False  # also keep each retrieval run (top-k per query) beside the scores
-    argv: list[str] = field(default_factory=list)
-    task_files: list[Path] = field(default_factory=list)  # the user's catalogue files (--task-file)
-    split: str | None = None  # the split of folders named in --tasks (--split)
-    overwrite: bool = False  # evaluate again a model x task whose result is already in output_dir
 
 
 @dataclass
@@ -125,18 +106,18 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> lis
     return prepared
 
 
+def as_mteb_task(task: PreparedTask, data_root: Path, seed: int):
+    """The mteb task that evaluates ``task``, naming where its data was read and its hash."""
+    return build_task(task.spec, task.data, dataset_path=str(task.spec.location(data_root)),
+                      dataset_revision=task.revision, seed=seed)
+
+
 def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
                  world: World = World(), progress: Progress = QUIET, model_digest: str | None = None) -> Score | None:
     """Evaluate one model on one task; only rank 0 writes the result and its per-query
     file (and returns a Score). ``model_digest``: :func:`model_sha256` of the model's
     folder, recorded in the result (computed here when not given)."""
-    mteb_task = build_task(
-        task.spec,
-        task.data,
-        dataset_path=str(task.spec.location(options.data_root)),
-        dataset_revision=task.revision,
-        seed=options.seed,
-    )
+    mteb_task = as_mteb_task(task, options.data_root, options.seed)
     keep_predictions = options.save_predictions and world.is_main
     with tempfile.TemporaryDirectory(prefix="hyperret-predictions-") as staging, \
             progress.task(f"{resolved.key} on {task.spec.name}", task.texts, detail=task.what) as shown:
@@ -155,17 +136,25 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         if not world.is_main:
             return None
         task_result = result.task_results[0]
+        # The data's own hash: the result's dataset_revision is mteb's where the data is mteb's dataset.
         provenance = {**resolved.provenance(), "model_sha256": model_digest or model_sha256(resolved.path),
-                      "run": run_record}
+                      "run": run_record, DATA_REVISION_KEY: task.revision}
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
         save_per_query(path, task_result, model.mteb_model_meta, task.spec.type, task.spec.split,
-                       per_item_scores(mteb_task))
+                       per_item_scores(mteb_task), data_revision=task.revision)
         shown.done(f"{task.spec.main_score} {100 * task_result.get_score():.2f}")
         # mteb writes predictions in place; they reach the results folder by atomic writes.
         for staged in Path(staging).glob("*.json") if keep_predictions else ():
             save_predictions(staged, path.parent / PREDICTIONS_FOLDER, run_name=_run_name(model.mteb_model_meta),
-                             retrieval=task.spec.type == "Retrieval")
+                             qrels=_qrels_by_task(task) if task.spec.type == "Retrieval" else None)
     return _score(resolved, task, task_result, path, wall)
+
+
+def _qrels_by_task(task: PreparedTask) -> dict[str, dict[str, dict[str, int]]]:
+    """The judgements of a retrieval task by task name: its own, or each member's."""
+    if isinstance(task.data, RetrievalCollection):
+        return {name: part.qrels for name, part in task.data.parts.items()}
+    return {task.spec.name: task.data.qrels}
 
 
 def _run_name(meta) -> str:
@@ -238,13 +227,11 @@ def _merge_senteval_file(target: Path, resolved: ResolvedModel, report: dict) ->
                                    **senteval_sts.merged(previous, report)})
 
 
-def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
-    selection = select_tasks(options.tasks, load_catalogue(options.task_files), options.split)
-    models = resolve_models(options.models, options.data_root)
+def run(options: RunOptions, progress: Progress = Progress(), checked: CheckedRun | None = None) -> RunReport:
+    """``checked``: what :func:`check_run` returned for ``options``, if it was called already."""
+    checked = checked or check_run(options)
+    selection, models = checked.selection, checked.models
     device = resolve_device(options.device)
-    if options.batch_size < 1:
-        raise UserError(f"--batch-size must be at least 1, got {options.batch_size}")
-    atomic.check_writable_folder(options.output_dir, "--output-dir")
     tasks = prepare_tasks(available_tasks(selection, options.data_root, progress.note), options.data_root,
                           progress.note)
     senteval_sets = _senteval_sets(options, tasks, progress)
@@ -319,8 +306,12 @@ def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
                 progress.note(f"Skipping the SentEval STS protocol for {resolved.key}: its STS results were kept, "
                               f"and its report is in {kept} (--overwrite evaluates it again)")
             else:
+                started = time.perf_counter()
                 senteval[resolved.key] = _senteval_report(model or load_for_mteb(resolved, device), resolved,
                                                           senteval_sets, options, progress)
+                manifest.add_senteval({"model": resolved.mteb_name, "revision": resolved.revision,
+                                       "tasks": list(senteval_sets.by_set),
+                                       "wall_time_s": round(time.perf_counter() - started, 2)})
     if world.is_main:
         manifest.finish()
     return RunReport(scores, senteval)
@@ -336,4 +327,8 @@ def _senteval_sets(options: RunOptions, tasks: list[PreparedTask], progress: Pro
         progress.note(f"SentEval copies of the STS data are not under {options.data_root}: "
                       "skipping the papers' protocol")
         return None
+    progress.note(f"Also running the SimCSE/HiCL papers' STS protocol on SentEval's copies of "
+                  f"{', '.join(s.name for s in sets)}: those copies are lower-cased and tokenized, so their "
+                  "texts are encoded anew (MTEB's embeddings cannot be reused), which takes about as long again "
+                  "as MTEB's STS evaluation; --no-senteval skips it")
     return senteval_sts.load(options.data_root, sets)

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderWrapper
-
 # The paper behind each kind of model our recipes train (HiCL's for the sentence encoders).
 PAPERS = {"sentence-transformers": "https://arxiv.org/abs/2310.09720", "hypencoder": "https://arxiv.org/abs/2502.05364"}
 
@@ -40,6 +38,17 @@ def trained_metadata(training_datasets: frozenset[str] | None, adapted_from: str
     return {"training_datasets": set(training_datasets) | inherited, "adapted_from": adapted_from}
 
 
+def inherited_metadata(adapted_from: str | None) -> dict[str, Any]:
+    """What a checkpoint our recipes trained from ``adapted_from`` keeps of it, as mteb
+    describes it: its licence and languages; and its weights are open, as ours are (the
+    recipe, data and code that make them are public)."""
+    backbone = described_by_mteb(adapted_from)
+    kept = {"open_weights": True}
+    if backbone is not None:
+        kept.update({key: getattr(backbone, key) for key in ("license", "languages") if getattr(backbone, key)})
+    return kept
+
+
 class KeepsCheckpointRevision:
     """``mteb_model_meta`` as a property: metadata set without a revision keeps the one
     the model was loaded with."""
@@ -56,7 +65,3 @@ class KeepsCheckpointRevision:
         if meta is not None and meta.revision is None and known is not None:
             meta = meta.model_copy(update={"revision": known})
         self._mteb_meta = meta
-
-
-class CheckpointEncoderWrapper(KeepsCheckpointRevision, SentenceTransformerEncoderWrapper):
-    """mteb's sentence-transformers wrapper, keeping the revision it was loaded with."""

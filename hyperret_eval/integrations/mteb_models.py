@@ -2,8 +2,9 @@
 ``mteb.get_model("hyperret/hicl-minilm-l6")`` (and ``mteb run -m`` through
 ``hyperret-mteb``) loads it, and :func:`load_model` for anything else we can load.
 
-``import hyperret_eval`` has :func:`register` called when mteb is imported. A registered
-loader finds the checkpoint its recipe trains on the data root of ``$HYPERRET_DATA``; it
+``mteb.get_model`` given a folder or file (mteb has no hook for paths) raises an error
+saying where such a model loads instead. Importing this module calls :func:`register`;
+``import hyperret_eval`` imports it when mteb is imported. A registered loader finds the checkpoint its recipe trains on the data root of ``$HYPERRET_DATA``; it
 never trains: a missing checkpoint is an error that says how to train it. The registered
 metadata carries no revision, as the checkpoint's fingerprint depends on the training
 data; the loaded model's metadata has it. mteb names an experiment after every keyword
@@ -13,6 +14,8 @@ argument a loader is given, so the registered loaders take none but ``search``;
 
 from __future__ import annotations
 
+import functools
+from pathlib import Path
 from typing import Any
 
 from mteb.models import ModelMeta
@@ -20,7 +23,7 @@ from mteb.models import ModelMeta
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, model_kind
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.library_internals import add_to_mteb_registry
+from hyperret_eval.core.library_internals import add_to_mteb_registry, in_mteb_registry, wrap_mteb_get_model
 from hyperret_eval.integrations.mteb_meta import PAPERS, trained_metadata
 from hyperret_eval.models.backbones import backbone_hub_id
 
@@ -118,6 +121,42 @@ def _model_metas() -> dict[str, ModelMeta]:
 MODEL_METAS = _model_metas()
 
 
+class NotAnMtebModelName(UserError, NotImplementedError):
+    """``mteb.get_model`` given a folder or a file: mteb would end in its own
+    NotImplementedError ("No model implementation is available for this model")."""
+
+
+def _naming_where_paths_load(get_model):
+    """``mteb.get_model``, saying where to go for a path that mteb cannot load (it loads
+    registry names and hub ids, and has no hook for paths); any other name goes to mteb."""
+    @functools.wraps(get_model)
+    def get_model_or_say_where(model_name, *args, **kwargs):
+        if isinstance(model_name, str) and not in_mteb_registry(model_name) and Path(model_name).expanduser().exists():
+            raise NotAnMtebModelName(
+                f"mteb.get_model({model_name!r}): mteb loads models by registry name or hub id and has no hook "
+                f"through which a package could load a folder or a file. Load it with "
+                f"hyperret_eval.load_model({model_name!r}) (ready for mteb.evaluate), or run it with "
+                f"`hyperret-mteb run -m {model_name}` or `hyperret-eval run --models {model_name}`.")
+        return get_model(model_name, *args, **kwargs)
+
+    return get_model_or_say_where
+
+
 def register() -> None:
-    """Add our ModelMetas to mteb's registry (idempotent)."""
+    """Add our ModelMetas to mteb's registry, and have ``mteb.get_model`` answer a path
+    with where to load it (idempotent)."""
     add_to_mteb_registry(MODEL_METAS.values())
+    wrap_mteb_get_model(_naming_where_paths_load)
+
+
+def register_loaded(key: str, model) -> None:
+    """Put an already loaded model in mteb's registry under ``key`` (the path a user
+    typed), so that ``mteb.get_model(key)`` returns it with its own metadata."""
+
+    def loader(model_name: str, revision: str | None = None, **kwargs: Any):
+        return model
+
+    add_to_mteb_registry([model.mteb_model_meta.model_copy(update={"loader": loader})], under=key)
+
+
+register()

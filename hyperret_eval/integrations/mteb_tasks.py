@@ -67,7 +67,9 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
     """mteb metadata for a catalogue entry.
 
     ``dataset`` records where the data was read and its content fingerprint, so a result
-    file names the exact data it was computed on. Descriptive fields (domains, licence,
+    file names the exact data it was computed on; for data known to be the dataset of the
+    mteb task it reproduces (``mteb_data_hash``), mteb's dataset path and revision, as
+    mteb's own result would (the fingerprint is kept in the result's provenance). Descriptive fields (domains, licence,
     citation) come from the mteb task named by ``metadata_from``, else from the entry.
     """
     own: dict[str, Any] = {
@@ -89,6 +91,8 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
         own["reference"] = spec.reference
     if spec.metadata_from:
         base = _registered(spec.metadata_from).metadata
+        if spec.mteb_data_hash is not None and spec.mteb_data_hash == dataset_revision:
+            own["dataset"] = dict(base.dataset)  # mteb's own dataset: its path and revision
         if spec.members:
             own.pop("category")  # an aggregate's own fields, computed by mteb from its tasks, stay
         return base.model_copy(update=own)

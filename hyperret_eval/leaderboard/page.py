@@ -215,7 +215,8 @@ def _details(section: Section, row: Row) -> str:
 def _model_facts(section: Section, row: Row) -> str:
     info = row.info
     trained_on = row.trained_on(section.tasks)
-    zero_shot = {True: "yes, on every task here", None: "unknown: the model declares no training data",
+    unknown = "unknown: the model declares no training data" if info else "unknown: no readable model_meta.json"
+    zero_shot = {True: "yes, on every task here", None: unknown,
                  False: f"no: trained on {', '.join(trained_on)}"}[row.zero_shot(section.tasks)]
     parts = ['<dl class="facts">', _item("Model", row.model), _item("Revision", row.revision)]
     if info is None:

@@ -49,7 +49,7 @@ from hyperret_eval.leaderboard.store import (
 )
 from hyperret_eval.leaderboard.tables import DEFAULT_BASELINE, ModelKey, build_sections, comparisons_of
 from hyperret_eval.leaderboard.validate import (
-    MODEL_META_FILE, Problem, ValidResult, find_task_result_files, model_folder_name, validate_file,
+    MODEL_META_FILE, Problem, UnknownTask, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
 from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.paths import inside, one_component
@@ -69,6 +69,7 @@ class PublishSummary:
     benchmarks: str | None = None  # "added", "unchanged" or "replaced" when a file was given
     withdrawn: list[Key] = field(default_factory=list)
     reproduced: list[Key] = field(default_factory=list)  # published already, with these scores, from another run
+    skipped: list[str] = field(default_factory=list)  # one line per result of a task outside the catalogue
     written: bool = False
 
 
@@ -82,12 +83,14 @@ def publish(results_dirs: list[Path], leaderboard_dir: Path, replace: bool = Fal
     if leaderboard_dir.exists() and not leaderboard_dir.is_dir():
         raise UserError(f"{leaderboard_dir} is a file; --leaderboard names a folder")
     withdrawals = [_parse_withdrawal(text) for text in withdraw or []]
-    results = _validated_results(results_dirs, catalogue)
+    results, skipped = _validated_results(results_dirs, catalogue)
     lock = leaderboard_dir.with_name(f".{leaderboard_dir.name}.lock")
     waiting = f"Waiting for another publish to {leaderboard_dir} (lock {lock})"
     with exclusive_lock(lock, on_wait=lambda: print(waiting, file=sys.stderr)):
         _refuse_links_leaving(leaderboard_dir)
-        return _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals, baseline)
+        summary = _publish_locked(results, leaderboard_dir, replace, benchmarks_file, catalogue, withdrawals, baseline)
+    summary.skipped = skipped
+    return summary
 
 
 def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], leaderboard_dir: Path, replace: bool,
@@ -179,13 +182,14 @@ def _model_meta_files(results: dict[Key, tuple[ValidResult, dict[str, Any]]],
 def _model_infos(entries: dict[Key, dict[str, Any]], meta_files: dict[ModelKey, Path],
                  leaderboard_dir: Path) -> dict[ModelKey, ModelInfo]:
     """What each published model revision's model_meta.json says: the file published with
-    it now, else the one published before (the copy its results folder keeps)."""
-    tasks: dict[ModelKey, list[str]] = {}
-    for model, revision, task in entries:
-        tasks.setdefault((model, revision), []).append(task)
+    it now, else the one published before (the copy its results folder keeps). Zero-shot
+    flags cover every task on the leaderboard, not only those the model was evaluated on:
+    a table asks about all of its tasks."""
+    models = {(model, revision) for model, revision, _ in entries}
+    all_tasks = sorted({task for _, _, task in entries})
     infos = {}
-    for key, its_tasks in tasks.items():
-        info = read_model_info(meta_files.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, its_tasks)
+    for key in sorted(models):
+        info = read_model_info(meta_files.get(key) or published_folder(leaderboard_dir, *key) / MODEL_META_FILE, all_tasks)
         if info is not None:
             infos[key] = info
     return infos
@@ -237,8 +241,10 @@ def _withdraw(entries: dict[Key, dict[str, Any]], withdrawals: list[tuple[str, s
     return withdrawn
 
 
-def _validated_results(results_dirs: list[Path], catalogue: dict[str, TaskSpec]) -> dict[Key, tuple[ValidResult, dict[str, Any]]]:
-    """Every task result file under the folders, checked; a UserError listing all problems if any."""
+def _validated_results(results_dirs: list[Path], catalogue: dict[str, TaskSpec]
+                       ) -> tuple[dict[Key, tuple[ValidResult, dict[str, Any]]], list[str]]:
+    """Every task result file under the folders, checked; a UserError listing all problems
+    if any. Results of tasks outside the catalogue are left out, each with one line saying so."""
     files = []
     for folder in results_dirs:
         if not folder.is_dir():
@@ -248,9 +254,13 @@ def _validated_results(results_dirs: list[Path], catalogue: dict[str, TaskSpec])
             raise UserError(f"{folder}: no task result files in it (expected <org>__<model>/<revision>/<Task>.json)")
         files.extend(found)
     problems: list[Problem] = []
+    skipped: list[str] = []
     results: dict[Key, tuple[ValidResult, dict[str, Any]]] = {}
     for path in files:
         checked = validate_file(path, catalogue)
+        if isinstance(checked, list) and checked and all(isinstance(p, UnknownTask) for p in checked):
+            skipped.extend(str(p) for p in checked)
+            continue
         if isinstance(checked, list):
             problems.extend(checked)
             continue
@@ -265,7 +275,7 @@ def _validated_results(results_dirs: list[Path], catalogue: dict[str, TaskSpec])
         bad_files = len({p.path for p in problems})
         raise UserError("\n".join([f"nothing was published; {bad_files} of {len(files)} result files are not valid:",
                                    *(f"  {p}" for p in problems)]))
-    return results
+    return results, skipped
 
 
 def _published_benchmarks(leaderboard_dir: Path) -> dict[str, Any] | None:

@@ -17,6 +17,7 @@ from typing import Any
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.evaluation.results import data_revision
 from hyperret_eval.integrations import ir_metrics
 from hyperret_eval.leaderboard.validate import ValidResult
 
@@ -49,7 +50,7 @@ def build_entry(result: ValidResult) -> dict[str, Any]:
         "main_metric": spec.main_score,
         "main_score": _mean(entry["main_score"] for entry in result.split_scores),
         "metrics": _main_metrics(result.split_scores, spec),
-        "dataset_revision": body["dataset_revision"],
+        "dataset_revision": data_revision(body),  # the data's hash: equal hashes, equal data
         "mteb_version": body["mteb_version"],
         "evaluation_time_s": body["evaluation_time"],
         "evaluated_at": _iso_date(body.get("date")),
@@ -123,8 +124,11 @@ class Merge:
     conflicts: list[str] = field(default_factory=list)
 
 
-# What a reproduction must match: the scores, and the data they were computed on.
+# What a reproduction must match: the scores, and the data they were computed on. The
+# scores within REPRODUCTION_TOLERANCE (on mteb's 0-1 scale, so 0.01 points x100): thread
+# counts, BLAS builds and hardware move the last decimals of a metric, not what it says.
 SCORE_FIELDS = ("task_type", "split", "main_metric", "main_score", "metrics", "dataset_revision")
+REPRODUCTION_TOLERANCE = 1e-4
 
 
 def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[str, Any]]], replace: bool) -> Merge:
@@ -143,17 +147,20 @@ def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[s
         elif old == entry or _runs_of(old).count(entry["provenance"]["run"]):
             result.unchanged.append(key)
             continue
-        elif all(old.get(name) == entry.get(name) for name in SCORE_FIELDS):
+        elif _reproduces(old, entry):
             result.reproduced.append(key)
-            reproductions = [*old["provenance"].get("reproductions", []), entry["provenance"]["run"]]
+            # The reproduction's own scores beside its run, the published ones staying the entry's.
+            scores = {"main_score": entry["main_score"], "metrics": entry["metrics"]}
+            reproductions = [*old["provenance"].get("reproductions", []), {**entry["provenance"]["run"],
+                                                                           "scores": scores}]
             entry = {**old, "provenance": {**old["provenance"], "reproductions": reproductions}}
         elif replace:
             result.replaced.append(key)
         else:
             result.conflicts.append(
                 f"{path}: {key[0]}@{key[1]} on {key[2]} is already published from "
-                f"{_describe(old)}; this file is from {_describe(entry)}, and differs in "
-                f"{_differences(old, entry)}. Pass --replace to publish it instead."
+                f"{_describe(old)}; this file is from {_describe(entry)}, and differs (beyond "
+                f"{REPRODUCTION_TOLERANCE:g}) in {_differences(old, entry)}. Pass --replace to publish it instead."
             )
             continue
         result.entries[key] = entry
@@ -162,20 +169,34 @@ def merge(existing: list[dict[str, Any]], incoming: dict[Key, tuple[Path, dict[s
 
 def _runs_of(entry: dict[str, Any]) -> list[dict[str, Any]]:
     """The run that produced a published entry and the runs that reproduced it."""
-    return [entry["provenance"]["run"], *entry["provenance"].get("reproductions", [])]
+    reproductions = entry["provenance"].get("reproductions", [])
+    return [entry["provenance"]["run"], *({k: v for k, v in run.items() if k != "scores"} for run in reproductions)]
+
+
+def _same_score(old: Any, new: Any) -> bool:
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (old, new))
+    return abs(old - new) <= REPRODUCTION_TOLERANCE if numbers else old == new
+
+
+def _reproduces(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """The same task, split and data, and every score within the tolerance."""
+    metrics_old, metrics_new = old.get("metrics") or {}, new.get("metrics") or {}
+    return (all(old.get(name) == new.get(name) for name in SCORE_FIELDS if name not in ("main_score", "metrics"))
+            and _same_score(old.get("main_score"), new.get("main_score")) and metrics_old.keys() == metrics_new.keys()
+            and all(_same_score(metrics_old[name], metrics_new[name]) for name in metrics_old))
 
 
 def _differences(old: dict[str, Any], new: dict[str, Any]) -> str:
     """What keeps ``new`` from reproducing ``old``, in words: the metrics or fields whose
-    values differ, old -> new (a metric that differs in the fifth decimal is shown so)."""
+    values differ beyond the tolerance, old -> new."""
     changed = []
     for name in SCORE_FIELDS:
         if name == "metrics":
             metrics_old, metrics_new = old.get(name) or {}, new.get(name) or {}
             changed += [f"{metric} {metrics_old.get(metric)!r} -> {metrics_new.get(metric)!r}"
                         for metric in sorted(metrics_old.keys() | metrics_new.keys())
-                        if metrics_old.get(metric) != metrics_new.get(metric)]
-        elif old.get(name) != new.get(name):
+                        if not _same_score(metrics_old.get(metric), metrics_new.get(metric))]
+        elif not _same_score(old.get(name), new.get(name)):
             changed.append(f"{name} {old.get(name)!r} -> {new.get(name)!r}")
     return "; ".join(changed)
 

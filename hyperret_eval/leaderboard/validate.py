@@ -17,7 +17,7 @@ from typing import Any
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
-from hyperret_eval.evaluation.results import PROVENANCE_KEY, RUNS_FOLDER
+from hyperret_eval.evaluation.results import DATA_REVISION_KEY, PROVENANCE_KEY, RUNS_FOLDER
 
 MODEL_META_FILE = "model_meta.json"
 SOURCES = ("packaged", "recipe", "local", "hub")
@@ -32,6 +32,11 @@ class Problem:
 
     def __str__(self) -> str:
         return f"{self.path}: {self.message}"
+
+
+class UnknownTask(Problem):
+    """A result of a task outside the catalogue (a folder or task file of the user's own):
+    publishing skips it, saying so, and publishes the rest."""
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,9 @@ def validate_file(path: Path, catalogue: dict[str, TaskSpec]) -> ValidResult | l
     split_scores = _check_scores(body, spec, problems) if spec is not None else []
     _check_provenance(body.get(PROVENANCE_KEY), revision, problems)
     model_name = _check_model_meta(path.parent / MODEL_META_FILE, revision, path.parent.parent.name, problems)
+    unknown = [p for p in problems if isinstance(p, UnknownTask)]
+    if unknown:
+        return unknown
     if problems:
         return [Problem(path, p) for p in problems]
     return ValidResult(path, path.parent / MODEL_META_FILE, model_name, revision, spec, body, split_scores)
@@ -116,7 +124,8 @@ def _check_task(body: dict[str, Any], path: Path, catalogue: dict[str, TaskSpec]
     if name != path.stem:
         problems.append(f"task_name {name!r} does not match the file name {path.name!r}")
     if name not in catalogue:
-        problems.append(f"unknown task {name!r}; the catalogue has {', '.join(catalogue)}")
+        problems.append(UnknownTask(path, f"task {name!r} is not in the catalogue (a folder or task file of "
+                                          "your own), so the leaderboard has no table for it; not published"))
         return None
     return catalogue[name]
 
@@ -162,6 +171,9 @@ def _check_provenance(provenance: Any, revision: str, problems: list[str]) -> No
         problems.append("provenance has no revision")
     elif provenance["revision"] != revision:
         problems.append(f"provenance revision {provenance['revision']!r} differs from the folder's revision {revision!r}")
+    data = provenance.get(DATA_REVISION_KEY)
+    if data is not None and (not isinstance(data, str) or not data):
+        problems.append(f"provenance {DATA_REVISION_KEY} must be the data's hash (a string), found {data!r}")
     if source == "recipe":
         checkpoint = provenance.get("checkpoint")
         fingerprint = checkpoint.get("fingerprint") if isinstance(checkpoint, dict) else None

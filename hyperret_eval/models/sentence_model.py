@@ -26,14 +26,39 @@ class BoundedSentenceTransformer(SentenceTransformer):
         return super().preprocess([clip_text(item, limit) if isinstance(item, str) else item for item in inputs],
                                   prompt=prompt, **kwargs)
 
+    def save(self, path: str, *args, **kwargs) -> None:
+        """sentence-transformers' save (``save_pretrained`` too), naming our module classes
+        by the file the folder carries, so the copy loads without this package as well."""
+        super().save(path, *args, **kwargs)
+        _name_portable_module_types(Path(path))
+
+
+# How a checkpoint names HiCL's module: by the file it carries (what sentence-transformers
+# imports with trust_remote_code=True where this package is not installed).
+PORTABLE_HICL_TYPE = "modeling_hicl.HiCLEncoder"
+
 
 def _our_module_classes() -> dict[str, type]:
-    """The sentence-transformers module classes of this project, by the name ``modules.json``
-    gives them. The name is written out, not read off the class: it is what saved
-    checkpoints hold, so they keep loading wherever the class comes to live."""
-    from hyperret_eval.models.hicl.module import HiCLEncoder
+    """The sentence-transformers module classes of this project, by the names ``modules.json``
+    gives them: the portable name, the class's path here (a plain sentence-transformers
+    save), and the path it had before it moved. Names are written out, not read off the
+    class: they are what saved checkpoints hold. Whatever the name, this installed class
+    is used; the file a checkpoint carries is never imported."""
+    from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 
-    return {"hyperret_eval.models.hicl.module.HiCLEncoder": HiCLEncoder}
+    return {name: HiCLEncoder for name in (PORTABLE_HICL_TYPE, "hyperret_eval.models.hicl.modeling_hicl.HiCLEncoder",
+                                           "hyperret_eval.models.hicl.module.HiCLEncoder")}
+
+
+def _name_portable_module_types(folder: Path) -> None:
+    """Rewrite ``modules.json`` in a folder just saved so that our module classes go by
+    their portable name."""
+    modules_file = folder / "modules.json"
+    modules = read_json(modules_file, "model's module list")
+    ours = _our_module_classes()
+    if any(module.get("type") in ours for module in modules):
+        atomic.write_json(modules_file, [{**module, "type": PORTABLE_HICL_TYPE} if module.get("type") in ours
+                                         else module for module in modules])
 
 
 def _library_module_classes() -> dict[str, type]:
@@ -104,6 +129,7 @@ def save_sentence_transformer(model: SentenceTransformer, folder: Path, extra: C
 
     def fill(staging: Path) -> None:
         model.save(str(staging))
+        _name_portable_module_types(staging)
         extra(staging)
 
     atomic.write_directory(folder, fill)

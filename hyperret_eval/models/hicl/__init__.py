@@ -9,7 +9,7 @@ __all__ = ["HiCLEncoder"]
 
 def __getattr__(name: str):
     if name == "HiCLEncoder":
-        from hyperret_eval.models.hicl.module import HiCLEncoder
+        from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 
         return HiCLEncoder
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

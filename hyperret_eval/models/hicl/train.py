@@ -7,6 +7,7 @@ and atomic saves, is :func:`hyperret_eval.models.training.train_resumable`.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,11 +17,13 @@ import torch
 from hyperret_eval.core.provenance import data_fingerprint
 from hyperret_eval.data.text import read_lines, unlabeled_texts
 from hyperret_eval.models.backbones import backbone_path
+from hyperret_eval.models.hicl.card import write_model_card
 from hyperret_eval.models.hicl.config import TrainConfig
 from hyperret_eval.models.hicl.losses import hicl_loss
-from hyperret_eval.models.hicl.module import HiCLEncoder
+from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 from hyperret_eval.models.sentence_model import save_sentence_transformer
 from hyperret_eval.models.training import Trainee, TrainResult, train_resumable
+from hyperret_eval.models.training_state import read_state
 
 
 def _load_texts(config: TrainConfig, data_root: Path | None) -> tuple[list[str], list[Path]]:
@@ -41,6 +44,7 @@ class _HiCLTrainee(Trainee):
             max_tokens=config.max_tokens,
             pooling=config.pooling,
             aggregation=config.aggregation,
+            recipe=json.loads(json.dumps(config.to_dict())),  # as the training state holds it
         )
         self.model.to(device)
         self.train_mode()
@@ -68,7 +72,12 @@ class _HiCLTrainee(Trainee):
 
         # Wrapping the encoder puts it in eval mode; the loop switches dropout back on.
         model = SentenceTransformer(modules=[self.model], device=str(next(self.model.parameters()).device))
-        save_sentence_transformer(model, folder, extra)
+
+        def state_and_card(staging: Path) -> None:
+            extra(staging)
+            write_model_card(staging, read_state(staging))
+
+        save_sentence_transformer(model, folder, state_and_card)
 
 
 def train(config: TrainConfig, output: Path, data_root: Path | None, device: str = "cpu",
