@@ -61,6 +61,14 @@ def _run_sts(capsys, recipe: Path, data_root: Path, output: Path, *extra: str):
     return code, out, err
 
 
+def _result_file(output: Path, checkpoint) -> Path:
+    """Where ``run`` writes the STS12 result of ``checkpoint`` (its recipe's model name)."""
+    from hyperret_eval.catalogue.recipes import checkpoint_model_name
+    from hyperret_eval.evaluation.results import model_folder
+
+    return model_folder(output, checkpoint_model_name(checkpoint.config), checkpoint.fingerprint) / "STS12.json"
+
+
 def _sessions(log: Path) -> int:
     return sum(line.startswith("=== ") for line in log.read_text(encoding="utf-8").splitlines())
 
@@ -83,7 +91,7 @@ def test_run_trains_a_missing_checkpoint_then_reuses_and_retrains_it(capsys, cac
     assert "step 1/2 loss=" in log and "step 2/2 loss=" in log and "finished after" in log
 
     # The result names the checkpoint, its recipe and the training data behind it.
-    result = tmp_path / "first" / "hyperret__hicl-minilm-l6" / checkpoint.fingerprint / "STS12.json"
+    result = _result_file(tmp_path / "first", checkpoint)
     provenance = json.loads(result.read_text())["hyperret"]
     assert provenance["source"] == "recipe" and provenance["revision"] == checkpoint.fingerprint
     recorded = provenance["checkpoint"]
@@ -347,7 +355,7 @@ def test_a_result_is_reused_only_for_the_model_it_measured(capsys, cache, tiny_r
 
     output = tmp_path / "results"
     checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), small_data_root)
-    result = output / "hyperret__hicl-minilm-l6" / checkpoint.fingerprint / "STS12.json"
+    result = _result_file(output, checkpoint)
 
     def recorded() -> str:
         return json.loads(result.read_text())["hyperret"]["model_sha256"]
