@@ -15,6 +15,8 @@ from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.data.beir import count_split
+from hyperret_eval.data.trec import count_trec
+from hyperret_eval.integrations.mteb_statistics import split_statistics
 
 
 def _titled(table: Table, title: str, caption: str) -> Group:
@@ -107,20 +109,44 @@ def task_table(data_root: Path, task_files: list[Path] | None = None) -> Table:
 
 
 def _presence(spec: TaskSpec, data_root: Path) -> str:
-    """``yes`` with the corpus and query counts of a retrieval task, else ``no`` and where it belongs."""
+    """``yes`` with the corpus and query counts of a retrieval task, else ``no`` and where it
+    belongs (with mteb's counts, where mteb has the task)."""
     if not spec.is_available(data_root):
         leaves = [leaf for leaf in spec.members or (spec,) if not leaf.is_available(data_root)]
-        where = leaves[0].source.path if len(leaves) == 1 else f"{len(leaves)} folders under {spec.location(Path())}"
-        how = "downloadable" if leaves[0].source.beir_url or leaves[0].source.hf_dataset else "copy it by hand"
-        return f"no: {where} ({how})"
+        where = _where(leaves[0].source) if len(leaves) == 1 else f"{len(leaves)} folders under {spec.location(Path())}"
+        source = leaves[0].source
+        how = "downloadable" if source.beir_url or source.hf_dataset else \
+            "see `run` for how to get it" if source.instructions else "copy it by hand"
+        return f"no: {where} ({how}){_mteb_counts(spec)}"
     if spec.type != "Retrieval":
         return "yes"
     try:
-        counts = [count_split(leaf.location(data_root), leaf.split) for leaf in spec.members or (spec,)]
+        counts = [_count(leaf, data_root) for leaf in spec.members or (spec,)]
     except UserError as exc:  # present but incomplete: the run would say the same
         return f"yes, but {exc}"
     documents, queries = (sum(column) for column in zip(*counts))
     return f"yes: {documents:,} documents, {queries:,} queries"
+
+
+def _where(source) -> str:
+    if source.format == "trec":
+        return f"{source.path}/{{{','.join(source.files)}}} with {source.corpus}/corpus.jsonl"
+    return source.path
+
+
+def _count(spec: TaskSpec, data_root: Path) -> tuple[int, int]:
+    source = spec.source
+    if source.format == "trec":
+        return count_trec(source.local_path(data_root), source.files, source.corpus_path(data_root))
+    return count_split(spec.location(data_root), spec.split)
+
+
+def _mteb_counts(spec: TaskSpec) -> str:
+    stats = split_statistics(spec.type, spec.metadata_from, spec.split) if spec.metadata_from and not spec.members \
+        else None
+    if not stats or "num_documents" not in stats:
+        return ""
+    return f"; mteb: {stats['num_documents']:,} passages, {stats['num_queries']:,} judged queries"
 
 
 def model_table(data_root: Path | None) -> Table:

@@ -167,17 +167,23 @@ def beir_split_files(folder: Path, split: str) -> tuple[Path, Path, Path]:
     return files
 
 
+def count_lines(path: Path) -> int:
+    """The lines of a file (a last one without a newline counted), read in large chunks."""
+    lines = 0
+    with open(path, "rb") as fh:
+        ends_with_newline = True
+        while chunk := fh.read(1 << 22):
+            lines += chunk.count(b"\n")
+            ends_with_newline = chunk.endswith(b"\n")
+        lines += not ends_with_newline
+    return lines
+
+
 def count_split(folder: Path, split: str) -> tuple[int, int]:
     """Documents in the corpus and judged queries in one split of a BEIR folder, counted
     without parsing them (for listings: a corpus of millions of lines counts in seconds)."""
     corpus_file, _, qrels_file = beir_split_files(folder, split)
-    documents = 0
-    with open(corpus_file, "rb") as fh:
-        ends_with_newline = True
-        while chunk := fh.read(1 << 22):
-            documents += chunk.count(b"\n")
-            ends_with_newline = chunk.endswith(b"\n")
-        documents += not ends_with_newline
+    documents = count_lines(corpus_file)
     queries = {line.split("\t", 1)[0] for _, line in numbered_lines(qrels_file) if line.strip()}
     queries.discard("query-id")
     return documents, len(queries)

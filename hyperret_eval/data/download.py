@@ -83,9 +83,11 @@ def _unpack(archive: Path, target: Path, url: str) -> None:
 
 
 def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
-                        convert: Callable[[Path, Path], None] | None = None) -> Path:
+                        convert: Callable[[Path, Path], None] | None = None,
+                        allow_patterns: tuple[str, ...] | None = None) -> Path:
     """Snapshot a dataset repository from the Hugging Face hub into ``destination``; with
-    ``convert``, what lands there is instead the folder ``convert(snapshot, folder)`` writes."""
+    ``convert``, what lands there is instead the folder ``convert(snapshot, folder)`` writes.
+    ``allow_patterns`` limits the snapshot to the files they match."""
     if offline_requested():
         raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {repo_id}")
     from huggingface_hub import HfApi, constants, snapshot_download
@@ -98,7 +100,8 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
         try:
             HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
             snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint,
-                              local_dir=staging / "snapshot")
+                              local_dir=staging / "snapshot",
+                              allow_patterns=list(allow_patterns) if allow_patterns else None)
         except Exception as exc:  # the hub client raises many types for "no network"
             raise DownloadError(f"could not download {repo_id} from the Hugging Face hub ({endpoint}): "
                                 f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}") from None

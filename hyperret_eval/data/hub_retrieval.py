@@ -29,3 +29,27 @@ def write_beir_folder(snapshot: Path, target: Path, split: str) -> None:
         out.write("query-id\tcorpus-id\tscore\n")
         for query_id, judged in data["relevant_docs"].items():
             out.writelines(f"{query_id}\t{doc_id}\t{score}\n" for doc_id, score in judged.items())
+
+
+# The files of an mteb retrieval dataset on the hub that hold its queries and judgements
+# (``queries`` and ``qrels``/``default`` configurations), not its corpus: TREC-DL 2020's
+# 54 queries come without the 8.8M passages they share with MS MARCO.
+QUERY_AND_QRELS_FILES = ("README.md", "queries/*", "qrels/*", "default/*", "data/*qrels*", "data/*queries*")
+
+
+def write_trec_files(snapshot: Path, target: Path, split: str, files: tuple[str, str]) -> None:
+    """Write the queries and judgements of the ``split`` of the hub dataset at ``snapshot``
+    as TREC writes them: ``files[0]`` (``qid<TAB>text``) and ``files[1]`` (``qid 0 docid
+    grade``), in ``target``. Read with mteb's own loader, the corpus never loaded."""
+    from mteb.abstasks.retrieval_dataset_loaders import RetrievalDatasetLoader
+
+    loader = RetrievalDatasetLoader(hf_repo=str(snapshot), revision=None, split=split)
+    qrels = loader._load_qrels(None)
+    queries = loader._load_queries(None)
+    target.mkdir(parents=True)
+    with open(target / files[0], "w", encoding="utf-8") as out:
+        for query_id, text in zip(queries["id"], queries["text"]):
+            out.write(f"{query_id}\t{' '.join(str(text).split())}\n")
+    with open(target / files[1], "w", encoding="utf-8") as out:
+        for query_id, judged in qrels.items():
+            out.writelines(f"{query_id} 0 {doc_id} {score}\n" for doc_id, score in judged.items())
