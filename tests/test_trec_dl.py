@@ -185,3 +185,56 @@ def test_mtebs_statistics_are_read_where_mteb_keeps_them(name):
     task = mteb.get_task(name)
     split = task.metadata.eval_splits[0]
     assert split_statistics("Retrieval", name, split) == task.metadata.descriptive_stats[split]
+
+
+def _trec_hub_dataset(folder: Path, docs, queries, judged) -> Path:
+    """A TREC-DL year laid out as mteb's hub datasets are (parquet under corpus/,
+    queries/ and qrels/, configurations in README.md), split ``test``."""
+    tables = {
+        "corpus": {"_id": [d["_id"] for d in docs], "title": [d.get("title") or "" for d in docs],
+                   "text": [d["text"] for d in docs]},
+        "queries": {"_id": list(judged), "text": [queries[q] for q in judged]},
+        "qrels": {"query-id": [q for q, ds in judged.items() for _ in ds],
+                  "corpus-id": [d for ds in judged.values() for d in ds],
+                  "score": [g for ds in judged.values() for g in ds.values()]},
+    }
+    card = ["---", "configs:"]
+    for config, table in tables.items():
+        Dataset.from_dict(table).to_parquet(folder / config / "test-00000-of-00001.parquet")
+        card += [f"- config_name: {config}", "  data_files:", "  - split: test", f"    path: {config}/test-*"]
+    (folder / "README.md").write_text("\n".join([*card, "---", ""]), encoding="utf-8")
+    return folder
+
+
+def test_missing_2020_files_and_corpus_come_from_mtebs_hub_dataset_and_beirs_zip(
+        trec_root, mock_hub, http_folder, tmp_path):
+    """Online, the 2020 queries and judgements come from the hub dataset mteb's TRECDL2020
+    evaluates (its corpus files never asked for), written as TREC's files; the corpus from
+    BEIR's msmarco zip. Both servers are on loopback."""
+    import shutil
+    from dataclasses import replace
+
+    from hyperret_eval.evaluation.task_data import load_task_data
+
+    root, held = trec_root
+    www, base, zip_requests = http_folder
+    shutil.make_archive(str(www / "msmarco"), "zip", root_dir=root / "beir", base_dir="msmarco")
+    spec = load_catalogue()["TRECDL2020"]
+    spec = replace(spec, source=replace(spec.source, beir_url=f"{base}/msmarco.zip"))
+    mock_hub.serve(spec.source.hf_dataset, spec.source.hf_revision,
+                   _trec_hub_dataset(tmp_path / "hub", held["docs"], held["queries"], held["judged"]["TRECDL2020"]),
+                   kind="datasets")
+    data_root = tmp_path / "data"
+
+    data = load_task_data(spec, data_root, print)
+
+    assert sorted(p.name for p in (data_root / "trec-dl-2020").iterdir()) == \
+        ["2020qrels-pass.txt", "msmarco-test2020-queries.tsv"]
+    assert data.qrels == held["judged"]["TRECDL2020"]
+    assert data.queries == {q: held["queries"][q] for q in held["judged"]["TRECDL2020"]}
+    assert len(data.corpus) == len(held["docs"])
+    assert zip_requests == ["/msmarco.zip"]
+    fetched = [r for r in mock_hub.requests if "/resolve/" in r]
+    assert any("/queries/" in r for r in fetched) and any("/qrels/" in r for r in fetched)
+    assert not any("/corpus/" in r for r in fetched), "the corpus was downloaded from the hub"
+    assert not [p for p in data_root.rglob(".*") if p.is_dir()], "a staging folder was left behind"
