@@ -11,6 +11,7 @@ from rich.text import Text
 
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.models import model_names
+from hyperret_eval.catalogue.published import figures_for, ours_for, published_figures
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core.errors import UserError
@@ -88,6 +89,46 @@ def senteval_table(reports: dict[str, dict]) -> Group:
     if all("avg" in reports[m] for m in models):
         table.add_row("[bold]Avg.[/bold]", *(f"{reports[m]['avg']:.2f}" for m in models))
     return _titled(table, "SentEval protocol (SimCSE/HiCL papers)", "Spearman x100 of cosine; STS12-16: 'all' setting")
+
+
+def published_table(scores, senteval: dict[str, dict] | None = None) -> Group | None:
+    """Ours beside each published figure (x100) for the models and tasks of the run, with
+    the difference and the figure's source; a paper's baseline we have no checkpoint of is
+    listed for reference where one of our models has a figure on the same tasks."""
+    results: dict[str, dict[str, tuple[dict, int]]] = {}
+    names = {}
+    for s in scores:
+        results.setdefault(s.model_name, {})[s.task] = (s.scores, s.size)
+        names[s.model_name] = s.model
+    for key, report in (senteval or {}).items():
+        name = next((n for n, k in names.items() if k == key), key)
+        for task, values in report.get("tasks", {}).items():
+            scored, size = results.setdefault(name, {}).get(task, ({}, 0))
+            results[name][task] = ({**scored, "senteval_spearman": values["all"] / 100}, size)
+    ours = [(names.get(model, model), figure, ours_for(figure, by_task))
+            for model, by_task in results.items() for figure in figures_for({model}, set(by_task))]
+    ours = [row for row in ours if row[2] is not None]
+    if not ours:
+        return None
+    compared = {(f.tasks, f.metric) for _, f, _ in ours}
+    ran = {task for by_task in results.values() for task in by_task}
+    references = [f for f in published_figures() if f.model not in results and (f.tasks, f.metric) in compared
+                  and set(f.tasks) <= ran]
+    table = Table()
+    for column in ("model", "task", "metric"):
+        table.add_column(column, no_wrap=True)
+    for column in ("ours", "published", "difference"):
+        table.add_column(column, justify="right")
+    table.add_column("source", overflow="fold")
+    for model, figure, value in ours:
+        table.add_row(model, figure.task_label, figure.metric, _fmt(value), _fmt(figure.value),
+                      f"{100 * (value - figure.value):+.2f}", figure.source)
+    for figure in references:
+        table.add_row(f"{figure.model} (reference)", figure.task_label, figure.metric, "-", _fmt(figure.value), "-",
+                      figure.source)
+    return _titled(table, "Published figures beside ours x100",
+                   "difference = ours - published, in points; tasks joined by + are pooled over their queries; "
+                   "how each figure was checked: hyperret_eval/catalogue/published.toml")
 
 
 def _fmt(value: float | None) -> str:
