@@ -238,3 +238,35 @@ def test_missing_2020_files_and_corpus_come_from_mtebs_hub_dataset_and_beirs_zip
     assert any("/queries/" in r for r in fetched) and any("/qrels/" in r for r in fetched)
     assert not any("/corpus/" in r for r in fetched), "the corpus was downloaded from the hub"
     assert not [p for p in data_root.rglob(".*") if p.is_dir()], "a staging folder was left behind"
+
+
+def test_the_papers_suite_gives_hypencoders_the_official_query_lengths():
+    """replication_commands.md of jfkback/hypencoder-paper: --query_max_length=512 on the
+    BEIR sets, 64 on MS MARCO and TREC-DL."""
+    catalogue = load_catalogue()
+    suite = {spec.name: spec.query_max_length for spec in catalogue.values() if "Hypencoder-paper" in spec.groups}
+    assert suite == {"TRECCOVID": 512, "FiQA2018": 512, "NFCorpus": 512, "DBPedia": 512, "Touche2020": 512,
+                     "MSMARCO": 64, "TRECDL2019": 64, "TRECDL2020": 64}
+
+
+def test_a_tasks_query_length_reaches_the_hypencoders_queries():
+    from hyperret_eval.core.world import World
+    from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
+    from hyperret_eval.integrations.mteb_sharded import search_model_for
+    from hyperret_eval.models.hypencoder import Hypencoder
+
+    from .conftest import official_hypencoder
+
+    model = Hypencoder.from_pretrained(official_hypencoder())
+    long_query = " ".join(["retrieval"] * 300)
+    assert model.tokenize([long_query], max_length=8)["input_ids"].shape[1] == 8
+    assert model.tokenize([long_query], max_length=10**6)["input_ids"].shape[1] == model.length_limit
+    assert model.tokenize([long_query])["input_ids"].shape[1] == model.max_length
+    short = model.encode_queries([long_query + " end"], max_length=8)
+    full = model.encode_queries([long_query + " end"], max_length=model.length_limit)
+    assert not all(a.shape == b.shape and bool((a == b).all()) for a, b in zip(short.weights, full.weights))
+
+    search = HypencoderMTEBSearch(model, mteb_model_meta=None)
+    assert search_model_for(search, World(), query_max_length=512) is search and search.query_max_length == 512
+    search_model_for(search, World())
+    assert search.query_max_length is None  # the next task without a setting reads the model's own length

@@ -137,7 +137,8 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         started = time.perf_counter()
         with counting_encoded_texts(model, shown.advance):
             result = mteb.evaluate(
-                search_model_for(model, world) if task.spec.type == "Retrieval" else model,
+                search_model_for(model, world, query_max_length=task.spec.query_max_length)
+                if task.spec.type == "Retrieval" else model,
                 mteb_task,
                 cache=None,
                 overwrite_strategy="always",
