@@ -20,6 +20,7 @@ import yaml
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import parse_json, read_json
+from hyperret_eval.data.download import is_hub_file
 from hyperret_eval.models.training_state import state_path
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
@@ -81,7 +82,7 @@ def _apply_settings(path: Path, base, values: dict):
     if wrong:
         raise UserError(f"{path}: setting(s) of the wrong type: {'; '.join(wrong)}")
     for key in PATH_SETTINGS:
-        if isinstance(values.get(key), str):
+        if isinstance(values.get(key), str) and not is_hub_file(values[key]):
             values[key] = str((path.parent / Path(values[key]).expanduser()).resolve())
     try:
         return dataclasses.replace(base, **values)

@@ -116,3 +116,46 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
         return destination
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+HUB_FILE_PREFIX = "hf://datasets/"  # hf://datasets/<org>/<name>/<file>: one file of a hub dataset
+
+
+def is_hub_file(reference: str) -> bool:
+    return reference.startswith(HUB_FILE_PREFIX)
+
+
+def hub_file(reference: str, cache_root: Path) -> Path:
+    """The local copy of one file of a hub dataset (``hf://datasets/<org>/<name>/<file>``,
+    SimCSE's ``wiki1m_for_simcse.txt`` for one), under ``cache_root/hub-files``; fetched
+    once, when this machine is online, and moved into place whole."""
+    from hyperret_eval.core.errors import DataNotFoundError
+    from hyperret_eval.core.paths import safe_name
+
+    parts = reference.removeprefix(HUB_FILE_PREFIX).split("/")
+    if len(parts) < 3 or not all(parts):
+        raise DataNotFoundError(f"{reference}: expected {HUB_FILE_PREFIX}<org>/<dataset>/<file>")
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    for part in parts:
+        safe_name(part, f"{reference}: each part")
+    target = cache_root / "hub-files" / repo_id.replace("/", "__") / filename
+    if target.is_file():
+        return target
+    how = (f"download it ({repo_id}, file {filename}) when online, or set text_file to a local copy "
+           f"(or put one at {target})")
+    if offline_requested():
+        raise DataNotFoundError(f"{reference} is not in the cache and offline mode is set ({offline_variable()}): {how}")
+    from huggingface_hub import constants, hf_hub_download
+
+    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+    staging = _staging_dir(target)
+    try:
+        fetched = hf_hub_download(repo_id, filename, repo_type="dataset", endpoint=endpoint, local_dir=staging,
+                                  etag_timeout=constants.HF_HUB_ETAG_TIMEOUT)
+        os.replace(fetched, target)
+    except Exception as exc:  # the hub client raises many types for "no network"
+        raise DataNotFoundError(f"{reference}: could not download it from the Hugging Face hub ({endpoint}): "
+                                f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}; {how}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target
