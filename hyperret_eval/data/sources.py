@@ -60,6 +60,15 @@ class Source:
     def local_path(self, data_root: Path) -> Path:
         return data_root / self.path
 
+    def where(self, data_root: Path, split: str) -> str:
+        """Where the data goes, files named where a folder alone would not say it."""
+        local = self.local_path(data_root)
+        if self.format == "trec":
+            return f"{local} (holding {' and '.join(self.files)}) with {self.corpus_path(data_root) / 'corpus.jsonl'}"
+        if self.format == "beir":
+            return f"{local} (with qrels/{split}.tsv)"
+        return str(local)
+
     def corpus_path(self, data_root: Path) -> Path | None:
         """The BEIR folder a ``trec`` collection takes its passages from."""
         return data_root / self.corpus if self.corpus else None
