@@ -20,6 +20,8 @@ from hyperret_eval.data import sources
 from hyperret_eval.data.trec import read_topics, read_trec_qrels
 from hyperret_eval.evaluation.results import PREDICTIONS_FOLDER
 
+from .beir_folders import mteb_hub_dataset
+
 QUERIES_PER_YEAR = 5
 JUDGED_PER_QUERY = 24
 DISTRACTORS = 80
@@ -159,7 +161,7 @@ def test_trec_files_with_a_bad_line_are_named_by_file_and_line(tmp_path):
         read_topics(topics)
     qrels = tmp_path / "qrels.txt"
     qrels.write_text("1 0 d1 2\n1 0 d2 high\n", encoding="utf-8")
-    with pytest.raises(DataFormatError, match=r"qrels\.txt, line 2: the grade must be an integer"):
+    with pytest.raises(DataFormatError, match=r"qrels\.txt, line 2: relevance score must be an integer"):
         read_trec_qrels(qrels)
     qrels.write_text("1 0 d1 2\n1 0 d1 3\n", encoding="utf-8")
     with pytest.raises(DataFormatError, match=r"line 2: query '1' and document 'd1' are judged twice"):
@@ -187,25 +189,6 @@ def test_mtebs_statistics_are_read_where_mteb_keeps_them(name):
     assert split_statistics("Retrieval", name, split) == task.metadata.descriptive_stats[split]
 
 
-def _trec_hub_dataset(folder: Path, docs, queries, judged) -> Path:
-    """A TREC-DL year laid out as mteb's hub datasets are (parquet under corpus/,
-    queries/ and qrels/, configurations in README.md), split ``test``."""
-    tables = {
-        "corpus": {"_id": [d["_id"] for d in docs], "title": [d.get("title") or "" for d in docs],
-                   "text": [d["text"] for d in docs]},
-        "queries": {"_id": list(judged), "text": [queries[q] for q in judged]},
-        "qrels": {"query-id": [q for q, ds in judged.items() for _ in ds],
-                  "corpus-id": [d for ds in judged.values() for d in ds],
-                  "score": [g for ds in judged.values() for g in ds.values()]},
-    }
-    card = ["---", "configs:"]
-    for config, table in tables.items():
-        Dataset.from_dict(table).to_parquet(folder / config / "test-00000-of-00001.parquet")
-        card += [f"- config_name: {config}", "  data_files:", "  - split: test", f"    path: {config}/test-*"]
-    (folder / "README.md").write_text("\n".join([*card, "---", ""]), encoding="utf-8")
-    return folder
-
-
 def test_missing_2020_files_and_corpus_come_from_mtebs_hub_dataset_and_beirs_zip(
         trec_root, mock_hub, http_folder, tmp_path):
     """Online, the 2020 queries and judgements come from the hub dataset mteb's TRECDL2020
@@ -222,7 +205,9 @@ def test_missing_2020_files_and_corpus_come_from_mtebs_hub_dataset_and_beirs_zip
     spec = load_catalogue()["TRECDL2020"]
     spec = replace(spec, source=replace(spec.source, beir_url=f"{base}/msmarco.zip"))
     mock_hub.serve(spec.source.hf_dataset, spec.source.hf_revision,
-                   _trec_hub_dataset(tmp_path / "hub", held["docs"], held["queries"], held["judged"]["TRECDL2020"]),
+                   mteb_hub_dataset(tmp_path / "hub", {d["_id"]: d for d in held["docs"]},
+                                    {q: held["queries"][q] for q in held["judged"]["TRECDL2020"]},
+                                    held["judged"]["TRECDL2020"], split="test"),
                    kind="datasets")
     data_root = tmp_path / "data"
 

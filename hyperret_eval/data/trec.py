@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from hyperret_eval.core.errors import DataFormatError, DataNotFoundError
-from hyperret_eval.data.beir import RELEVANCE_BOUND, Qrels, RetrievalData, count_lines, read_corpus
+from hyperret_eval.data.beir import Qrels, RetrievalData, add_judgement, count_lines, read_corpus
 from hyperret_eval.data.textfile import numbered_lines
 
 
@@ -48,17 +48,7 @@ def read_trec_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
             raise DataFormatError(path, number, f"expected 4 whitespace-separated columns (query id, iteration, "
                                                 f"document id, grade), found {len(columns)}")
         query_id, _, doc_id, grade = columns
-        try:
-            relevance = int(grade)
-        except ValueError:
-            raise DataFormatError(path, number, f"the grade must be an integer, found {grade!r}") from None
-        if not -RELEVANCE_BOUND <= relevance < RELEVANCE_BOUND:
-            raise DataFormatError(path, number, f"grade {grade} is out of range (a grade such as 0, 1, 2 or 3)")
-        if (query_id, doc_id) in lines:
-            raise DataFormatError(path, number, f"query {query_id!r} and document {doc_id!r} are judged twice "
-                                                f"(first on line {lines[(query_id, doc_id)]})")
-        qrels.setdefault(query_id, {})[doc_id] = relevance
-        lines[(query_id, doc_id)] = number
+        add_judgement(qrels, lines, path, number, query_id, doc_id, grade)
     if not qrels:
         raise DataFormatError(path, None, "holds no judgements")
     return qrels, lines
