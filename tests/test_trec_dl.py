@@ -190,7 +190,7 @@ def test_mtebs_statistics_are_read_where_mteb_keeps_them(name):
 
 
 def test_missing_2020_files_and_corpus_come_from_mtebs_hub_dataset_and_beirs_zip(
-        trec_root, mock_hub, http_folder, tmp_path):
+        trec_root, mock_hub, http_folder, tmp_path, capsys):
     """Online, the 2020 queries and judgements come from the hub dataset mteb's TRECDL2020
     evaluates (its corpus files never asked for), written as TREC's files; the corpus from
     BEIR's msmarco zip. Both servers are on loopback."""
@@ -212,6 +212,9 @@ def test_missing_2020_files_and_corpus_come_from_mtebs_hub_dataset_and_beirs_zip
     data_root = tmp_path / "data"
 
     data = load_task_data(spec, data_root, print)
+
+    # The size warning names where the 8.8M passages go: MS MARCO's corpus folder.
+    assert f"documents (mteb's count) to download into {data_root / 'beir' / 'msmarco'}," in capsys.readouterr().out
 
     assert sorted(p.name for p in (data_root / "trec-dl-2020").iterdir()) == \
         ["2020qrels-pass.txt", "msmarco-test2020-queries.tsv"]

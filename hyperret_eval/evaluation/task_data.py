@@ -32,9 +32,11 @@ def _leaves(spec: TaskSpec) -> tuple[TaskSpec, ...]:
 
 def _warn_if_large(spec: TaskSpec, data_root: Path, progress: Callable[[str], None]) -> None:
     documents = expected_documents(spec)
-    if documents and documents > LARGE_CORPUS and not spec.is_available(data_root):
+    shared = spec.source.corpus_path(data_root) if spec.source is not None and spec.source.corpus else None
+    corpus = shared or spec.location(data_root)
+    if documents and documents > LARGE_CORPUS and not (shared.exists() if shared else spec.is_available(data_root)):
         progress(f"Warning: {spec.name} is large: {documents:,} documents (mteb's count) to download into "
-                 f"{spec.location(data_root)}, and every model evaluated on it encodes them all.")
+                 f"{corpus}, and every model evaluated on it encodes them all.")
 
 
 def _fetch(spec: TaskSpec, data_root: Path, progress: Callable[[str], None]) -> None:
