@@ -1,16 +1,8 @@
 """How the package is layered: its import graph, the cycles in it, the floor each module
 stands on, module sizes, and the path one command takes through the code.
 
-Floors, lowest first (docs/development.md, "Layout"): each may import only from the floors below it,
-and the two packages that share a floor (search, catalogue) not from each other::
-
-    core < data < models < search, catalogue < integrations < evaluation < leaderboard < cli
-
-Static part (``ast``, nothing imported): every ``import`` in a module counts, at module
-level, inside functions, and under ``TYPE_CHECKING`` alike. ``from a.b import c`` is an
-edge to ``a.b.c`` when that is a module, else to ``a.b``. A module of the layout before
-issue 14 (flat ``runner.py``, ``models/registry.py``...) is put on the floor its job
-belongs to (``LEGACY_FLOORS``), so the same measure reads both layouts.
+The floors and the import graph come from ``tests/layering.py`` (what the tests check);
+this script adds module sizes and, with ``--trace``, the calls one command makes.
 
 Dynamic part (``--trace``): ``hyperret-eval run --tasks SciFact --models hypencoder`` on a
 small copy of SciFact (10 test queries) in a throwaway cache, with an already trained
@@ -24,15 +16,11 @@ floor is above the caller's, and is "by import" when the caller's module imports
 callee's (otherwise it is a callback handed down, such as a progress function).
 
     python benchmarks/layering.py [--trace --data-root ../shared/data --checkpoint DIR] [--label TEXT] --output FILE
-
-The layout before issue 14 was measured on a copy of main (5b172de), with this script:
-``git archive 5b172de hyperret_eval | tar -x -C /tmp/main`` and ``PYTHONPATH=/tmp/main``.
 """
 
 from __future__ import annotations
 
 import argparse
-import ast
 import inspect
 import json
 import os
@@ -42,135 +30,10 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-PACKAGE = "hyperret_eval"
-FLOORS: list[tuple[str, ...]] = [
-    ("core",), ("data",), ("models",), ("search", "catalogue"), ("integrations",), ("evaluation",),
-    ("leaderboard",), ("cli", "mteb_cli", "report", "__main__", ""),
-]
-FLOOR_NAMES = ["core", "data", "models", "search/catalogue", "integrations", "evaluation", "leaderboard", "cli"]
-LEGACY_FLOORS = {
-    "errors": "core", "paths": "core", "atomic": "core", "locks": "core", "distributed": "core", "jsonfile": "core",
-    "training": "models", "checkpoints": "catalogue", "models.registry": "catalogue", "models.recipes": "catalogue",
-    "runner": "evaluation", "results": "evaluation", "senteval_sts": "evaluation",
-}
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.layering import FLOOR_NAMES, cycles, floor_of, floor_violations, import_graph, package_modules  # noqa: E402
+
 COMPREHENSIONS = {"<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>"}
-
-
-def package_modules(root: Path) -> dict[str, Path]:
-    """Every module of the package under ``root`` (the package folder), by dotted name."""
-    modules = {}
-    for path in sorted(root.rglob("*.py")):
-        parts = list(path.relative_to(root.parent).with_suffix("").parts)
-        if parts[-1] == "__init__":
-            parts.pop()
-        modules[".".join(parts)] = path
-    return modules
-
-
-def _is_package(name: str, modules: dict[str, Path]) -> bool:
-    return modules[name].name == "__init__.py"
-
-
-def imports_of(name: str, path: Path, modules: dict[str, Path]) -> list[tuple[str, int]]:
-    """The package modules ``name`` imports, with the line of each import."""
-    found = []
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
-        if isinstance(node, ast.Import):
-            targets = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = node.module or ""
-            if node.level:
-                here = name.split(".") if _is_package(name, modules) else name.split(".")[:-1]
-                anchor = here[: len(here) - node.level + 1]
-                base = ".".join([*anchor, *([base] if base else [])])
-            targets = [f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base for alias in node.names]
-        else:
-            continue
-        for target in targets:
-            while target and target not in modules:  # import a.b.c of a non-module: its package
-                target = target.rpartition(".")[0]
-            if target.startswith(PACKAGE) and target != name:
-                found.append((target, node.lineno))
-    return found
-
-
-def import_graph(root: Path) -> dict[str, set[str]]:
-    modules = package_modules(root)
-    return {name: {target for target, _ in imports_of(name, path, modules)} for name, path in modules.items()}
-
-
-def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
-    """The strongly connected components of more than one module (Tarjan, iteratively)."""
-    index: dict[str, int] = {}
-    low: dict[str, int] = {}
-    on_stack: set[str] = set()
-    stack: list[str] = []
-    found: list[list[str]] = []
-    for start in sorted(graph):
-        if start in index:
-            continue
-        work = [(start, iter(sorted(graph[start])))]
-        index[start] = low[start] = len(index)
-        stack.append(start)
-        on_stack.add(start)
-        while work:
-            node, children = work[-1]
-            child = next(children, None)
-            if child is not None:
-                if child not in index:
-                    index[child] = low[child] = len(index)
-                    stack.append(child)
-                    on_stack.add(child)
-                    work.append((child, iter(sorted(graph.get(child, ())))))
-                elif child in on_stack:
-                    low[node] = min(low[node], index[child])
-                continue
-            work.pop()
-            if work:
-                low[work[-1][0]] = min(low[work[-1][0]], low[node])
-            if low[node] == index[node]:
-                component = []
-                while True:
-                    member = stack.pop()
-                    on_stack.discard(member)
-                    component.append(member)
-                    if member == node:
-                        break
-                if len(component) > 1:
-                    found.append(sorted(component))
-    return sorted(found)
-
-
-def _package_of(module: str) -> str:
-    """The top package of a module under ``hyperret_eval`` (a legacy module: the one its job belongs to)."""
-    inner = module.removeprefix(PACKAGE).lstrip(".")
-    for legacy, package in LEGACY_FLOORS.items():
-        if inner == legacy or inner.startswith(legacy + "."):
-            return package
-    return inner.split(".")[0]
-
-
-def floor_of(module: str) -> int:
-    """The floor index of a package module (see the module docstring)."""
-    top = _package_of(module)
-    for number, members in enumerate(FLOORS):
-        if top in members:
-            return number
-    raise ValueError(f"{module} stands on no floor; add its package to FLOORS")
-
-
-def floor_violations(graph: dict[str, set[str]]) -> list[str]:
-    """Imports of a higher floor, or of the other package on the same floor."""
-    wrong = []
-    for source in sorted(graph):
-        for target in sorted(graph[source]):
-            up = floor_of(target) > floor_of(source)
-            sideways = floor_of(target) == floor_of(source) and _package_of(target) != _package_of(source) \
-                and floor_of(source) != len(FLOORS) - 1
-            if up or sideways:
-                wrong.append(f"{source} ({FLOOR_NAMES[floor_of(source)]}) imports {target} "
-                             f"({FLOOR_NAMES[floor_of(target)]})")
-    return wrong
 
 
 def sizes(root: Path) -> dict:
@@ -236,10 +99,8 @@ def _small_scifact(source: Path, target: Path, queries: int = 10, extra_docs: in
 
 
 def _resolve_model(name: str, data_root: Path):
-    try:
-        from hyperret_eval.catalogue.models import resolve_model
-    except ImportError:  # the layout before issue 14
-        from hyperret_eval.models.registry import resolve_model
+    from hyperret_eval.catalogue.models import resolve_model
+
     return resolve_model(name, data_root)
 
 

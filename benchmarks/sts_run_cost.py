@@ -11,8 +11,8 @@ load falls on all of them alike:
 - ``alone``: the STS-B evaluation by itself: import, load MiniLM, read STS-B, one
   ``mteb.evaluate`` (which also reports the time of that call alone).
 
-The goal (issue 17) is ``run`` at most about twice ``alone``; before the SentEval
-protocol was scoped to the tasks asked, ``run`` encoded all seven STS sets again.
+The goal is ``run`` at most about twice ``alone``: the SentEval protocol encodes only
+the STS sets the run asked for.
 Writes benchmarks/results/sts_run_cost.json.
 
     python benchmarks/sts_run_cost.py --data-root ../shared/data [--repeats 2]

@@ -156,8 +156,8 @@ def _presence(spec: TaskSpec, data_root: Path) -> str:
         leaves = [leaf for leaf in spec.members or (spec,) if not leaf.is_available(data_root)]
         where = _where(leaves[0].source) if len(leaves) == 1 else f"{len(leaves)} folders under {spec.location(Path())}"
         source = leaves[0].source
-        how = "downloadable" if source.beir_url or source.hf_dataset else \
-            "see `run` for how to get it" if source.instructions else "copy it by hand"
+        how = "see `run` for how to get it" if source.instructions else \
+            "downloadable" if source.beir_url or source.hf_dataset else "copy it by hand"
         return f"no: {where} ({how}){_mteb_counts(spec)}"
     if spec.type != "Retrieval":
         return "yes"

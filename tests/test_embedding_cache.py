@@ -232,15 +232,6 @@ def test_search_before_index_is_an_error(minilm, metadata):
                                          top_k=3, encode_kwargs={})
 
 
-def test_reranking_is_refused_not_ignored(minilm, metadata, tmp_path):
-    model = CachedDenseSearch(minilm, cache_dir=tmp_path)
-    where = {"task_metadata": metadata, "hf_split": "test", "hf_subset": "default"}
-    model.index(corpus(IDS[:4], TITLES[:4], TEXTS[:4]), encode_kwargs={"show_progress_bar": False}, **where)
-    with pytest.raises(ValueError, match="top_ranked"):
-        model.search(queries(), top_k=3, encode_kwargs={}, top_ranked={"q0": ["d0"]}, **where)
-
-
-
 def test_memmap_search_scores_on_the_device_it_is_given(tmp_path):
     """Chunks go to the scoring device one at a time (a GPU model scores on its GPU); the
     meta device stands in for another device here: its tensors carry no data."""

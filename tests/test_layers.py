@@ -1,18 +1,14 @@
 """The package's layering (docs/development.md, "Layout"): no import cycle among its modules, imports
 inside functions counted, except the one pair of the Hypencoder model and its checkpoint
 format; every module imports only from the floors below its own. Read with ``ast``
-(benchmarks/layering.py), nothing imported."""
+(tests/layering.py), nothing imported."""
 
 from __future__ import annotations
 
-import sys
-
 import pytest
 
+from tests import layering
 from tests.conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-import layering  # noqa: E402
 
 ALLOWED_CYCLE = ["hyperret_eval.models.hypencoder.checkpoint", "hyperret_eval.models.hypencoder.modeling"]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -19,7 +20,8 @@ from hyperret_eval.catalogue.recipe_files import load_recipe_file
 from hyperret_eval.cli import main
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.core.provenance import file_sha256
+from hyperret_eval.core.provenance import file_sha256, model_sha256
+from hyperret_eval.models.training_state import training_code_sha256
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -283,7 +285,8 @@ def test_checkpoint_moved_aside_by_a_killed_save_is_reused(tmp_path, monkeypatch
     dead.wait()
     aside = checkpoint.path.with_name(f".{checkpoint.path.name}.old.{atomic._HOST}.{dead.pid}.k1ll3d")
     (aside / atomic.PREVIOUS / "training").mkdir(parents=True)
-    (aside / atomic.PREVIOUS / "training" / "state.json").write_text(json.dumps({"step": 2, "history": []}))
+    (aside / atomic.PREVIOUS / "training" / "state.json").write_text(
+        json.dumps({"step": 2, "history": [], "training_code": training_code_sha256()}))
     messages = []
     checkpoints.ensure_checkpoint(checkpoint, "hicl", "cpu", announce=messages.append)
     assert messages == [f"Reusing checkpoint {checkpoint.path}"]
@@ -323,3 +326,72 @@ def test_checkpoints_trained_before_still_load(data_root):
             load_sentence_transformer(folder, "cpu")
     if not found:
         pytest.skip(f"no checkpoint of a named recipe is trained under {trained}")
+
+
+def _change_weights(folder: Path) -> None:
+    """Nudge one tensor of the model in ``folder``, as another training would."""
+    from safetensors.torch import load_file, save_file
+
+    (weights,) = [p for p in folder.rglob("*.safetensors") if "training" not in p.relative_to(folder).parts]
+    tensors = load_file(weights)
+    name = sorted(tensors)[0]
+    tensors[name] = tensors[name] + 0.01
+    save_file(tensors, weights)
+
+
+@pytest.mark.slow
+def test_a_result_is_reused_only_for_the_model_it_measured(capsys, cache, tiny_recipe, small_data_root, tmp_path):
+    """A result records the digest of the model it scored; a run reuses it for that model
+    only, never after --retrain; the checkpoint's folder is the same model as its recipe."""
+    from hyperret_eval.catalogue.models import resolve_model
+
+    output = tmp_path / "results"
+    checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), small_data_root)
+    result = output / "hyperret__hicl-minilm-l6" / checkpoint.fingerprint / "STS12.json"
+
+    def recorded() -> str:
+        return json.loads(result.read_text())["hyperret"]["model_sha256"]
+
+    code, out, err = _run_sts(capsys, tiny_recipe, small_data_root, output)
+    assert code == 0, err
+    assert recorded() == model_sha256(checkpoint.path)
+    copy = tmp_path / "copy"
+    shutil.copytree(checkpoint.path, copy)
+    by_recipe = resolve_model(str(tiny_recipe), small_data_root)
+    for folder in (checkpoint.path, copy):  # the same model wherever its folder lies
+        by_folder = resolve_model(str(folder))
+        assert (by_folder.mteb_name, by_folder.revision) == (by_recipe.mteb_name, by_recipe.revision)
+    _change_weights(copy)
+    assert resolve_model(str(copy)).revision != by_recipe.revision, "a changed copy is another model"
+
+    code, out, err = _run_sts(capsys, tiny_recipe, small_data_root, output)
+    assert code == 0 and "Skipping" in out, "the same model's result is reused"
+
+    _change_weights(checkpoint.path)  # the same recipe, other weights
+    code, out, err = _run_sts(capsys, tiny_recipe, small_data_root, output)
+    assert code == 0, err
+    assert "Skipping" not in out and recorded() == model_sha256(checkpoint.path)
+
+    code, out, err = _run_sts(capsys, tiny_recipe, small_data_root, output, "--retrain")
+    assert code == 0, err
+    assert "Training hicl-minilm-l6 (from scratch" in out and "Skipping" not in out
+    assert recorded() == model_sha256(checkpoint.path)
+
+
+@pytest.mark.slow
+def test_a_checkpoint_trained_by_other_code_is_trained_again(cache, tiny_recipe, monkeypatch):
+    from hyperret_eval.models import training_state
+
+    checkpoint = locate_checkpoint(load_recipe_file(tiny_recipe), None)
+    ensure_checkpoint(checkpoint, "tiny", "cpu", announce=lambda message: None)
+    messages: list[str] = []
+    ensure_checkpoint(checkpoint, "tiny", "cpu", announce=messages.append)
+    assert messages[0] == f"Reusing checkpoint {checkpoint.path}"
+
+    monkeypatch.setattr(training_state, "training_code_sha256", lambda: "0" * 64)  # the code changed
+    messages.clear()
+    ensure_checkpoint(checkpoint, "tiny", "cpu", announce=messages.append)
+    assert "was trained by other training code" in messages[0]
+    assert any(m.startswith("Training hicl-minilm-l6 (from scratch") for m in messages)
+    assert json.loads((checkpoint.path / "training" / "state.json").read_text())["training_code"] == "0" * 64
+

@@ -177,7 +177,7 @@ def test_recipe_file_refuses_unknown_option_values(setting, tmp_path):
 
 @pytest.mark.slow
 def test_dense_mining_trains_without_an_encoder_given(tiny_train_root, tmp_path):
-    """`train hypencoder --miner dense` used to crash: the backbone mines its own negatives."""
+    """`train hypencoder --miner dense` trains: the backbone mines its own negatives."""
     config = RetrievalTrainConfig(name="test-dense", qnet_layers=1, batch_size=2, negatives=1, max_steps=1,
                                   save_every=1, miner="dense")
     result = train_retrieval(config, tmp_path / "dense", tiny_train_root)

@@ -176,6 +176,8 @@ def test_list_tasks_names_where_the_trec_dl_files_go_and_mtebs_counts(tmp_path, 
         assert name in out
     assert "trec-dl-2020" in out and "8,841,823" in out
     assert "43 judged" in out and "54 judged" in out
+    dl_hard = next(line for line in out.split("│ DL-Hard")[1:2])
+    assert "dl_hard-passage.qrels" in dl_hard.split("│ ")[5] and "see `run` for how to get it" in dl_hard
 
 
 @pytest.mark.parametrize("name", ["TRECDL2019", "TRECDL2020", "MSMARCO"])
@@ -279,3 +281,17 @@ def test_the_papers_suite_runs_what_is_present_and_names_what_is_missing(trec_ro
     assert f"MSMARCO: put it at {root / 'beir' / 'msmarco'} (with qrels/dev.tsv)" in notes
     for name in ("TRECCOVID", "FiQA2018", "NFCorpus", "DBPedia", "Touche2020"):
         assert f"{name}: put it at" in notes
+
+
+def test_dl_hard_without_its_judgements_downloads_nothing_and_says_how_to_get_them(tmp_path, monkeypatch):
+    """Its topics have no download we run: the gigabyte corpus is not fetched for nothing."""
+    from hyperret_eval.core.errors import DataNotFoundError
+
+    for name in ("HYPERRET_OFFLINE", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        monkeypatch.delenv(name, raising=False)
+    fetched = []
+    monkeypatch.setattr(sources.download, "download_beir_zip", lambda url, dest: fetched.append(url))
+    spec = load_catalogue()["DL-Hard"]
+    with pytest.raises(DataNotFoundError, match=r"ir_datasets export msmarco-passage/trec-dl-hard queries"):
+        sources.load(spec.name, spec.source, spec.split, tmp_path)
+    assert fetched == []

@@ -2,9 +2,12 @@
 complete, and training it (once, under a lock) when it is not.
 
 A checkpoint is named by a fingerprint of the recipe's settings and of the content of the
-training data files it reads, so the same recipe on other data is another checkpoint::
+training data files it reads, so the same recipe on other data is another checkpoint. It is
+reused only when complete and trained by the training code this process runs (else it is
+trained again: other code may give other weights)::
 
-    <cache>/checkpoints/<name>/<fingerprint>/       the model, with training/state.json
+    <cache>/checkpoints/<name>/<fingerprint>/       the model, with training/state.json and
+                                                    training/identity.json (name, fingerprint, model digest)
     <cache>/checkpoints/<name>/<fingerprint>.log    each training session: config, data, loss per step, time
     <cache>/checkpoints/<name>/<fingerprint>.lock   held while a process checks and trains it
 """
@@ -27,10 +30,13 @@ from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.paths import CACHE_ENV, default_cache_root
-from hyperret_eval.core.provenance import data_fingerprint
+from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.provenance import data_fingerprint, model_sha256
 from hyperret_eval.core.world import World, current_world
 from hyperret_eval.models.recipe import Recipe
-from hyperret_eval.models.training_state import steps_done
+from hyperret_eval.models.training_state import STATE_DIR, steps_done, trained_by_this_code
+
+IDENTITY_FILE = "identity.json"  # in the checkpoint's training/ folder
 
 
 @dataclass(frozen=True)
@@ -60,10 +66,37 @@ class Checkpoint:
     def is_complete(self) -> bool:
         return self.steps_done() == self.config.max_steps
 
+    def is_current(self) -> bool:
+        """Complete, and trained by this process's training code."""
+        return self.is_complete() and trained_by_this_code(self.path)
+
+    def record_identity(self) -> None:
+        """Write which checkpoint the folder is, with the digest of the model it holds, so
+        that the folder named by its path is the same model as the recipe named by its name
+        (:func:`checkpoint_identity`)."""
+        atomic.write_json(self.path / STATE_DIR / IDENTITY_FILE,
+                          {"name": self.config.name, "fingerprint": self.fingerprint,
+                           "model_sha256": model_sha256(self.path)})
+
     def provenance(self) -> dict:
         """What a result file records of the checkpoint behind it."""
         return {"fingerprint": self.fingerprint, "recipe": self.config.to_dict(),
                 "training_data": self.training_data, "path": str(self.path)}
+
+
+def checkpoint_identity(folder: Path) -> tuple[str, str] | None:
+    """(recipe name, fingerprint) of a checkpoint folder our cache trained, when the model it
+    holds is still the one recorded; None for any other folder, or one changed since."""
+    path = Path(folder) / STATE_DIR / IDENTITY_FILE
+    if not path.is_file():
+        return None
+    identity = read_json(path, "checkpoint identity")
+    if not isinstance(identity, dict) or not all(isinstance(identity.get(k), str)
+                                                  for k in ("name", "fingerprint", "model_sha256")):
+        raise UserError(f"{path}: not a checkpoint identity this project wrote (name, fingerprint, model_sha256)")
+    if identity["model_sha256"] != model_sha256(folder):
+        return None
+    return identity["name"], identity["fingerprint"]
 
 
 def locate_checkpoint(config: Recipe, data_root: Path | None) -> Checkpoint:
@@ -100,6 +133,9 @@ def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, re
     if not train_missing:
         if not checkpoint.is_complete():
             raise UserError(missing_checkpoint_message(checkpoint, model_key))
+        if not trained_by_this_code(checkpoint.path):  # evaluated as it is, as --no-train asks; said
+            announce(f"Checkpoint {checkpoint.path} was trained by other training code than this version's; "
+                     f"evaluating it as it is (`{train_command(model_key, checkpoint)}` trains it again)")
         return
     atomic.check_writable_folder(checkpoint.path.parent, f"{CACHE_ENV}, the cache of trained checkpoints")
     world = current_world()
@@ -108,10 +144,21 @@ def ensure_checkpoint(checkpoint: Checkpoint, model_key: str, device: str, *, re
         return
     with _checkpoint_lock(checkpoint, announce):
         atomic.recover(checkpoint.path)  # a save killed mid-swap leaves the last checkpoint beside it
-        if checkpoint.is_complete() and not retrain:
+        if checkpoint.is_current() and not retrain:
             announce(f"Reusing checkpoint {checkpoint.path}")
-            return
-        _train(checkpoint, device, from_scratch=retrain, announce=announce)
+        else:
+            _train(checkpoint, device, from_scratch=retrain or _stale(checkpoint, announce), announce=announce)
+        checkpoint.record_identity()
+
+
+def _stale(checkpoint: Checkpoint, announce: Callable[[str], None]) -> bool:
+    """Whether a complete checkpoint was trained by other training code (then it is trained
+    again from scratch, saying so)."""
+    if not checkpoint.is_complete():
+        return False
+    announce(f"Checkpoint {checkpoint.path} was trained by other training code than this version's; "
+             "training it again")
+    return True
 
 
 def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain: bool,
@@ -122,14 +169,18 @@ def _ensure_together(checkpoint: Checkpoint, world: World, device: str, retrain:
     folder only to resume (a folder every node sees)."""
     from hyperret_eval.core.distributed import barrier  # torch, needed under torchrun only
 
-    complete = checkpoint.is_complete()
+    current = checkpoint.is_current()
+    retrain = retrain or (checkpoint.is_complete() and not current)
     barrier(world)
-    if complete and not retrain:
+    if current and not retrain:
         announce(f"Reusing checkpoint {checkpoint.path}")
+        if world.is_main:
+            checkpoint.record_identity()
         return
     if world.is_main:
         with _checkpoint_lock(checkpoint, announce):
             _train(checkpoint, device, from_scratch=retrain, announce=announce)
+            checkpoint.record_identity()
     elif not supports_data_parallel(checkpoint.config):
         pass  # rank 0 trains alone (HiCL's loop has no DDP); the others wait below
     elif retrain or checkpoint.steps_done() == 0:

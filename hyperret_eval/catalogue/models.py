@@ -20,11 +20,12 @@ data hashed) but not trained.
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass
 from importlib.metadata import version
 from pathlib import Path
 
-from hyperret_eval.catalogue.checkpoints import Checkpoint, locate_checkpoint
+from hyperret_eval.catalogue.checkpoints import Checkpoint, checkpoint_identity, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file, recipe_of_checkpoint
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, in_mteb, model_kind
 from hyperret_eval.catalogue.tasks import tasks_reading
@@ -32,7 +33,7 @@ from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import directory_fingerprint
 from hyperret_eval.models.backbones import PACKAGED_MINILM, backbone_hub_id, packaged_minilm_path
-from hyperret_eval.models.folder_safety import check_model_folder
+from hyperret_eval.models.folder_safety import check_model_folder, hub_repository
 from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
 
 PACKAGED_MODELS = {
@@ -125,15 +126,33 @@ def _local_model(folder: Path) -> ResolvedModel:
             f"{folder} is not a sentence-transformers model directory (it has neither modules.json nor config.json)."
         )
     recipe = recipe_of_checkpoint(folder)  # a checkpoint we trained is named after its recipe
+    mteb_name, revision = _folder_identity(folder, recipe)
     return ResolvedModel(
         key=str(folder),
-        mteb_name=f"local/{folder.name}" if recipe is None else f"hyperret/{recipe.name}",
-        revision=directory_fingerprint(folder),
+        mteb_name=mteb_name,
+        revision=revision,
         path=folder,
         describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
         kind=kind,
         **({} if recipe is None else _trained_from(recipe)),
     )
+
+
+def _folder_identity(folder: Path, recipe) -> tuple[str, str]:
+    """The name and revision a model folder is published under: those of the same model
+    reached another way where the folder shows which it is (a checkpoint of our cache, by
+    its recipe and fingerprint, when it still holds the model it was trained into; a
+    snapshot in the Hugging Face cache, by hub id and commit), else its own content hash."""
+    identity = checkpoint_identity(folder) if recipe is not None else None
+    if identity is not None and identity[0] == recipe.name:
+        return f"hyperret/{recipe.name}", identity[1]
+    repository = hub_repository(folder)
+    if repository is not None:
+        hub_id = repository.name.removeprefix("models--").replace("--", "/", 1)
+        if looks_like_hub_id(hub_id) and re.fullmatch(r"[0-9a-f]{40}", folder.name):
+            return hub_id, folder.name
+    name = f"local/{folder.name}" if recipe is None else f"hyperret/{recipe.name}"
+    return name, directory_fingerprint(folder)
 
 
 def _hub_model(model_id: str) -> ResolvedModel:

@@ -54,6 +54,24 @@ def _relative(path: Path, root: Path) -> str:
         return str(path)
 
 
+# What a model folder holds besides the model itself: its training state (optimizer, steps,
+# RNG) and its card. Neither changes a vector or a score.
+NOT_THE_MODEL = ("training", "README.md")
+
+
+def model_sha256(folder: Path) -> str:
+    """sha256 of what a model folder's scores depend on: every file (weights, configs,
+    tokenizer) by its path and bytes, without its training state and card. Two folders
+    holding the same model have the same digest wherever they lie."""
+    digest = hashlib.sha256()
+    files = sorted(p for p in Path(folder).rglob("*")
+                   if p.is_file() and p.relative_to(folder).parts[0] not in NOT_THE_MODEL)
+    for path in files:
+        digest.update(path.relative_to(folder).as_posix().encode() + b"\0")
+        digest.update(file_sha256(path).encode())
+    return digest.hexdigest()
+
+
 def directory_fingerprint(folder: Path, length: int = 12) -> str:
     """A short content hash of every file in a model directory, used as its revision."""
     digest = hashlib.sha256()

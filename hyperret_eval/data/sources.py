@@ -139,15 +139,15 @@ def fetch(name: str, source: Source, split: str, data_root: Path) -> None:
 
 def _fetch_trec(source: Source, split: str, data_root: Path) -> None:
     """The missing parts of a ``trec`` collection: its corpus folder, its topics and qrels."""
-    corpus = source.corpus_path(data_root)
+    corpus, topics = source.corpus_path(data_root), source.local_path(data_root)
+    # Both parts must be downloadable before either is: the corpus is gigabytes.
+    for part, url in ((corpus, source.beir_url), (topics, source.hf_dataset)):
+        if not part.exists() and not url:
+            raise download.DownloadError(f"{part} is missing and has no download we run")
     if not corpus.exists():
-        if not source.beir_url:
-            raise download.DownloadError(f"{corpus} is missing and has no public download")
         download.download_beir_zip(source.beir_url, corpus)
-    if not source.local_path(data_root).exists():
-        if not source.hf_dataset:
-            raise download.DownloadError(f"{source.local_path(data_root)} is missing and has no public download")
-        download.download_hf_dataset(source.hf_dataset, source.hf_revision, source.local_path(data_root),
+    if not topics.exists():
+        download.download_hf_dataset(source.hf_dataset, source.hf_revision, topics,
                                      convert=partial(write_trec_files, split=split, files=source.files),
                                      allow_patterns=QUERY_AND_QRELS_FILES)
 

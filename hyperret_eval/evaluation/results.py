@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperret_eval.core import atomic
+from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import package_versions
 
 RUNS_FOLDER = "runs"
@@ -54,6 +56,17 @@ def finished_result(folder: Path, task_name: str, dataset_revision: str):
 
 
 PROVENANCE_KEY = "hyperret"
+
+
+def recorded_provenance(path: Path) -> dict[str, Any]:
+    """What the result file at ``path`` records of the model and run behind it (its
+    ``"hyperret"`` entry); empty when it records nothing or cannot be read."""
+    try:
+        body = read_json(path, "result file")
+    except UserError:
+        return {}
+    recorded = body.get(PROVENANCE_KEY) if isinstance(body, dict) else None
+    return recorded if isinstance(recorded, dict) else {}
 
 
 def save_task_result(output_dir: Path, model_meta, task_result, provenance: dict[str, Any]) -> Path:

@@ -6,6 +6,10 @@ happen before any training or evaluation, so a mistake never leaves a half-finis
 results folder behind. A trainable model whose checkpoint is missing or incomplete is then
 trained (:mod:`hyperret_eval.catalogue.checkpoints`) before the first evaluation.
 
+Every result records the digest of the model it measured (its weights, configs and
+tokenizer); a result in the output folder is reused only for a model with the same digest,
+and never for a model ``--retrain`` trained again.
+
 Each model x task shows as one unit of progress (:mod:`hyperret_eval.evaluation.progress`)
 and leaves, beside its mteb result, the per-query scores its main score summarises
 (:mod:`hyperret_eval.evaluation.per_query`).
@@ -31,7 +35,8 @@ from hyperret_eval.core.bars import silence_library_bars
 from hyperret_eval.core.distributed import init_world, resolve_device
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
-from hyperret_eval.core.provenance import data_fingerprint, device_description
+from hyperret_eval.core.library_internals import wrapped_sentence_transformer
+from hyperret_eval.core.provenance import data_fingerprint, device_description, model_sha256
 from hyperret_eval.core.seeding import seed_everything
 from hyperret_eval.core.world import World
 from hyperret_eval.data.beir import RetrievalCollection
@@ -42,7 +47,8 @@ from hyperret_eval.evaluation.encode_counter import counting_encoded_texts
 from hyperret_eval.evaluation.per_query import per_query_path, save_per_query
 from hyperret_eval.evaluation.progress import QUIET, Progress
 from hyperret_eval.evaluation.results import (
-    PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, save_predictions, save_task_result,
+    PREDICTIONS_FOLDER, RunManifest, finished_result, model_folder, recorded_provenance, save_predictions,
+    save_task_result,
 )
 from hyperret_eval.evaluation.task_data import TaskData, available_tasks, load_task_data
 from hyperret_eval.integrations.mteb_loader import load_for_mteb
@@ -121,9 +127,10 @@ def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> lis
 
 
 def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: RunOptions, run_record: dict,
-                 world: World = World(), progress: Progress = QUIET) -> Score | None:
+                 world: World = World(), progress: Progress = QUIET, model_digest: str | None = None) -> Score | None:
     """Evaluate one model on one task; only rank 0 writes the result and its per-query
-    file (and returns a Score)."""
+    file (and returns a Score). ``model_digest``: :func:`model_sha256` of the model's
+    folder, recorded in the result (computed here when not given)."""
     mteb_task = build_task(
         task.spec,
         task.data,
@@ -150,7 +157,8 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         if not world.is_main:
             return None
         task_result = result.task_results[0]
-        provenance = {**resolved.provenance(), "run": run_record}
+        provenance = {**resolved.provenance(), "model_sha256": model_digest or model_sha256(resolved.path),
+                      "run": run_record}
         path = save_task_result(options.output_dir, model.mteb_model_meta, task_result, provenance)
         save_per_query(path, task_result, model.mteb_model_meta, task.spec.type, task.spec.split,
                        per_item_scores(mteb_task))
@@ -175,15 +183,19 @@ def _score(resolved: ResolvedModel, task: PreparedTask, task_result, path: Path,
                  result_file=path, wall_time_s=wall_time_s, model_name=resolved.mteb_name, size=task.size)
 
 
-def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptions) -> Score | None:
+def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptions, model_digest: str) -> Score | None:
     """The score of a model x task whose result an earlier run left in the output folder,
-    computed on the same data (and with its retrieval run kept, if --save-predictions asks
-    for it), as mteb's default overwrite strategy reuses a finished result."""
+    computed on the same data by the same model (its recorded :func:`model_sha256` is
+    ``model_digest``; a result that records none is not trusted), and with its retrieval
+    run kept if --save-predictions asks for it, as mteb's default overwrite strategy
+    reuses a finished result."""
     folder = model_folder(options.output_dir, resolved.mteb_name, resolved.revision)
     result = finished_result(folder, task.spec.name, task.revision)
     if result is None or task.spec.split not in result.scores:
         return None
     path = folder / f"{task.spec.name}.json"
+    if recorded_provenance(path).get("model_sha256") != model_digest:
+        return None
     kept_run = folder / PREDICTIONS_FOLDER / f"{task.spec.name}_predictions.json"
     if options.save_predictions and task.spec.type == "Retrieval" and not kept_run.is_file():
         return None
@@ -209,7 +221,7 @@ def _senteval_report(model, resolved: ResolvedModel, sets: senteval_sts.LoadedSe
     with progress.task(f"{resolved.key} on the SentEval STS protocol", sets.texts,
                        detail=f"{', '.join(sets.by_set)}: {sets.pairs:,} pairs") as shown, \
             counting_encoded_texts(model, shown.advance):
-        report = senteval_sts.evaluate(model.model.encode, sets, options.batch_size)
+        report = senteval_sts.evaluate(wrapped_sentence_transformer(model).encode, sets, options.batch_size)
         shown.done()
     target = _senteval_file(resolved, options)
     try:
@@ -240,6 +252,8 @@ def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
         if resolved.checkpoint is not None:
             ensure_checkpoint(resolved.checkpoint, resolved.key, device, retrain=options.retrain,
                               train_missing=options.train_missing, announce=progress.message)
+    # What each model's results will record, and reuse needs: computed once its weights are final.
+    digests = {resolved.key: model_sha256(resolved.path) for resolved in models}
 
     manifest = RunManifest(
         options.output_dir,
@@ -268,7 +282,9 @@ def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
                 continue
             if not world.is_main and task.spec.type != "Retrieval":
                 continue  # only retrieval is sharded; rank 0 runs the rest alone
-            done = None if options.overwrite else _done_already(resolved, task, options)
+            retrained = options.retrain and resolved.checkpoint is not None
+            done = None if options.overwrite or retrained else _done_already(resolved, task, options,
+                                                                            digests[resolved.key])
             if done is not None:
                 progress.note(f"Skipping {resolved.key} on {task.spec.name}: its result is in {done.result_file} "
                               "(--overwrite evaluates it again)")
@@ -277,7 +293,8 @@ def run(options: RunOptions, progress: Progress = Progress()) -> RunReport:
             if model is None:
                 progress.message(f"Loading model {resolved.key} ({resolved.describe}) on {device}")
                 model = load_for_mteb(resolved, device)
-            score = evaluate_one(model, resolved, task, options, manifest.summary(), world, progress)
+            score = evaluate_one(model, resolved, task, options, manifest.summary(), world, progress,
+                                 digests[resolved.key])
             if score is None:
                 continue
             scores.append(score)

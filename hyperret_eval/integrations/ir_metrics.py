@@ -10,6 +10,8 @@ per-query file beside a result), for tests of significance over queries.
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import ir_measures
@@ -30,13 +32,17 @@ def report_measures(relevance_threshold: int = 1) -> list:
     ]
 
 
-# mteb's main scores that one of the reported measures computes (tests check the values agree).
-_MTEB_EQUIVALENTS = {"ndcg_at_10": "nDCG@10"}
+# mteb's retrieval scores ("<name>_at_<k>", computed by pytrec_eval with its default
+# relevance level of 1) and the ir-measures measure of the same value (tests check they agree).
+_MTEB_EQUIVALENTS = {"ndcg": "nDCG@{k}", "map": "AP@{k}", "recall": "R@{k}", "precision": "P@{k}", "mrr": "RR@{k}"}
 
 
 def measure_of(main_score: str) -> str | None:
-    """The reported measure that equals mteb's ``main_score``, if one does."""
-    return _MTEB_EQUIVALENTS.get(main_score)
+    """The ir-measures measure whose value equals mteb's ``main_score``, if one does."""
+    match = re.fullmatch(r"([a-z]+)_at_(\d+)", main_score)
+    if not match or match.group(1) not in _MTEB_EQUIVALENTS:
+        return None
+    return _MTEB_EQUIVALENTS[match.group(1)].format(k=match.group(2))
 
 
 def result_key(measure) -> str:
@@ -63,13 +69,16 @@ def evaluate_run(
     qrels: dict[str, dict[str, int]],
     run: dict[str, dict[str, float]],
     relevance_threshold: int = 1,
+    also: Sequence[str] = (),
 ) -> RunScores:
-    """Every reported measure of ``run``, per query and averaged, in one ir-measures call.
+    """Every reported measure of ``run``, and the measures named in ``also`` (a task's
+    main score, for its paired test), per query and averaged, in one ir-measures call.
 
     Every judged query has a value (a query the run does not answer scores 0), in the
     order of ``qrels``; the mean is over those same queries.
     """
     measures = report_measures(relevance_threshold)
+    measures += [measure for measure in map(ir_measures.parse_measure, also) if measure not in measures]
     calculated = ir_measures.calc(measures, qrels, run)
     values: dict[str, dict] = {}
     for metric in calculated.per_query:

@@ -2,7 +2,8 @@
 are cached: ``index`` encodes the corpus through the passage cache
 (``search/passage_cache.py``), so a second run of the same model on the same corpus
 encodes only the queries, and ``search`` scores the cached memmap a chunk at a time
-(``search/dense.py``), so a corpus larger than memory is searched too.
+(``search/dense.py``), so a corpus larger than memory is searched too; a task's candidate
+lists (``top_ranked``) are scored instead of the corpus when it gives them.
 
 Passages and queries are encoded exactly as mteb's own ``SearchEncoderWrapper`` encodes
 them (mteb's dataloaders: title and text joined, the model's prompts), and scored by the
@@ -27,11 +28,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from mteb._create_dataloaders import create_dataloader
 from mteb.models.abs_encoder import get_prompt
 from mteb.types import PromptType
 
+from hyperret_eval.core.library_internals import mteb_dataloader
 from hyperret_eval.models.fingerprint import sentence_transformer_fingerprint
+from hyperret_eval.search.candidates import rerank
 from hyperret_eval.search.dense import CHUNK, DenseSearch
 from hyperret_eval.search.passage_cache import CHUNK_SIZE, cached_vectors, corpus_fingerprint
 from hyperret_eval.search.settings import rankings
@@ -75,8 +77,8 @@ class CachedDenseSearch:
         quiet = {**encode_kwargs, "show_progress_bar": False}  # the cache shows one bar for the corpus
 
         def encode(start: int, stop: int) -> torch.Tensor:
-            loader = create_dataloader(corpus.select(range(start, stop)), task_metadata=task_metadata,
-                                       prompt_type=PromptType.document, batch_size=batch_size, num_proc=num_proc)
+            loader = mteb_dataloader(corpus.select(range(start, stop)), task_metadata=task_metadata,
+                                     prompt_type=PromptType.document, batch_size=batch_size, num_proc=num_proc)
             return torch.as_tensor(self.encoder.encode(loader, task_metadata=task_metadata, hf_split=hf_split,
                                                        hf_subset=hf_subset, prompt_type=PromptType.document, **quiet))
 
@@ -92,14 +94,17 @@ class CachedDenseSearch:
                top_ranked=None, num_proc: int | None = None, **kwargs: Any) -> dict[str, dict[str, float]]:
         if self._engine is None:
             raise RuntimeError("index() must be called before search()")
-        if top_ranked is not None:
-            raise ValueError("reranking (top_ranked) is not supported: this model searches the whole corpus")
-        loader = create_dataloader(queries, task_metadata=task_metadata, prompt_type=PromptType.query,
-                                   num_proc=num_proc, **encode_kwargs)
+        loader = mteb_dataloader(queries, task_metadata=task_metadata, prompt_type=PromptType.query,
+                                 num_proc=num_proc, **encode_kwargs)
         vectors = self.encoder.encode(loader, task_metadata=task_metadata, hf_split=hf_split, hf_subset=hf_subset,
                                       prompt_type=PromptType.query, **encode_kwargs)
-        scores, ids = self._engine.search(torch.as_tensor(vectors), top_k)
-        return rankings([str(q) for q in queries["id"]], self._doc_ids, scores, ids)
+        vectors = torch.as_tensor(vectors)
+        query_ids = [str(q) for q in queries["id"]]
+        if top_ranked is not None:
+            return rerank(lambda row, positions: self._engine.score_some(vectors[row : row + 1], positions)[0],
+                          query_ids, self._doc_ids, top_ranked, top_k)
+        scores, ids = self._engine.search(vectors, top_k)
+        return rankings(query_ids, self._doc_ids, scores, ids)
 
     def cache_key(self, corpus, task_metadata, encode_kwargs: dict) -> dict:
         model = self.encoder.model

@@ -20,6 +20,7 @@ from mteb.models import ModelMeta
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, model_kind
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.library_internals import add_to_mteb_registry
 from hyperret_eval.integrations.mteb_meta import PAPERS, trained_metadata
 from hyperret_eval.models.backbones import backbone_hub_id
 
@@ -119,7 +120,4 @@ MODEL_METAS = _model_metas()
 
 def register() -> None:
     """Add our ModelMetas to mteb's registry (idempotent)."""
-    from mteb.models.model_implementations import MODEL_REGISTRY
-
-    for meta in MODEL_METAS.values():
-        MODEL_REGISTRY[meta.name] = meta
+    add_to_mteb_registry(MODEL_METAS.values())

@@ -30,6 +30,7 @@ class ShardedMTEBSearch:
         self.mteb_model_meta = inner.mteb_model_meta
         self._doc_ids: list[str] = []
         self._position: dict[str, int] = {}
+        self._share_ids: set[str] = set()
         self._has_share = False
 
     def index(self, corpus, *, encode_kwargs: dict, **kwargs: Any) -> None:
@@ -37,11 +38,15 @@ class ShardedMTEBSearch:
         self._position = {doc_id: i for i, doc_id in enumerate(self._doc_ids)}
         share = self.world.shard(len(corpus), align=int(encode_kwargs.get("batch_size", 32)))
         self._has_share = len(share) > 0  # a small corpus over many ranks leaves some without one
+        self._share_ids = {self._doc_ids[i] for i in share}
         if self._has_share:
             self.inner.index(corpus.select(share), encode_kwargs=encode_kwargs, **kwargs)
 
-    def search(self, queries, *, top_k: int, **kwargs: Any) -> dict[str, dict[str, float]]:
-        local = self.inner.search(queries, top_k=top_k, **kwargs) if self._has_share else {}
+    def search(self, queries, *, top_k: int, top_ranked=None, **kwargs: Any) -> dict[str, dict[str, float]]:
+        if top_ranked is not None:  # each rank reranks the candidates in its own share
+            top_ranked = {query_id: [doc_id for doc_id in candidates if str(doc_id) in self._share_ids]
+                          for query_id, candidates in top_ranked.items()}
+        local = self.inner.search(queries, top_k=top_k, top_ranked=top_ranked, **kwargs) if self._has_share else {}
         query_ids = [str(q) for q in queries["id"]]
         # float64 holds the float32 scores exactly, so the merge changes no score.
         scores = torch.full((len(query_ids), top_k), float("-inf"), dtype=torch.float64)

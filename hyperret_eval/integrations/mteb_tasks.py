@@ -26,6 +26,7 @@ from mteb.abstasks.task_metadata import TaskMetadata
 
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.library_internals import STSPairScoresHook
 from hyperret_eval.data.beir import RetrievalCollection, RetrievalData
 from hyperret_eval.data.sts import STSPairs
 from hyperret_eval.integrations import ir_metrics
@@ -101,7 +102,7 @@ def task_metadata(spec: TaskSpec, dataset_path: str, dataset_revision: str) -> T
 _STS_SIMILARITIES = {"cosine": "cosine_scores", "manhattan": "manhattan_distances", "euclidean": "euclidean_distances"}
 
 
-class CatalogueSTSTask(AbsTaskSTS):
+class CatalogueSTSTask(STSPairScoresHook, AbsTaskSTS):
     """An STS catalogue entry; mteb's STS evaluator computes the correlations."""
 
     def __init__(self, spec: TaskSpec, pairs: STSPairs, **kwargs: Any) -> None:
@@ -110,9 +111,9 @@ class CatalogueSTSTask(AbsTaskSTS):
         self.pair_scores: dict[str, Any] | None = None  # filled by the evaluation
         super().__init__(**kwargs)
 
-    def _calculate_scores(self, scores, normalized_scores: list[float]):
-        """mteb's correlations; each pair's gold score and the similarity that the main
-        score correlates with it are kept, in the data's order."""
+    def keep_pair_scores(self, scores) -> None:
+        """Each pair's gold score and the similarity that the main score correlates with
+        it, in the data's order."""
         function = self.metadata.main_score.split("_")[0]
         if function in _STS_SIMILARITIES:
             predicted = scores[_STS_SIMILARITIES[function]]
@@ -121,9 +122,8 @@ class CatalogueSTSTask(AbsTaskSTS):
             predicted = scores["similarity_scores" if function == "model" else "cosine_scores"]
         if len(predicted) != len(self._pairs):
             raise RuntimeError(f"{self.metadata.name}: mteb scored {len(predicted)} pairs of {len(self._pairs)}")
-        self.pair_scores = {"similarity_function": function,
+        self.pair_scores = {"similarity_function": function, "correlation": self.metadata.main_score.split("_")[-1],
                             "pairs": {"gold": list(self._pairs.scores), "similarity": [float(x) for x in predicted]}}
-        return super()._calculate_scores(scores, normalized_scores)
 
     def load_data(self, num_proc: int | None = None, **kwargs: Any) -> None:
         if self.data_loaded:
@@ -178,10 +178,13 @@ class CatalogueRetrievalTask(AbsTaskRetrieval):
         hf_split: str,
         hf_subset: str,
     ) -> dict[str, float]:
-        run_scores = ir_metrics.evaluate_run(qrels, results, self._relevance_threshold)
+        main_measure = ir_metrics.measure_of(self.metadata.main_score)
+        run_scores = ir_metrics.evaluate_run(qrels, results, self._relevance_threshold,
+                                             also=[main_measure] if main_measure else [])
         measures = [str(m) for m in ir_metrics.report_measures(self._relevance_threshold)]
-        self.query_scores = {"measures": measures, "main_measure": ir_metrics.measure_of(self.metadata.main_score),
-                             "queries": run_scores.per_query}
+        if main_measure and main_measure not in measures:
+            measures.append(main_measure)
+        self.query_scores = {"measures": measures, "main_measure": main_measure, "queries": run_scores.per_query}
         return run_scores.means
 
 

@@ -3,12 +3,13 @@
 Each comparison pairs the two models on the same items of the same data (the per-query
 files ``run`` keeps beside each result, :mod:`hyperret_eval.evaluation.per_query`):
 
-- retrieval: a paired t-test over the judged queries' values of the main measure
-  (nDCG@10); its p-value and the 95% confidence interval of the mean difference;
+- retrieval: a paired t-test over the judged queries' values of the task's main measure
+  (the ir-measures equal of mteb's main score, nDCG@10 for most tasks); its p-value and
+  the 95% confidence interval of the mean difference;
 - STS: a paired bootstrap over the sentence pairs (the same resampled pairs for both
-  models) of the difference of Spearman correlations with the gold scores; the 95%
-  percentile interval, and a two-sided p-value of twice the share of resampled
-  differences on the far side of zero.
+  models) of the difference of the correlations with the gold scores that the main score
+  is (Spearman's or Pearson's); the 95% percentile interval, and a two-sided p-value of
+  twice the share of resampled differences on the far side of zero.
 
 The p-values of one model's tasks are Holm-corrected together (a model is compared on
 several tasks; each family controls its error rate at 5%). The statistics come from
@@ -61,7 +62,10 @@ def compare(task: str, model: dict, baseline: dict) -> PairedTest:
 def _compare_queries(task: str, model: dict, baseline: dict) -> PairedTest:
     from scipy.stats import ttest_rel
 
-    measure = model["main_measure"]
+    measure = model.get("main_measure")
+    if measure is None or measure != baseline.get("main_measure"):
+        raise NotComparable(f"{task}: no per-query measure equals the task's main score, so its queries cannot be "
+                            "paired on it" if measure is None else f"{task}: the two results keep different main measures")
     shared = sorted(set(model["queries"]) & set(baseline["queries"]))
     if len(shared) != len(model["queries"]) or len(shared) != len(baseline["queries"]) or len(shared) < 2:
         raise NotComparable(f"{task}: the two results judged different queries")
@@ -86,20 +90,39 @@ def _spearman(gold: np.ndarray, similarity: np.ndarray) -> np.ndarray:
     return (ranked_gold * ranked).sum(axis=-1) / np.sqrt((ranked_gold**2).sum(axis=-1) * (ranked**2).sum(axis=-1))
 
 
+def _pearson(gold: np.ndarray, similarity: np.ndarray) -> np.ndarray:
+    """Pearson's correlation along the last axis (many resamples at once)."""
+    gold = gold - gold.mean(axis=-1, keepdims=True)
+    similarity = similarity - similarity.mean(axis=-1, keepdims=True)
+    return (gold * similarity).sum(axis=-1) / np.sqrt((gold**2).sum(axis=-1) * (similarity**2).sum(axis=-1))
+
+
+# The correlation an STS main score is (``cosine_spearman`` -> spearman); a per-query file
+# that names none holds a Spearman main score, every catalogue STS task's.
+_CORRELATIONS = {"spearman": _spearman, "pearson": _pearson}
+
+
 def _compare_pairs(task: str, model: dict, baseline: dict) -> PairedTest:
     from scipy.stats import bootstrap
+
+    name = model.get("correlation", "spearman")
+    if name != baseline.get("correlation", "spearman"):
+        raise NotComparable(f"{task}: the two results' main scores are different correlations")
+    if name not in _CORRELATIONS:
+        raise NotComparable(f"{task}: no paired test for a main score that is a {name!r} correlation")
+    correlation = _CORRELATIONS[name]
 
     gold = np.asarray(model["pairs"]["gold"], dtype=float)
     if not np.array_equal(gold, np.asarray(baseline["pairs"]["gold"], dtype=float)) or len(gold) < 3:
         raise NotComparable(f"{task}: the two results scored different sentence pairs")
     ours = np.asarray(model["pairs"]["similarity"], dtype=float)
     theirs = np.asarray(baseline["pairs"]["similarity"], dtype=float)
-    test = f"paired bootstrap over {len(gold)} pairs ({BOOTSTRAP_RESAMPLES} resamples, Spearman)"
+    test = f"paired bootstrap over {len(gold)} pairs ({BOOTSTRAP_RESAMPLES} resamples, {name.title()})"
     if np.array_equal(ours, theirs):  # the same similarities: every resample differs by nothing
         return PairedTest(task, 0.0, 0.0, 0.0, 1.0, test)
 
     def statistic(gold, ours, theirs, axis=-1):
-        return _spearman(gold, ours) - _spearman(gold, theirs)
+        return correlation(gold, ours) - correlation(gold, theirs)
 
     observed = float(statistic(gold, ours, theirs))
     result = bootstrap((gold, ours, theirs), statistic, paired=True, vectorized=True, n_resamples=BOOTSTRAP_RESAMPLES,

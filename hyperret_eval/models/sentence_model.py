@@ -13,6 +13,7 @@ from sentence_transformers import SentenceTransformer
 from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
+from hyperret_eval.core.library_internals import load_with_module_classes
 from hyperret_eval.core.paths import inside
 from hyperret_eval.models.folder_safety import check_model_folder
 from hyperret_eval.models.text_bound import clip_text
@@ -74,9 +75,9 @@ def load_sentence_transformer(path: Path, device: str):
         ours_used = {t: ours[t] for t in types if t in ours}
         if not ours_used:
             return BoundedSentenceTransformer(str(path), device=device, local_files_only=True, trust_remote_code=False)
-        # sentence-transformers' own hook (private, 6.2 on) for classes it must not import by name.
-        return BoundedSentenceTransformer._load_with_module_classes(
-            str(path), ours_used, device=device, local_files_only=True, trust_remote_code=False)
+        # sentence-transformers' own hook for classes it must not import by name.
+        return load_with_module_classes(BoundedSentenceTransformer, str(path), ours_used, device=device,
+                                        local_files_only=True, trust_remote_code=False)
 
 
 def save_sentence_transformer(model: SentenceTransformer, folder: Path, extra: Callable[[Path], None]) -> None:

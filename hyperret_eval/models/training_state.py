@@ -6,7 +6,9 @@ torch: the catalogue asks how far a checkpoint got without loading anything."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,25 @@ from hyperret_eval.models.recipe import Recipe
 
 STATE_DIR = "training"  # beside the model: state.json, and the optimizer, scheduler and RNG state
 STATE_FILE = "state.json"
+
+
+# The packages whose code decides what training produces: the models, their losses and
+# loops, and the data they read. A change to any of them can change the weights.
+TRAINING_CODE = ("models", "data")
+
+
+@cache
+def training_code_sha256() -> str:
+    """sha256 of the training code this process runs (every source file of
+    :data:`TRAINING_CODE`, by path and bytes): a checkpoint records it, and one trained by
+    other code is trained again rather than reused."""
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for part in TRAINING_CODE:
+        for path in sorted((package / part).rglob("*.py")):
+            digest.update(path.relative_to(package).as_posix().encode() + b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def state_path(folder: Path) -> Path:
@@ -32,6 +53,13 @@ def read_state(folder: Path) -> dict[str, Any] | None:
 def steps_done(folder: Path) -> int:
     state = read_state(folder)
     return 0 if state is None else int(state["step"])
+
+
+def trained_by_this_code(folder: Path) -> bool:
+    """Whether the checkpoint in ``folder`` was trained by the training code this process
+    runs (a state that records no code digest cannot say so)."""
+    state = read_state(folder)
+    return state is not None and state.get("training_code") == training_code_sha256()
 
 
 def _as_json(config: Recipe) -> dict[str, Any]:
@@ -55,8 +83,8 @@ class TrainingState:
         if found is None:
             if output.exists() and any(output.iterdir()):
                 raise UserError(f"{output} exists and is not a training checkpoint; choose another --output")
-            body = {"config": _as_json(config), "data": data, "packages": package_versions(), "step": 0,
-                    "history": []}
+            body = {"config": _as_json(config), "data": data, "packages": package_versions(),
+                    "training_code": training_code_sha256(), "step": 0, "history": []}
             return cls(body, resuming=False)
         if found["config"] != _as_json(config):
             raise UserError(f"{output} holds a run with a different configuration; resume it with the same "

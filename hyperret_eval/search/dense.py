@@ -52,3 +52,10 @@ class DenseSearch:
             scores = torch.as_tensor(self.similarity(queries, chunk)).to(queries.device, torch.float32)
             best.merge(scores, torch.arange(offset, offset + len(chunk), device=queries.device))
         return best_k(best.scores, best.ids, k)
+
+    @torch.inference_mode()
+    def score_some(self, queries: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """[Q, n] scores of ``queries`` against the passages at ``positions`` only (a
+        candidate list), by the same similarity and in the same dtype as :meth:`search`."""
+        chosen = self.passages[positions].to(self.device, torch.float32)
+        return torch.as_tensor(self.similarity(queries.to(self.device, torch.float32), chosen)).float()

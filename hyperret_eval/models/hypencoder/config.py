@@ -42,9 +42,9 @@ class RetrievalTrainConfig(Recipe):
     negatives: int = 3
     batch_size: int = 8
     # One rate for every parameter, as the paper's recipe has. A separate hypernetwork rate
-    # (head_learning_rate) suited the reference init only: in issue 12's check (warm start,
-    # passage side frozen) 3e-4 on the hypernetwork took SciFact nDCG@10 from 64.5 to 44.3
-    # in 100 steps, where 2e-5 reached 69.3.
+    # (head_learning_rate) suits the reference init only: with a warm start and the passage
+    # side frozen, 3e-4 on the hypernetwork took SciFact nDCG@10 from 64.5 to 44.3 in 100
+    # steps, where 2e-5 reached 69.3.
     learning_rate: float = 2e-5
     head_learning_rate: float | None = None  # None: learning_rate
     weight_decay: float = 0.01  # AdamW's default; the paper trains with 0
