@@ -4,6 +4,8 @@ and the leaderboard shows them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hyperret_eval.catalogue.published import PublishedFigure, ours_for, parse_figures, published_figures
@@ -90,3 +92,23 @@ def test_the_leaderboard_shows_published_figures_beside_ours(capsys, minilm_run_
     page = (board / "index.html").read_text(encoding="utf-8")
     assert 'id="published"' in page and "72.37" in page and "MTEB results repository, STS12.json" in page
 
+
+
+def test_the_senteval_report_of_the_simcse_recipe_meets_the_papers_table():
+    """The SentEval protocol's figures (x100 in its report) are set beside the SimCSE
+    paper's Table 5 for the model its paper recipe trains."""
+    from rich.console import Console
+
+    from hyperret_eval.evaluation.runner import Score
+    from hyperret_eval.report import published_table
+
+    name = "hyperret/simcse-bert-base-wiki1m"
+    scores = [Score("simcse-paper", "STS12", "STS", 0.70, {"cosine_spearman": 0.70}, Path("STS12.json"), 1.0,
+                    name, 3108)]
+    report = {"simcse-paper": {"tasks": {"STS12": {"all": 69.10}, "STS13": {"all": 80.00}}}}
+    console = Console(width=300, record=True)
+    console.print(published_table(scores, report))
+    lines = [line for line in console.export_text().splitlines() if "senteval_spearman" in line]
+    assert len(lines) == 2
+    sts12 = next(line for line in lines if "STS12" in line)
+    assert "69.10" in sts12 and "68.40" in sts12 and "+0.70" in sts12 and "Table 5" in sts12
