@@ -144,7 +144,7 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
     from hyperret_eval.core.world import current_world
     from hyperret_eval.evaluation.progress import Progress, mode_for
     from hyperret_eval.evaluation.runner import run
-    from hyperret_eval.report import retrieval_metrics_table, score_table, senteval_table
+    from hyperret_eval.report import published_table, retrieval_metrics_table, score_table, senteval_table
 
     console = Console(stderr=False)
     # Unwrapped and unparsed: messages carry paths to copy (and paths may hold "[").
@@ -162,6 +162,9 @@ def _command_run(args: argparse.Namespace, argv: list[str]) -> int:
         console.print(measures)
     if report.senteval:
         console.print(senteval_table(report.senteval))
+    published = published_table(report.scores, report.senteval)
+    if published is not None:
+        console.print(published)
     console.print(f"Results written under {escape(str(options.output_dir))}", soft_wrap=True)
     return 0
 

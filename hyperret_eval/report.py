@@ -11,10 +11,13 @@ from rich.text import Text
 
 from hyperret_eval.catalogue.checkpoints import locate_checkpoint
 from hyperret_eval.catalogue.models import model_names
+from hyperret_eval.catalogue.published import figures_for, ours_for, published_figures
 from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.catalogue.tasks import TaskSpec, load_catalogue
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.data.beir import count_split
+from hyperret_eval.data.trec import count_trec
+from hyperret_eval.integrations.mteb_statistics import split_statistics
 
 
 def _titled(table: Table, title: str, caption: str) -> Group:
@@ -93,6 +96,46 @@ def senteval_table(reports: dict[str, dict]) -> Group:
     return _titled(table, "SentEval protocol (SimCSE/HiCL papers)", "Spearman x100 of cosine; STS12-16: 'all' setting")
 
 
+def published_table(scores, senteval: dict[str, dict] | None = None) -> Group | None:
+    """Ours beside each published figure (x100) for the models and tasks of the run, with
+    the difference and the figure's source; a paper's baseline we have no checkpoint of is
+    listed for reference where one of our models has a figure on the same tasks."""
+    results: dict[str, dict[str, tuple[dict, int]]] = {}
+    names = {}
+    for s in scores:
+        results.setdefault(s.model_name, {})[s.task] = (s.scores, s.size)
+        names[s.model_name] = s.model
+    for key, report in (senteval or {}).items():
+        name = next((n for n, k in names.items() if k == key), key)
+        for task, values in report.get("tasks", {}).items():
+            scored, size = results.setdefault(name, {}).get(task, ({}, 0))
+            results[name][task] = ({**scored, "senteval_spearman": values["all"] / 100}, size)
+    ours = [(names.get(model, model), figure, ours_for(figure, by_task))
+            for model, by_task in results.items() for figure in figures_for({model}, set(by_task))]
+    ours = [row for row in ours if row[2] is not None]
+    if not ours:
+        return None
+    compared = {(f.tasks, f.metric) for _, f, _ in ours}
+    ran = {task for by_task in results.values() for task in by_task}
+    references = [f for f in published_figures() if f.model not in results and (f.tasks, f.metric) in compared
+                  and set(f.tasks) <= ran]
+    table = Table()
+    for column in ("model", "task", "metric"):
+        table.add_column(column, no_wrap=True)
+    for column in ("ours", "published", "difference"):
+        table.add_column(column, justify="right")
+    table.add_column("source", overflow="fold")
+    for model, figure, value in ours:
+        table.add_row(model, figure.task_label, figure.metric, _fmt(value), _fmt(figure.value),
+                      f"{100 * (value - figure.value):+.2f}", figure.source)
+    for figure in references:
+        table.add_row(f"{figure.model} (reference)", figure.task_label, figure.metric, "-", _fmt(figure.value), "-",
+                      figure.source)
+    return _titled(table, "Published figures beside ours x100",
+                   "difference = ours - published, in points; tasks joined by + are pooled over their queries; "
+                   "how each figure was checked: hyperret_eval/catalogue/published.toml")
+
+
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.2f}"
 
@@ -112,20 +155,44 @@ def task_table(data_root: Path, task_files: list[Path] | None = None) -> Table:
 
 
 def _presence(spec: TaskSpec, data_root: Path) -> str:
-    """``yes`` with the corpus and query counts of a retrieval task, else ``no`` and where it belongs."""
+    """``yes`` with the corpus and query counts of a retrieval task, else ``no`` and where it
+    belongs (with mteb's counts, where mteb has the task)."""
     if not spec.is_available(data_root):
         leaves = [leaf for leaf in spec.members or (spec,) if not leaf.is_available(data_root)]
-        where = leaves[0].source.path if len(leaves) == 1 else f"{len(leaves)} folders under {spec.location(Path())}"
-        how = "downloadable" if leaves[0].source.beir_url or leaves[0].source.hf_dataset else "copy it by hand"
-        return f"no: {where} ({how})"
+        where = _where(leaves[0].source) if len(leaves) == 1 else f"{len(leaves)} folders under {spec.location(Path())}"
+        source = leaves[0].source
+        how = "see `run` for how to get it" if source.instructions else \
+            "downloadable" if source.beir_url or source.hf_dataset else "copy it by hand"
+        return f"no: {where} ({how}){_mteb_counts(spec)}"
     if spec.type != "Retrieval":
         return "yes"
     try:
-        counts = [count_split(leaf.location(data_root), leaf.split) for leaf in spec.members or (spec,)]
+        counts = [_count(leaf, data_root) for leaf in spec.members or (spec,)]
     except UserError as exc:  # present but incomplete: the run would say the same
         return f"yes, but {exc}"
     documents, queries = (sum(column) for column in zip(*counts))
     return f"yes: {documents:,} documents, {queries:,} queries"
+
+
+def _where(source) -> str:
+    if source.format == "trec":
+        return f"{source.path}/{{{','.join(source.files)}}} with {source.corpus}/corpus.jsonl"
+    return source.path
+
+
+def _count(spec: TaskSpec, data_root: Path) -> tuple[int, int]:
+    source = spec.source
+    if source.format == "trec":
+        return count_trec(source.local_path(data_root), source.files, source.corpus_path(data_root))
+    return count_split(spec.location(data_root), spec.split)
+
+
+def _mteb_counts(spec: TaskSpec) -> str:
+    stats = split_statistics(spec.type, spec.metadata_from, spec.split) if spec.metadata_from and not spec.members \
+        else None
+    if not stats or "num_documents" not in stats:
+        return ""
+    return f"; mteb: {stats['num_documents']:,} passages, {stats['num_queries']:,} judged queries"
 
 
 def model_table(data_root: Path | None) -> Table:

@@ -1,5 +1,6 @@
 """Small BEIR-layout folders cut from the real SciFact, in the layouts the catalogue's
-datasets come in: with or without titles, another split's qrels, CQADupstack's forums."""
+datasets come in: with or without titles, another split's qrels, CQADupstack's forums;
+and retrieval data laid out as mteb publishes it on the hub."""
 
 from __future__ import annotations
 
@@ -46,3 +47,25 @@ def cqadupstack_folders(scifact: Path, dst: Path) -> Path:
         extra = [f"{first_query}\t{doc}\t1" for doc in distractors if doc not in judged][:number]
         (folder / "qrels" / "test.tsv").write_text("\n".join([*qrels, *extra]) + "\n", encoding="utf-8")
     return dst
+
+
+def mteb_hub_dataset(folder: Path, corpus: dict[str, dict[str, str]], queries: dict[str, str],
+                     qrels: dict[str, dict[str, int]], split: str = "train") -> Path:
+    """Retrieval data laid out as mteb publishes its datasets on the hub: parquet files
+    under corpus/, queries/ and qrels/, configurations named in README.md."""
+    from datasets import Dataset
+
+    tables = {
+        "corpus": {"_id": list(corpus), "title": [d.get("title") or "" for d in corpus.values()],
+                   "text": [d["text"] for d in corpus.values()]},
+        "queries": {"_id": list(queries), "text": list(queries.values())},
+        "qrels": {"query-id": [q for q, docs in qrels.items() for _ in docs],
+                  "corpus-id": [d for docs in qrels.values() for d in docs],
+                  "score": [s for docs in qrels.values() for s in docs.values()]},
+    }
+    card = ["---", "configs:"]
+    for config, table in tables.items():
+        Dataset.from_dict(table).to_parquet(folder / config / f"{split}-00000-of-00001.parquet")
+        card += [f"- config_name: {config}", "  data_files:", f"  - split: {split}", f"    path: {config}/{split}-*"]
+    (folder / "README.md").write_text("\n".join([*card, "---", ""]), encoding="utf-8")
+    return folder

@@ -99,7 +99,8 @@ def beir_root(tmp_path, data_root):
     return root
 
 
-def test_dropped_folders_are_listed_with_counts(capsys, beir_root):
+def test_dropped_folders_are_listed_with_counts(capsys, beir_root, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "300")  # one line a row
     code, out, _ = _run(capsys, "list", "tasks", "--data-root", str(beir_root))
     assert code == 0
     rows = {line.split("│")[1].strip(): line for line in out.splitlines() if line.count("│") > 3}

@@ -19,7 +19,7 @@ from hyperret_eval.data.beir import read_beir_folder
 from hyperret_eval.data.download import OFFLINE_ENV
 from hyperret_eval.evaluation.task_data import available_tasks, load_task_data
 
-from .beir_folders import CQADUPSTACK_FORUMS, beir_folder, cqadupstack_folders
+from .beir_folders import CQADUPSTACK_FORUMS, beir_folder, cqadupstack_folders, mteb_hub_dataset
 from .conftest import free_port
 
 
@@ -118,25 +118,9 @@ def test_a_zip_larger_than_the_free_disk_is_not_unpacked(online, http_folder, da
 
 
 def _mteb_hub_dataset(folder: Path, source: Path) -> Path:
-    """``source`` (a BEIR folder) laid out as mteb publishes NanoBEIR on the hub: parquet
-    files under corpus/, queries/ and qrels/, configurations named in README.md."""
-    from datasets import Dataset
-
+    """``source`` (a BEIR folder) laid out as mteb publishes NanoBEIR on the hub."""
     data = read_beir_folder(source, "test")
-    tables = {
-        "corpus": {"_id": list(data.corpus), "title": [d["title"] for d in data.corpus.values()],
-                   "text": [d["text"] for d in data.corpus.values()]},
-        "queries": {"_id": list(data.queries), "text": list(data.queries.values())},
-        "qrels": {"query-id": [q for q, docs in data.qrels.items() for _ in docs],
-                  "corpus-id": [d for docs in data.qrels.values() for d in docs],
-                  "score": [s for docs in data.qrels.values() for s in docs.values()]},
-    }
-    card = ["---", "configs:"]
-    for config, table in tables.items():
-        Dataset.from_dict(table).to_parquet(folder / config / "train-00000-of-00001.parquet")
-        card += [f"- config_name: {config}", "  data_files:", "  - split: train", f"    path: {config}/train-*"]
-    (folder / "README.md").write_text("\n".join([*card, "---", ""]), encoding="utf-8")
-    return folder
+    return mteb_hub_dataset(folder, data.corpus, data.queries, data.qrels)
 
 
 def test_nanobeir_comes_from_mtebs_hub_dataset_as_a_beir_folder(mock_hub, data_root, tmp_path):

@@ -172,14 +172,6 @@ def test_a_hub_model_larger_than_the_cap_is_refused_and_its_partial_files_remove
     assert not list(cache.rglob("model.safetensors"))
 
 
-def test_the_hub_request_hook_is_where_it_is_read_from():
-    """fetch_limits builds huggingface_hub's client as the library does, with its request
-    hook (offline mode, request ids), which huggingface_hub does not export."""
-    from huggingface_hub.utils import _http
-
-    assert callable(_http.hf_request_event_hook)
-
-
 def test_a_hub_dataset_whose_answer_trickles_stops_at_the_deadline(trickle, online, tmp_path, monkeypatch):
     monkeypatch.setenv("HF_ENDPOINT", trickle)
     monkeypatch.setenv(DEADLINE_ENV, DEADLINE)

@@ -31,9 +31,11 @@ def test_per_query_values_average_to_the_means_and_cover_every_judged_query():
     qrels = {**QRELS, "q3": {"d7": 1}}  # q3 is judged but the run does not answer it
     scores = evaluate_run(qrels, RUN, relevance_threshold=2)
     assert list(scores.per_query) == ["q1", "q2", "q3"]
-    assert list(scores.per_query["q1"]) == ["nDCG@10", "RR(rel=2)@10", "R(rel=2)@100", "AP(rel=2)"]
+    assert list(scores.per_query["q1"]) == ["nDCG@10", "RR(rel=2)@10", "R(rel=2)@100", "AP(rel=2)",
+                                         "R(rel=2)@1000"]
     assert scores.per_query["q1"]["RR(rel=2)@10"] == pytest.approx(0.5)
-    assert scores.per_query["q3"] == {"nDCG@10": 0.0, "RR(rel=2)@10": 0.0, "R(rel=2)@100": 0.0, "AP(rel=2)": 0.0}
+    assert scores.per_query["q3"] == {"nDCG@10": 0.0, "RR(rel=2)@10": 0.0, "R(rel=2)@100": 0.0, "AP(rel=2)": 0.0,
+                                       "R(rel=2)@1000": 0.0}
     for measure, mean in scores.means.items():
         name = measure.removeprefix("ir_measures:")
         assert mean == pytest.approx(sum(q[name] for q in scores.per_query.values()) / 3)

@@ -13,7 +13,8 @@ import hyperret_eval
 from hyperret_eval.core import library_internals
 
 PACKAGE = Path(hyperret_eval.__file__).parent
-PRIVATE_NAMES = ("_load_with_module_classes", "_create_dataloaders", "_calculate_scores", "MODEL_REGISTRY")
+PRIVATE_NAMES = ("_load_with_module_classes", "_create_dataloaders", "_calculate_scores", "MODEL_REGISTRY",
+                 "utils._http", "hf_request_event_hook")
 
 
 def test_sentence_transformers_still_loads_with_module_classes():
@@ -64,6 +65,14 @@ def test_mteb_still_finds_models_in_its_registry():
         from mteb.models.model_implementations import MODEL_REGISTRY
 
         MODEL_REGISTRY.pop(meta.name, None)
+
+
+def test_huggingface_hub_still_has_its_request_hook():
+    try:
+        hook = library_internals.hub_request_event_hook()
+    except ImportError as exc:
+        pytest.fail(f"huggingface_hub moved huggingface_hub.utils._http.hf_request_event_hook: {exc}")
+    assert callable(hook), "huggingface_hub's hf_request_event_hook is no longer a function"
 
 
 def test_mteb_wrapper_still_holds_its_sentence_transformer(minilm):

@@ -29,7 +29,7 @@ def test_retrieval_keeps_every_judged_query_and_averages_to_the_result(minilm_ru
     assert (kept["format"], kept["task_name"], kept["task_type"], kept["split"]) == (FORMAT, "SciFact", "Retrieval", "test")
     assert (kept["model_name"], kept["model_revision"]) == ("sentence-transformers/all-MiniLM-L6-v2", MINILM[1])
     assert kept["dataset_revision"] == result["dataset_revision"]
-    assert kept["measures"] == ["nDCG@10", "RR@10", "R@100", "AP"] and kept["main_measure"] == "nDCG@10"
+    assert kept["measures"] == ["nDCG@10", "RR@10", "R@100", "AP", "R@1000"] and kept["main_measure"] == "nDCG@10"
 
     judged = read_beir_folder(small_data_root / "beir" / "scifact", "test").qrels
     assert sorted(kept["queries"]) == sorted(judged)

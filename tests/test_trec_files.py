@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from hyperret_eval.core.errors import UserError
-from hyperret_eval.data.trec import trec_qrels_lines, trec_run_lines
+from hyperret_eval.data.trec_runs import trec_qrels_lines, trec_run_lines
 
 
 def test_run_lines_rank_from_one_in_score_order_ties_by_document_id():

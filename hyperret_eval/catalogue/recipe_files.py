@@ -20,6 +20,7 @@ from hyperret_eval.catalogue.recipes import NAMED_RECIPES
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import check_depth, parse_json, parse_toml, read_json, read_text
 from hyperret_eval.core.paths import default_cache_root, inside
+from hyperret_eval.data.download import is_hub_file
 from hyperret_eval.models.training_state import state_path
 
 FILE_FORMATS = {".toml": "TOML", ".json": "JSON", ".yaml": "YAML", ".yml": "YAML"}
@@ -76,7 +77,7 @@ def _apply_settings(path: Path, base, values: dict, confined: bool = True):
     if wrong:
         raise UserError(f"{path}: setting(s) of the wrong type: {'; '.join(wrong)}")
     for key in PATH_SETTINGS:
-        if isinstance(values.get(key), str):
+        if isinstance(values.get(key), str) and not is_hub_file(values[key]):
             if confined:
                 values[key] = str(inside(path.parent, values[key], f"{path}: {key} {values[key]!r}"))
             else:

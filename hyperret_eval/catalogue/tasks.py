@@ -45,6 +45,9 @@ class TaskSpec:
     caveat: str | None = None
     score_range: tuple[float, float] = (0.0, 5.0)
     relevance_threshold: int = 1
+    # The longest query, in tokens, a Hypencoder reads on this task: the official
+    # replication's setting (64 in-domain, 512 on BEIR); None keeps the model's own limit.
+    query_max_length: int | None = None
     metadata: dict[str, Any] = field(default_factory=dict)
     members: tuple[TaskSpec, ...] = ()  # tasks scored one by one and averaged (CQADupstack's forums)
     # The data hash (provenance.data_fingerprint) of the files known to hold the dataset of
@@ -70,10 +73,11 @@ _FIELDS: dict[str, tuple[type, ...]] = {
     "name": (str,), "type": (str,), "groups": (list,), "split": (str,), "main_score": (str,),
     "description": (str,), "source": (dict,), "metadata_from": (str,), "reference": (str,),
     "caveat": (str,), "score_range": (list,), "relevance_threshold": (int,), "metadata": (dict,),
-    "aggregate_of": (list,), "mteb_data_hash": (str,),
+    "aggregate_of": (list,), "mteb_data_hash": (str,), "query_max_length": (int,),
 }
 _SOURCE_FIELDS = {"format": str, "path": str, "files": list, "beir_url": str, "hf_dataset": str,
-                  "hf_revision": str, "fetch_into": str}
+                  "hf_revision": str, "fetch_into": str, "corpus": str,
+                  "instructions": str}
 
 
 def _entry_error(origin: str, index: int, entry: Any, problem: str) -> UserError:
@@ -143,6 +147,8 @@ def _parse_entry(entry: Any, origin: str, index: int) -> tuple[TaskSpec, tuple[s
     if len(score_range) != 2 or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in score_range) \
             or score_range[0] >= score_range[1]:
         raise fail(f"score_range must be [low, high] with low < high, found {score_range!r}")
+    if entry.get("query_max_length", 1) < 1:
+        raise fail(f"query_max_length must be a positive number of tokens, found {entry['query_max_length']}")
     spec = TaskSpec(
         name=name,
         type=entry["type"],
@@ -156,6 +162,7 @@ def _parse_entry(entry: Any, origin: str, index: int) -> tuple[TaskSpec, tuple[s
         caveat=entry.get("caveat"),
         score_range=(float(score_range[0]), float(score_range[1])),
         relevance_threshold=entry.get("relevance_threshold", 1),
+        query_max_length=entry.get("query_max_length"),
         metadata=dict(entry.get("metadata", {})),
         mteb_data_hash=entry.get("mteb_data_hash"),
         origin=f"{origin}: task entry {index} ({name!r})",

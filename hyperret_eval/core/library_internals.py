@@ -15,6 +15,9 @@ renames one breaks it here, and ``tests/test_library_internals.py`` fails naming
   looks names up; mteb has no call that adds a model to it;
 - ``mteb.get_model`` itself, wrapped so that a path gets a message saying where to load
   it, since mteb has no hook for names it cannot load;
+- huggingface_hub ``huggingface_hub.utils._http.hf_request_event_hook``: the hook its own
+  client runs on every request (offline mode, request ids), which a client of ours that
+  holds requests to a deadline (``data/fetch_limits.py``) must run too;
 - the ``model`` attribute of mteb's ``SentenceTransformerEncoderWrapper``: the
   sentence-transformers model inside, whose ``encode`` the SentEval protocol calls.
 
@@ -68,6 +71,13 @@ def wrap_mteb_get_model(wrap) -> None:
         wrapped = wrap(mteb.get_model)
         wrapped._hyperret_wrapped = True
         mteb.get_model = wrapped
+
+
+def hub_request_event_hook():
+    """The function huggingface_hub's own HTTP client runs before every request."""
+    from huggingface_hub.utils._http import hf_request_event_hook
+
+    return hf_request_event_hook
 
 
 def wrapped_sentence_transformer(encoder):

@@ -141,20 +141,27 @@ def read_qrels(path: Path) -> tuple[Qrels, dict[tuple[str, str], int]]:
                 path, number, f"expected 3 tab-separated columns (query-id, corpus-id, score), found {len(columns)}"
             )
         query_id, doc_id, score = (c.strip() for c in columns)
-        try:
-            relevance = int(score)
-        except ValueError:
-            raise DataFormatError(path, number, f"relevance score must be an integer, found {score!r}") from None
-        if not -RELEVANCE_BOUND <= relevance < RELEVANCE_BOUND:
-            raise DataFormatError(path, number, f"relevance score {score} is out of range (a grade such as 0, 1 or 2)")
         if not query_id or not doc_id:
             raise DataFormatError(path, number, "empty query-id or corpus-id")
-        if (query_id, doc_id) in lines:
-            raise DataFormatError(path, number, f"query {query_id!r} and document {doc_id!r} are judged twice "
-                                                f"(first on line {lines[(query_id, doc_id)]})")
-        qrels.setdefault(query_id, {})[doc_id] = relevance
-        lines[(query_id, doc_id)] = number
+        add_judgement(qrels, lines, path, number, query_id, doc_id, score)
     return qrels, lines
+
+
+def add_judgement(qrels: Qrels, lines: dict[tuple[str, str], int], path: Path, number: int, query_id: str,
+                  doc_id: str, score: str) -> None:
+    """Record one judgement read from line ``number`` of ``path``: an integer grade within
+    what pytrec_eval holds, for a pair not judged before."""
+    try:
+        relevance = int(score)
+    except ValueError:
+        raise DataFormatError(path, number, f"relevance score must be an integer, found {score!r}") from None
+    if not -RELEVANCE_BOUND <= relevance < RELEVANCE_BOUND:
+        raise DataFormatError(path, number, f"relevance score {score} is out of range (a grade such as 0, 1 or 2)")
+    if (query_id, doc_id) in lines:
+        raise DataFormatError(path, number, f"query {query_id!r} and document {doc_id!r} are judged twice "
+                                            f"(first on line {lines[(query_id, doc_id)]})")
+    qrels.setdefault(query_id, {})[doc_id] = relevance
+    lines[(query_id, doc_id)] = number
 
 
 def beir_split_files(folder: Path, split: str) -> tuple[Path, Path, Path]:
@@ -168,17 +175,23 @@ def beir_split_files(folder: Path, split: str) -> tuple[Path, Path, Path]:
     return files
 
 
+def count_lines(path: Path) -> int:
+    """The lines of a file (a last one without a newline counted), read in large chunks."""
+    lines = 0
+    with open_regular(path, "file") as fh:
+        ends_with_newline = True
+        while chunk := fh.read(1 << 22):
+            lines += chunk.count(b"\n")
+            ends_with_newline = chunk.endswith(b"\n")
+        lines += not ends_with_newline
+    return lines
+
+
 def count_split(folder: Path, split: str) -> tuple[int, int]:
     """Documents in the corpus and judged queries in one split of a BEIR folder, counted
     without parsing them (for listings: a corpus of millions of lines counts in seconds)."""
     corpus_file, _, qrels_file = beir_split_files(folder, split)
-    documents = 0
-    with open_regular(corpus_file, "corpus") as fh:
-        ends_with_newline = True
-        while chunk := fh.read(1 << 22):
-            documents += chunk.count(b"\n")
-            ends_with_newline = chunk.endswith(b"\n")
-        documents += not ends_with_newline
+    documents = count_lines(corpus_file)
     queries = {line.split("\t", 1)[0] for _, line in numbered_lines(qrels_file) if line.strip()}
     queries.discard("query-id")
     return documents, len(queries)

@@ -92,10 +92,12 @@ def _unpack(archive: Path, target: Path, url: str, max_bytes: int) -> None:
 
 
 def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
-                        convert: Callable[[Path, Path], None] | None = None, limits: FetchLimits | None = None) -> Path:
+                        convert: Callable[[Path, Path], None] | None = None, limits: FetchLimits | None = None,
+                        allow_patterns: tuple[str, ...] | None = None) -> Path:
     """Snapshot a dataset repository from the Hugging Face hub into ``destination`` within
     ``limits``; with ``convert``, what lands there is instead the folder
-    ``convert(snapshot, folder)`` writes."""
+    ``convert(snapshot, folder)`` writes. ``allow_patterns`` limits the snapshot to the
+    files they match."""
     if offline_requested():
         raise DownloadError(f"offline mode is set ({'/'.join(OFFLINE_ENV)}), not downloading {repo_id}")
     from huggingface_hub import HfApi, constants, snapshot_download
@@ -110,7 +112,8 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
             with hub_budget(budget):
                 HfApi(endpoint=endpoint).dataset_info(repo_id, revision=revision, timeout=constants.HF_HUB_ETAG_TIMEOUT)
                 snapshot_download(repo_id, repo_type="dataset", revision=revision, endpoint=endpoint,
-                                  local_dir=staging / "snapshot")
+                                  local_dir=staging / "snapshot",
+                                  allow_patterns=list(allow_patterns) if allow_patterns else None)
         except Exception as exc:  # the hub client raises many types for "no network"
             raise DownloadError(f"could not download {repo_id} from the Hugging Face hub ({endpoint}): "
                                 f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}") from None
@@ -125,3 +128,48 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
         return destination
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+HUB_FILE_PREFIX = "hf://datasets/"  # hf://datasets/<org>/<name>/<file>: one file of a hub dataset
+
+
+def is_hub_file(reference: str) -> bool:
+    return reference.startswith(HUB_FILE_PREFIX)
+
+
+def hub_file(reference: str, cache_root: Path, limits: FetchLimits | None = None) -> Path:
+    """The local copy of one file of a hub dataset (``hf://datasets/<org>/<name>/<file>``,
+    SimCSE's ``wiki1m_for_simcse.txt`` for one), under ``cache_root/hub-files``; fetched
+    once, when this machine is online, within ``limits``, and moved into place whole."""
+    from hyperret_eval.core.errors import DataNotFoundError
+    from hyperret_eval.core.paths import safe_name
+
+    parts = reference.removeprefix(HUB_FILE_PREFIX).split("/")
+    if len(parts) < 3 or not all(parts):
+        raise DataNotFoundError(f"{reference}: expected {HUB_FILE_PREFIX}<org>/<dataset>/<file>")
+    repo_id, filename = "/".join(parts[:2]), "/".join(parts[2:])
+    for part in parts:
+        safe_name(part, f"{reference}: each part")
+    target = cache_root / "hub-files" / repo_id.replace("/", "__") / filename
+    if target.is_file():
+        return target
+    how = (f"download it ({repo_id}, file {filename}) when online, or set text_file to a local copy "
+           f"(or put one at {target})")
+    if offline_requested():
+        raise DataNotFoundError(f"{reference} is not in the cache and offline mode is set ({offline_variable()}): {how}")
+    from huggingface_hub import constants, hf_hub_download
+
+    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+    budget = Budget(limits or FetchLimits.from_env(), f"the download of {reference}")
+    staging = _staging_dir(target)
+    try:
+        with hub_budget(budget):
+            fetched = hf_hub_download(repo_id, filename, repo_type="dataset", endpoint=endpoint, local_dir=staging,
+                                      etag_timeout=constants.HF_HUB_ETAG_TIMEOUT)
+        os.replace(fetched, target)
+    except Exception as exc:  # the hub client raises many types for "no network"
+        raise DataNotFoundError(f"{reference}: could not download it from the Hugging Face hub ({endpoint}): "
+                                f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}; {how}") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return target

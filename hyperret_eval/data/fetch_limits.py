@@ -217,9 +217,9 @@ def _install_transport() -> None:
             return
         import httpx2
         import huggingface_hub
-        # The hook huggingface_hub's own client runs on each request (offline mode, request
-        # ids); not exported, so read here only (tests/test_fetch_limits.py names it).
-        from huggingface_hub.utils._http import hf_request_event_hook
+        from hyperret_eval.core.library_internals import hub_request_event_hook
+
+        hub_hook = hub_request_event_hook()
 
         class BudgetTransport(httpx2.BaseTransport):
             def __init__(self) -> None:
@@ -256,6 +256,6 @@ def _install_transport() -> None:
 
         # The client huggingface_hub makes by default, with the transport above.
         huggingface_hub.set_client_factory(lambda: httpx2.Client(
-            event_hooks={"request": [hf_request_event_hook]}, follow_redirects=True, timeout=None,
+            event_hooks={"request": [hub_hook]}, follow_redirects=True, timeout=None,
             transport=BudgetTransport()))
         _installed = True

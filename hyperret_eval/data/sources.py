@@ -15,10 +15,11 @@ from pathlib import Path, PurePosixPath
 from hyperret_eval.core.errors import DataNotFoundError, UserError
 from hyperret_eval.data import download
 from hyperret_eval.data.beir import RetrievalData, read_beir_folder
-from hyperret_eval.data.hub_retrieval import write_beir_folder
+from hyperret_eval.data.hub_retrieval import QUERY_AND_QRELS_FILES, write_beir_folder, write_trec_files
 from hyperret_eval.data.sts import STSPairs, read_semeval_all, read_sick, read_stsb_csv, require_correlatable
+from hyperret_eval.data.trec import read_trec_collection
 
-FORMATS = ("semeval", "stsb-csv", "sick", "beir")
+FORMATS = ("semeval", "stsb-csv", "sick", "beir", "trec")
 URL_SCHEMES = ("https://", "http://")  # the only URLs fetched: no file://, ftp:// or data:
 _HUB_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?")
 
@@ -48,6 +49,11 @@ class Source:
     ``beir`` (mteb's retrieval layout: ``corpus``, ``queries``, ``qrels``). ``fetch_into``
     is the folder a zip unpacks to when that is above ``path`` (CQADupstack's one zip
     holds all twelve forums).
+
+    ``trec`` is TREC's own files over a BEIR corpus: ``path`` is the folder holding
+    ``files`` (the topics TSV, then the TREC qrels), ``corpus`` the BEIR folder whose
+    ``corpus.jsonl`` holds the passages. ``hf_dataset`` then fetches the topics and
+    judgements alone (mteb's hub dataset, corpus left out), ``beir_url`` the corpus.
     """
 
     format: str
@@ -57,10 +63,15 @@ class Source:
     hf_dataset: str | None = None
     hf_revision: str | None = None
     fetch_into: str | None = None
+    corpus: str | None = None
+    instructions: str | None = None  # how to get data that has no download we run
 
     def __post_init__(self) -> None:
         if self.format not in FORMATS:
             raise UserError(f"unknown data format {self.format!r}; expected one of {', '.join(FORMATS)}")
+        if (self.format == "trec") != (self.corpus is not None) or (self.format == "trec" and len(self.files) != 2):
+            raise UserError("the trec format needs 'corpus' (a BEIR folder) and 'files' (the topics TSV and the "
+                            "TREC qrels), and only it takes 'corpus'")
         if self.beir_url is not None and not self.beir_url.lower().startswith(URL_SCHEMES):
             raise UserError(f"beir_url {self.beir_url!r}: only {' and '.join(URL_SCHEMES)} URLs are fetched")
         if self.hf_dataset is not None and (not _HUB_ID.fullmatch(self.hf_dataset) or ".." in self.hf_dataset):
@@ -71,6 +82,8 @@ class Source:
         :func:`relative_inside`): what a catalogue entry must meet. (A folder the user names
         in ``--tasks`` is a source with an absolute path of their own choosing.)"""
         relative_inside(self.path, "path")
+        if self.corpus is not None:
+            relative_inside(self.corpus, "corpus")
         for name in self.files:
             relative_inside(name, "files entry")
         if self.fetch_into is not None:
@@ -83,16 +96,38 @@ class Source:
     def local_path(self, data_root: Path) -> Path:
         return data_root / self.path
 
+    def where(self, data_root: Path, split: str) -> str:
+        """Where the data goes, files named where a folder alone would not say it."""
+        local = self.local_path(data_root)
+        if self.format == "trec":
+            return f"{local} (holding {' and '.join(self.files)}) with {self.corpus_path(data_root) / 'corpus.jsonl'}"
+        if self.format == "beir":
+            return f"{local} (with qrels/{split}.tsv)"
+        return str(local)
+
+    def corpus_path(self, data_root: Path) -> Path | None:
+        """The BEIR folder a ``trec`` collection takes its passages from."""
+        return data_root / self.corpus if self.corpus else None
+
     def hf_snapshot_path(self, data_root: Path) -> Path | None:
-        if not self.hf_dataset or self.format == "beir":
+        if not self.hf_dataset or self.format in ("beir", "trec"):
             return None
         return data_root / "hf" / self.hf_dataset.replace("/", "__")
 
     def is_available(self, data_root: Path) -> bool:
+        if self.format == "trec":
+            return self.local_path(data_root).exists() and self.corpus_path(data_root).exists()
         snapshot = self.hf_snapshot_path(data_root)
         return self.local_path(data_root).exists() or bool(snapshot and snapshot.exists())
 
     def describe_fetch(self) -> str:
+        if self.instructions:
+            return self.instructions
+        if self.format == "trec":
+            topics = (f"the topics and judgements from the Hugging Face hub dataset {self.hf_dataset}"
+                      if self.hf_dataset else "the topics and judgements have no public download here")
+            corpus = f"the corpus from {self.beir_url}" if self.beir_url else "the corpus has no public download here"
+            return f"when this machine is online, {topics} and {corpus} are downloaded"
         if self.beir_url:
             return f"it is downloaded from {self.beir_url} when this machine is online"
         if self.hf_dataset:
@@ -103,6 +138,13 @@ class Source:
 def not_found(name: str, source: Source, data_root: Path, reason: str | None) -> DataNotFoundError:
     """Dataset ``name`` is missing: where it was looked for, why it was not fetched, where to put it."""
     why = f" The download failed: {reason}." if reason else ""
+    if source.format == "trec":
+        return DataNotFoundError(
+            f"Dataset {name!r} is not in the data root: it needs the folder {source.local_path(data_root)} holding "
+            f"{' and '.join(source.files)}, and {source.corpus_path(data_root) / 'corpus.jsonl'} (BEIR's msmarco "
+            f"layout).{why} Point --data-root (or HYPERRET_DATA) at a folder that holds {source.path}/ and "
+            f"{source.corpus}/; otherwise {source.describe_fetch()}."
+        )
     return DataNotFoundError(
         f"Dataset {name!r} is not in the data root: looked for {source.local_path(data_root)}.{why} "
         f"Point --data-root (or the HYPERRET_DATA environment variable) at a folder that holds "
@@ -113,7 +155,9 @@ def not_found(name: str, source: Source, data_root: Path, reason: str | None) ->
 def fetch(name: str, source: Source, split: str, data_root: Path) -> None:
     """Download dataset ``name`` into the data root; a :class:`DataNotFoundError` says why not."""
     try:
-        if source.beir_url:
+        if source.format == "trec":
+            _fetch_trec(source, split, data_root)
+        elif source.beir_url:
             destination = data_root / (source.fetch_into or source.path)
             if destination.exists():
                 raise download.DownloadError(f"{destination} exists but lacks {source.local_path(data_root)}: "
@@ -130,6 +174,21 @@ def fetch(name: str, source: Source, split: str, data_root: Path) -> None:
         raise not_found(name, source, data_root, str(exc)) from None
 
 
+def _fetch_trec(source: Source, split: str, data_root: Path) -> None:
+    """The missing parts of a ``trec`` collection: its corpus folder, its topics and qrels."""
+    corpus, topics = source.corpus_path(data_root), source.local_path(data_root)
+    # Both parts must be downloadable before either is: the corpus is gigabytes.
+    for part, url in ((corpus, source.beir_url), (topics, source.hf_dataset)):
+        if not part.exists() and not url:
+            raise download.DownloadError(f"{part} is missing and has no download we run")
+    if not corpus.exists():
+        download.download_beir_zip(source.beir_url, corpus)
+    if not topics.exists():
+        download.download_hf_dataset(source.hf_dataset, source.hf_revision, topics,
+                                     convert=partial(write_trec_files, split=split, files=source.files),
+                                     allow_patterns=QUERY_AND_QRELS_FILES)
+
+
 def _read_hf_snapshot(folder: Path, split: str) -> STSPairs:
     import datasets
 
@@ -142,7 +201,7 @@ def load(name: str, source: Source, split: str, data_root: Path) -> STSPairs | R
     """Read dataset ``name`` from the data root, fetching it first if it is missing."""
     local = source.local_path(data_root)
     snapshot = source.hf_snapshot_path(data_root)
-    if not local.exists() and not (snapshot and snapshot.exists()):
+    if not source.is_available(data_root):
         if not data_root.is_dir() and not (source.beir_url or source.hf_dataset):
             raise DataNotFoundError(
                 f"The data root {data_root} does not exist. Pass --data-root DIR or set HYPERRET_DATA "
@@ -158,4 +217,6 @@ def load(name: str, source: Source, split: str, data_root: Path) -> STSPairs | R
         return require_correlatable(read_stsb_csv(local), local)
     if source.format == "sick":
         return require_correlatable(read_sick([local / f for f in source.files]), local)
+    if source.format == "trec":
+        return read_trec_collection(local, source.files, source.corpus_path(data_root))
     return read_beir_folder(local, split)

@@ -27,7 +27,7 @@ from hyperret_eval.core import atomic
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
 from hyperret_eval.core.provenance import package_versions
-from hyperret_eval.data.trec import trec_qrels_lines, trec_run_lines
+from hyperret_eval.data.trec_runs import trec_qrels_lines, trec_run_lines
 
 RUNS_FOLDER = "runs"
 

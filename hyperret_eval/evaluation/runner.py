@@ -93,6 +93,8 @@ class Score:
     scores: dict[str, Any]
     result_file: Path
     wall_time_s: float
+    model_name: str = ""  # the model as its results name it (org/name), as published figures name it
+    size: int = 0  # queries (retrieval) or pairs (STS) scored
 
 
 def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> list[PreparedTask]:
@@ -124,7 +126,8 @@ def evaluate_one(model, resolved: ResolvedModel, task: PreparedTask, options: Ru
         started = time.perf_counter()
         with counting_encoded_texts(model, shown.advance):
             result = mteb.evaluate(
-                search_model_for(model, world) if task.spec.type == "Retrieval" else model,
+                search_model_for(model, world, query_max_length=task.spec.query_max_length)
+                if task.spec.type == "Retrieval" else model,
                 mteb_task,
                 cache=None,
                 overwrite_strategy="always",
@@ -167,7 +170,7 @@ def _score(resolved: ResolvedModel, task: PreparedTask, task_result, path: Path,
     return Score(model=resolved.key, task=task.spec.name, task_type=task.spec.type,
                  main_score=float(task_result.get_score()),
                  scores={k: v for k, v in split_scores.items() if isinstance(v, (int, float))},
-                 result_file=path, wall_time_s=wall_time_s)
+                 result_file=path, wall_time_s=wall_time_s, model_name=resolved.mteb_name, size=task.size)
 
 
 def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptions, model_digest: str) -> Score | None:

@@ -32,9 +32,11 @@ def _leaves(spec: TaskSpec) -> tuple[TaskSpec, ...]:
 
 def _warn_if_large(spec: TaskSpec, data_root: Path, progress: Callable[[str], None]) -> None:
     documents = expected_documents(spec)
-    if documents and documents > LARGE_CORPUS and not spec.is_available(data_root):
+    shared = spec.source.corpus_path(data_root) if spec.source is not None and spec.source.corpus else None
+    corpus = shared or spec.location(data_root)
+    if documents and documents > LARGE_CORPUS and not (shared.exists() if shared else spec.is_available(data_root)):
         progress(f"Warning: {spec.name} is large: {documents:,} documents (mteb's count) to download into "
-                 f"{spec.location(data_root)}, and every model evaluated on it encodes them all.")
+                 f"{corpus}, and every model evaluated on it encodes them all.")
 
 
 def _fetch(spec: TaskSpec, data_root: Path, progress: Callable[[str], None]) -> None:
@@ -59,10 +61,18 @@ def load_task_data(spec: TaskSpec, data_root: Path, progress: Callable[[str], No
     return data
 
 
+def _present(spec: TaskSpec, data_root: Path) -> bool:
+    """Whether the task's data is there, its split included: a BEIR folder shared by two
+    tasks (MS MARCO's: dev for MSMARCO, test for TRECDL2019) may hold one split only."""
+    return all(leaf.is_available(data_root) and (leaf.source.format != "beir" or
+                                                 (leaf.location(data_root) / "qrels" / f"{leaf.split}.tsv").is_file())
+               for leaf in _leaves(spec))
+
+
 def how_to_get(spec: TaskSpec, data_root: Path) -> str:
     """Where a task's data belongs under the data root, and where it comes from."""
-    leaves = [leaf for leaf in _leaves(spec) if not leaf.is_available(data_root)]
-    places = ", ".join(str(leaf.source.local_path(data_root)) for leaf in leaves[:3])
+    leaves = [leaf for leaf in _leaves(spec) if not _present(leaf, data_root)]
+    places = ", ".join(leaf.source.where(data_root, leaf.split) for leaf in leaves[:3])
     more = f" and {len(leaves) - 3} more" if len(leaves) > 3 else ""
     return f"{spec.name}: put it at {places}{more} in the {leaves[0].source.format} layout; {leaves[0].source.describe_fetch()}"
 
@@ -74,7 +84,7 @@ def available_tasks(selection: Selection, data_root: Path, progress: Callable[[s
     skipped: list[TaskSpec] = []
     failure = f"offline mode is set ({download.offline_variable()})" if download.offline_requested() else None
     for spec in selection.tasks:
-        if spec.name not in selection.optional or spec.is_available(data_root):
+        if spec.name not in selection.optional or _present(spec, data_root):
             ready.append(spec)
             continue
         if failure is None:

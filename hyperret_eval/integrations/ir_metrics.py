@@ -20,13 +20,15 @@ PREFIX = "ir_measures:"
 
 
 def report_measures(relevance_threshold: int = 1) -> list:
-    """nDCG@10, MRR@10, Recall@100 and MAP, the binary ones at the task's relevance level."""
+    """nDCG@10, MRR@10, Recall@100, MAP and Recall@1000 (the recall MS MARCO and TREC-DL
+    report), the binary ones at the task's relevance level."""
     rel = relevance_threshold
     return [
         ir_measures.parse_measure("nDCG@10"),
         ir_measures.parse_measure(f"RR(rel={rel})@10"),
         ir_measures.parse_measure(f"R(rel={rel})@100"),
         ir_measures.parse_measure(f"AP(rel={rel})"),
+        ir_measures.parse_measure(f"R(rel={rel})@1000"),
     ]
 
 

@@ -31,6 +31,7 @@ class HypencoderMTEBSearch(KeepsCheckpointRevision):
         self.settings = settings or SearchSettings()
         self.use_cache = use_cache
         self.cache_dir = cache_dir
+        self.query_max_length: int | None = None  # the task's query length (catalogue), else the model's
         self._doc_ids: list[str] = []
         self._passages = None
         self._engine: ExhaustiveSearch | GraphSearch | None = None
@@ -52,7 +53,8 @@ class HypencoderMTEBSearch(KeepsCheckpointRevision):
             raise RuntimeError("index() must be called before search()")
         batch_size = encode_kwargs.get("batch_size", self.batch_size)
         qnets = self.model.encode_queries([str(t) for t in queries["text"]], batch_size,
-                                          show_progress=encode_kwargs.get("show_progress_bar", True))
+                                          show_progress=encode_kwargs.get("show_progress_bar", True),
+                                          max_length=self.query_max_length)
         query_ids = [str(q) for q in queries["id"]]
         if top_ranked is not None:
             qnets = qnets.to(qnets.weights[0].device, DTYPES[self.settings.dtype])

@@ -60,13 +60,15 @@ class ShardedMTEBSearch:
         return rankings(query_ids, self._doc_ids, scores, ids)
 
 
-def search_model_for(model, world: World, cache_dir: Path | None = None):
-    """The model mteb searches a retrieval task with: a Hypencoder as it is, a
+def search_model_for(model, world: World, cache_dir: Path | None = None, query_max_length: int | None = None):
+    """The model mteb searches a retrieval task with: a Hypencoder as it is (reading at most
+    ``query_max_length`` tokens of a query, the task's setting, when given), a
     sentence-transformers model as a :class:`CachedDenseSearch` (its corpus vectors cached
     under ``cache_dir`` and searched from the memmap), any other encoder in mteb's own
     ``SearchEncoderWrapper``; under torchrun, each rank searches its share of the corpus
     with it."""
     if isinstance(model, HypencoderMTEBSearch):
+        model.query_max_length = query_max_length
         search = model
     elif can_cache(model):
         search = CachedDenseSearch(model, cache_dir=cache_dir)

@@ -2,7 +2,7 @@
 
 Each task is a subclass of mteb's ``AbsTaskSTS`` or ``AbsTaskRetrieval`` whose data comes
 from our data layer (already read and checked) instead of the Hugging Face hub. Retrieval
-tasks add ir-measures' nDCG@10, MRR@10, Recall@100 and MAP to mteb's own scores, computed
+tasks add ir-measures' nDCG@10, MRR@10, Recall@100, MAP and Recall@1000 to mteb's own scores, computed
 on the very run mteb scored. A task averaged over others (CQADupstack) is mteb's
 ``AbsTaskAggregate`` over our tasks, so mteb evaluates the members and averages them.
 

@@ -6,7 +6,8 @@ from typing import Any
 
 from hyperret_eval.leaderboard.benchmarks import tradeoff_series
 from hyperret_eval.leaderboard.tables import (
-    SIGNIFICANCE_NOTE, Comparison, Row, Section, model_entries, parameter_count, percent, points, runs_of,
+    SIGNIFICANCE_NOTE, Comparison, PublishedRow, Row, Section, model_entries, parameter_count, percent, points,
+    runs_of,
 )
 
 CAVEAT_MARK = "†"
@@ -21,7 +22,8 @@ def escape(text: Any) -> str:
     return "".join(_ESCAPES.get(char, char) for char in str(text))
 
 
-def render_readme(sections: list[Section], benchmarks: dict[str, Any] | None) -> str:
+def render_readme(sections: list[Section], benchmarks: dict[str, Any] | None,
+                  published: list[PublishedRow] | None = None) -> str:
     lines = [
         "# Leaderboard",
         "",
@@ -37,6 +39,9 @@ def render_readme(sections: list[Section], benchmarks: dict[str, Any] | None) ->
         lines += _score_table(section)
         lines += _caveat_notes(section)
         lines += _comparison_table(section)
+    if published:
+        lines += ["", "## Published figures beside ours (x100)", ""]
+        lines += _published_table(published)
     lines += ["", "## Models", ""]
     lines += _models_table(sections)
     lines += ["", "## Provenance", ""]
@@ -94,6 +99,23 @@ def _difference(comparison: Comparison) -> str:
         return points(comparison.difference)
     mark = "\\*" if comparison.significant else ""  # an escaped asterisk: not emphasis
     return f"{points(comparison.difference)}{mark} [{points(comparison.test.low)}, {points(comparison.test.high)}]"
+
+
+def _published_table(published: list[PublishedRow]) -> list[str]:
+    """Each published figure beside our score of the same model, task and metric (tasks
+    joined by + pooled over their queries); a paper's baseline we have no checkpoint of,
+    for reference."""
+    lines = ["Difference = ours - published, in points. Each figure's source and how it was checked: "
+             "`hyperret_eval/catalogue/published.toml`.", "",
+             _row(["Model", "Revision", "Task", "Metric", "Ours", "Published", "Difference", "Source"]),
+             _row(["---", "---", "---", "---", "---:", "---:", "---:", "---"])]
+    for row in published:
+        difference = "–" if row.difference is None else points(row.difference)
+        model = escape(row.model) if row.model else f"{escape(row.figure.model)} (reference)"
+        lines.append(_row([model, escape(row.revision or "–"), escape(row.figure.task_label),
+                           escape(row.figure.metric), percent(row.ours), percent(row.figure.value), difference,
+                           escape(row.figure.source)]))
+    return lines
 
 
 def _models_table(sections: list[Section]) -> list[str]:

@@ -18,7 +18,7 @@ from typing import Any
 
 from hyperret_eval.leaderboard.benchmarks import Series, tradeoff_series
 from hyperret_eval.leaderboard.tables import (
-    SIGNIFICANCE_NOTE, Comparison, Row, Section, parameter_count, percent, points, runs_of,
+    SIGNIFICANCE_NOTE, Comparison, PublishedRow, Row, Section, parameter_count, percent, points, runs_of,
 )
 
 BODY_MARKER = "<!--LEADERBOARD_BODY-->"
@@ -28,7 +28,8 @@ SIGNIFICANT_MARK = "*"  # after a difference the paired test finds significant (
 ZERO_SHOT = {True: "yes", False: "no", None: "\u2013"}
 
 
-def render_page(sections: list[Section], benchmarks: dict[str, Any] | None) -> str:
+def render_page(sections: list[Section], benchmarks: dict[str, Any] | None,
+                published: list[PublishedRow] | None = None) -> str:
     template = resources.files("hyperret_eval.leaderboard").joinpath("template.html").read_text(encoding="utf-8")
     series = tradeoff_series((benchmarks or {}).get("search_tradeoff") or [])
     body = "\n".join([
@@ -39,9 +40,32 @@ def render_page(sections: list[Section], benchmarks: dict[str, Any] | None) -> s
         "its scores. An average is shown only for a model evaluated on every task of its table.</p>",
         *(_section(section) for section in sections),
         "" if sections else '<p class="note">No results have been published yet.</p>',
+        _published_section(published or []),
         _tradeoff_section(series),
     ])
     return template.replace(BODY_MARKER, body).replace(DATA_MARKER, script_json(_page_data(sections, series)))
+
+
+def _published_section(published: list[PublishedRow]) -> str:
+    """Published figures (papers, MTEB) beside our score of the same model, task and metric."""
+    if not published:
+        return ""
+    rows = []
+    for row in published:
+        model = _breakable(row.model) if row.model else f"{_breakable(row.figure.model)} (reference)"
+        difference = "\u2013" if row.difference is None else points(row.difference)
+        revision = row.revision or "\u2013"
+        rows.append(f"<tr><td>{model}</td><td>{_e(revision)}</td><td>{_e(row.figure.task_label)}</td>"
+                    f"<td>{_e(row.figure.metric)}</td><td class=\"num\">{percent(row.ours)}</td>"
+                    f"<td class=\"num\">{percent(row.figure.value)}</td><td class=\"num\">{_e(difference)}</td>"
+                    f"<td>{_e(row.figure.source)}</td></tr>")
+    return "\n".join([
+        '<section id="published"><h2>Published figures beside ours (x100)</h2>',
+        '<p class="note">Difference = ours \u2212 published, in points; tasks joined by + are pooled over their '
+        "queries. Each figure's source and how it was checked: hyperret_eval/catalogue/published.toml.</p>",
+        "<table><thead><tr><th>Model</th><th>Revision</th><th>Task</th><th>Metric</th><th>Ours</th>"
+        "<th>Published</th><th>Difference</th><th>Source</th></tr></thead><tbody>",
+        *rows, "</tbody></table></section>"])
 
 
 def script_json(data: Any) -> str:

@@ -47,7 +47,9 @@ from hyperret_eval.leaderboard.page import render_page
 from hyperret_eval.leaderboard.store import (
     Key, build_entry, load_entries, merge, render_leaderboard_json, sorted_entries,
 )
-from hyperret_eval.leaderboard.tables import DEFAULT_BASELINE, ModelKey, build_sections, comparisons_of
+from hyperret_eval.leaderboard.tables import (
+    DEFAULT_BASELINE, ModelKey, build_sections, comparisons_of, published_beside,
+)
 from hyperret_eval.leaderboard.validate import (
     MODEL_META_FILE, Problem, UnknownTask, ValidResult, find_task_result_files, model_folder_name, validate_file,
 )
@@ -124,10 +126,11 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
                        if key in merged.entries and per_query_path(result.path).is_file()}
     per_query = _per_query_reader(per_query_files, leaderboard_dir)
     sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos, baseline, per_query)
+    published = published_beside(sorted_entries(merged.entries, catalogue), per_query)
     outputs = {
         LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue), comparisons_of(sections)),
-        README_FILE: render_readme(sections, benchmarks),
-        PAGE_FILE: render_page(sections, benchmarks),
+        README_FILE: render_readme(sections, benchmarks, published),
+        PAGE_FILE: render_page(sections, benchmarks, published),
     }
     if benchmarks is not None:
         outputs[BENCHMARKS_FILE] = render_benchmarks_json(benchmarks)

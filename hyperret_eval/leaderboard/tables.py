@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hyperret_eval.catalogue.published import PublishedFigure, figures_for, ours_for, published_figures
 from hyperret_eval.catalogue.tasks import TaskSpec
 from hyperret_eval.leaderboard.model_info import ModelInfo
 from hyperret_eval.leaderboard.significance import NotComparable, PairedTest, compare, holm
@@ -146,6 +147,50 @@ def _against(row: Row, base: Row, per_query: PerQuery) -> dict[str, Comparison]:
     corrected = dict(zip(tests, holm(list(tests.values()))))
     return {task: Comparison(row.scores[task] - base.scores[task], corrected.get(task), untested.get(task))
             for task in row.scores if task in base.scores}
+
+
+@dataclass(frozen=True)
+class PublishedRow:
+    """A published figure and, when a published model@revision has results for all its
+    tasks, ours beside it; ``model`` None for a reference figure (a paper's baseline) on
+    tasks and a metric where one of ours is compared."""
+
+    figure: PublishedFigure
+    model: str | None = None
+    revision: str | None = None
+    ours: float | None = None
+
+    @property
+    def difference(self) -> float | None:
+        return None if self.ours is None else self.ours - self.figure.value
+
+
+def _entry_scores(entry: dict[str, Any]) -> dict[str, float]:
+    return {**entry.get("metrics", {}), entry["main_metric"]: entry["main_score"]}
+
+
+def published_beside(entries: list[dict[str, Any]], per_query: PerQuery | None = None) -> list[PublishedRow]:
+    """Each published figure of a model on the leaderboard, with our score beside it (tasks
+    pooled over their queries weighted by the queries each per-query file holds); then the
+    reference figures of the same tasks and metrics."""
+    by_model: dict[ModelKey, dict[str, dict[str, Any]]] = {}
+    for entry in entries:
+        by_model.setdefault((entry["model"], entry["revision"]), {})[entry["task"]] = entry
+    rows = []
+    for (model, revision), tasks in by_model.items():
+        for figure in figures_for({model}, set(tasks)):
+            sizes = {task: len((per_query(model, revision, task) or {}).get("queries") or {}) if per_query else 0
+                     for task in figure.tasks}
+            if len(figure.tasks) > 1 and not all(sizes.values()):
+                continue  # pooling needs each task's query count
+            ours = ours_for(figure, {task: (_entry_scores(tasks[task]), sizes[task]) for task in figure.tasks})
+            if ours is not None:
+                rows.append(PublishedRow(figure, model, revision, ours))
+    compared = {(row.figure.tasks, row.figure.metric) for row in rows}
+    ours_models = {model for model, _ in by_model}
+    rows += [PublishedRow(figure) for figure in published_figures()
+             if figure.model not in ours_models and (figure.tasks, figure.metric) in compared]
+    return rows
 
 
 def comparisons_of(sections: list[Section]) -> list[dict[str, Any]]:

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from hyperret_eval.core.errors import DataNotFoundError, UserError
+from hyperret_eval.core.paths import default_cache_root
+from hyperret_eval.data.download import hub_file, is_hub_file
 from hyperret_eval.data.text import text_source_files, text_source_folders
 from hyperret_eval.models.recipe import Recipe
 
@@ -43,7 +45,9 @@ class TrainConfig(Recipe):
     save_every: int = 50
     seed: int = 42
     text_sources: tuple[str, ...] = ("senteval", "scifact", "trec-dl")
-    text_file: str | None = None  # one text per line; replaces text_sources when set
+    # One text per line; replaces text_sources when set. hf://datasets/<org>/<name>/<file>
+    # names a file of a hub dataset, fetched into the cache when online.
+    text_file: str | None = None
     bf16: bool = True  # on CUDA only
 
     def __post_init__(self) -> None:
@@ -65,6 +69,8 @@ class TrainConfig(Recipe):
                 raise UserError(f"training config {self.name!r}: {message}")
 
     def training_files(self, data_root: Path | None) -> list[Path]:
+        if self.text_file and is_hub_file(self.text_file):
+            return [hub_file(self.text_file, default_cache_root())]
         if self.text_file:
             path = Path(self.text_file).expanduser()
             if not path.is_file():

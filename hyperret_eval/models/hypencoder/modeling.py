@@ -59,8 +59,8 @@ class Hypencoder(nn.Module):
         self.hypernetwork = QNetHypernetwork(query_backbone.config.hidden_size, shape)
         self.passage_pooling = passage_pooling
         # Never past what the position embeddings cover, whatever the tokenizer claims.
-        limit = min(int(tokenizer.model_max_length), int(query_backbone.config.max_position_embeddings))
-        self.max_length = min(max_length, limit) if max_length else limit
+        self.length_limit = min(int(tokenizer.model_max_length), int(query_backbone.config.max_position_embeddings))
+        self.max_length = min(max_length, self.length_limit) if max_length else self.length_limit
 
     @property
     def shape(self) -> QNetShape:
@@ -70,15 +70,17 @@ class Hypencoder(nn.Module):
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def tokenize(self, texts: Sequence[Text]) -> dict[str, torch.Tensor]:
-        """A padded batch of texts, or of token ids (training data may come pre-tokenized).
-        Texts are cut before the tokenizer sees them, so a huge one cannot exhaust memory."""
-        texts = [clip_text(text, self.max_length) if isinstance(text, str) else text for text in texts]
+    def tokenize(self, texts: Sequence[Text], max_length: int | None = None) -> dict[str, torch.Tensor]:
+        """A padded batch of texts, or of token ids (training data may come pre-tokenized),
+        of at most ``max_length`` tokens each (the model's own ``max_length`` by default,
+        never past what its position embeddings cover). Texts are cut before the tokenizer
+        sees them, so a huge one cannot exhaust memory."""
+        length = min(max_length, self.length_limit) if max_length else self.max_length
+        texts = [clip_text(text, length) if isinstance(text, str) else text for text in texts]
         if all(isinstance(text, str) for text in texts):
-            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_length,
-                                   return_tensors="pt")
+            batch = self.tokenizer(texts, padding=True, truncation=True, max_length=length, return_tensors="pt")
         else:
-            batch = self.tokenizer.pad({"input_ids": token_ids(self.tokenizer, texts, self.max_length)},
+            batch = self.tokenizer.pad({"input_ids": token_ids(self.tokenizer, texts, length)},
                                        return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items() if k in ("input_ids", "attention_mask", "token_type_ids")}
 
@@ -92,8 +94,11 @@ class Hypencoder(nn.Module):
         return pool_passages(hidden.float(), batch["attention_mask"], self.passage_pooling)
 
     @torch.inference_mode()
-    def encode_queries(self, texts: list[str], batch_size: int = 32, show_progress: bool = False) -> QNets:
-        parts = [self.query_qnets(self.tokenize(texts[i : i + batch_size]))
+    def encode_queries(self, texts: list[str], batch_size: int = 32, show_progress: bool = False,
+                       max_length: int | None = None) -> QNets:
+        """The q-nets of ``texts``; ``max_length`` tokens per query overrides the model's
+        own length (the official replication reads 512 on BEIR, 64 on MS MARCO)."""
+        parts = [self.query_qnets(self.tokenize(texts[i : i + batch_size], max_length))
                  for i in _batch_starts(len(texts), batch_size, "Encoding queries", show_progress)]
         return QNets(
             [torch.cat([p.weights[k] for p in parts]) for k in range(len(parts[0].weights))],
