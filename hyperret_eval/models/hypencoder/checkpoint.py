@@ -1,7 +1,7 @@
 """Loading Hypencoder checkpoints in the released models' format, offline and safely.
 
 The format (``config.json`` + ``pytorch_model.bin`` or ``model.safetensors`` + tokenizer)
-is described in ../shared/fixtures/README.md. Weights are read with
+is described in docs/models.md ("The Hypencoder checkpoint format"). Weights are read with
 ``torch.load(weights_only=True)`` or safetensors, the folder is checked first and
 ``trust_remote_code`` is never on (:mod:`~hyperret_eval.models.folder_safety`): no code
 from a checkpoint ever runs.
