@@ -111,10 +111,13 @@ def test_writing_a_store_says_what_it_will_cost(tmp_path, caplog):
 
 
 def clustered_store(folder: Path, count: int = 12_000, dim: int = 32) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clusters around a smooth 4-dimensional manifold, a little noise: near passages
+    score alike under a q-net, which is what a graph search needs."""
     generator = torch.Generator().manual_seed(0)
-    centres = 3 * torch.randn(24, dim, generator=generator)
-    values = (centres[torch.randint(24, (count,), generator=generator)]
-              + torch.randn(count, dim, generator=generator)).half()
+    centres = 2 * torch.randn(24, dim, generator=generator)
+    manifold = torch.tanh(torch.randn(count, 4, generator=generator) @ torch.randn(4, dim, generator=generator) / 2)
+    values = (centres[torch.randint(24, (count,), generator=generator)] + 2 * manifold
+              + 0.05 * torch.randn(count, dim, generator=generator)).half()
     key = {**KEY, "corpus": f"clustered-{count}"}
     return write(folder, values, key=key, step=1000, chunk_size=4000), values
 
