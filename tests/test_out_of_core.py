@@ -21,6 +21,7 @@ from hyperret_eval.search import ExhaustiveSearch, GraphSearch, NeighbourGraph
 from hyperret_eval.search.exhaustive import best_k
 from hyperret_eval.search.passage_cache import passage_store
 from hyperret_eval.search.sharded import sharded_exhaustive_search, shard_top_k
+from tests.conftest import REPO, child_env, free_port
 from tests.test_passage_cache import mapped_files
 from tests.test_search import random_qnets
 
@@ -154,3 +155,36 @@ def test_an_unreadable_graph_folder_is_refused(tmp_path):
     np.save(tmp_path / "graph" / "neighbours.npy", np.zeros((3, 2), dtype=np.int32))
     with pytest.raises(UserError, match="not a hyperret memory-mapped neighbour graph"):
         NeighbourGraph.open(tmp_path / "graph")
+
+
+@pytest.mark.slow
+def test_search_settings_build_a_large_corpus_graph_out_of_core_and_reuse_it(tmp_path, monkeypatch):
+    from hyperret_eval.search import settings
+
+    monkeypatch.setattr(settings, "OUT_OF_CORE_PASSAGES", 1000)
+    store, _ = clustered_store(tmp_path / "store", count=3000)
+    chosen = settings.SearchSettings(method="graph", degree=20, metric="l2", graph_dir=tmp_path / "graphs",
+                                     entry_points=500)
+    first = chosen.engine(store, show_progress=False)
+    (folder,) = (tmp_path / "graphs").iterdir()
+    assert folder.is_dir() and (folder / "neighbours.npy").is_file()
+    second = chosen.engine(store, show_progress=False)
+    assert mapped_files(second.neighbours) == [str((folder / "neighbours.npy").resolve())], "reopened, not rebuilt"
+    assert torch.equal(first.neighbours, second.neighbours)
+
+
+@pytest.mark.slow
+@pytest.mark.torchrun
+def test_two_gloo_ranks_search_a_store_as_one_process_does(tmp_path):
+    values = tied_passages()
+    write(tmp_path / "store", values)
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-addr", "127.0.0.1",
+         "--master-port", str(free_port()), str(Path(__file__).with_name("distributed_store_worker.py")),
+         str(tmp_path / "store" / "vectors.npy")],
+        cwd=REPO, capture_output=True, text=True, timeout=300, env=child_env())
+    assert done.returncode == 0, done.stderr[-3000:]
+    merged = json.loads(done.stdout.strip().splitlines()[-1])
+    scores, ids = ExhaustiveSearch(values.float(), chunk_size=8).search(random_qnets(3, (16, 16, 16, 1)), 29)
+    assert merged["ids"] == ids.tolist()
+    assert torch.equal(torch.tensor(merged["scores"]), scores)
