@@ -20,6 +20,10 @@ anything else in its folder is discarded and the corpus encoded anew.
 After each chunk the vectors are flushed to disk before meta.json (rewritten atomically)
 counts the chunk, so the count never runs ahead of the data, and a rerun continues at
 the first chunk not counted.
+
+:func:`passage_store` is the same layout in a folder the caller names, for corpora whose
+vectors are too costly to throw away (MS MARCO's 8.8M passages): an entry stored for
+another key is refused there instead of being encoded again.
 """
 
 from __future__ import annotations
