@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,12 +36,14 @@ import torch
 from hyperret_eval.core import atomic
 from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.estimate import CostEstimate
 from hyperret_eval.models.hypencoder.qnet import QNets
 from hyperret_eval.search.exhaustive import DTYPES, TopK
 from hyperret_eval.search.passage_cache import read_only_tensor
 
 METRICS = ("l2", "ip")
 GRAPH_FORMAT = "hyperret-neighbour-graph/1"
+log = logging.getLogger(__name__)
 MEMMAP_GRAPH_FORMAT = "hyperret-neighbour-graph-memmap/1"
 GRAPH_META = "meta.json"
 GRAPH_ARRAY = "neighbours.npy"
@@ -159,11 +162,14 @@ class NeighbourGraph:
         shutil.rmtree(building, ignore_errors=True)
         building.mkdir(parents=True)
         neighbours = np.lib.format.open_memmap(building / GRAPH_ARRAY, mode="w+", dtype=np.int32, shape=(count, degree))
+        estimate = CostEstimate(f"finding {degree} neighbours for each of {count:,} passages", count, "passages",
+                                log)
         for start in progress_bar(starts, desc="Searching each passage's neighbours", disable=not show_progress):
             found = _search_filling_rows(index, _float32_rows(passages, slice(start, start + batch_size)), wanted,
                                          probes, lists)
             neighbours[start : start + found.shape[0]] = _drop_self(found, np.arange(start, start + found.shape[0]),
                                                                    degree)
+            estimate.update(found.shape[0])
         neighbours.flush()
         del neighbours, index
         meta = {"format": MEMMAP_GRAPH_FORMAT, "metric": metric, "method": f"faiss {factory}, nprobe {probes}",
