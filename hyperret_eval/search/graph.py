@@ -41,9 +41,10 @@ from hyperret_eval.models.hypencoder.qnet import QNets
 from hyperret_eval.search.exhaustive import DTYPES, TopK
 from hyperret_eval.search.passage_cache import read_only_tensor
 
+log = logging.getLogger(__name__)
+
 METRICS = ("l2", "ip")
 GRAPH_FORMAT = "hyperret-neighbour-graph/1"
-log = logging.getLogger(__name__)
 MEMMAP_GRAPH_FORMAT = "hyperret-neighbour-graph-memmap/1"
 GRAPH_META = "meta.json"
 GRAPH_ARRAY = "neighbours.npy"
