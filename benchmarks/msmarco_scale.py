@@ -220,6 +220,32 @@ def search_tradeoff(sizes: dict) -> list[dict]:
     return points
 
 
+def markdown_table(body: dict) -> str:
+    """The measured sizes as the table docs/benchmarks.md and the README quote."""
+    lines = ["| passages | peak RSS (anon) | store write | exhaustive s/query | graph build, size | "
+             "efficient 64 x 16: s/query, recall@10, speed-up | 328 x 20: s/query, recall@10, speed-up |",
+             "|---:|---:|---:|---:|---:|---:|---:|"]
+    for size in body["sizes"].values():
+        gib = 2**30
+        cells = [f"{size['passages']:,}",
+                 f"{size['peak_rss_bytes'] / gib:.1f} GiB ({size['peak_rss_anon_bytes'] / gib:.1f})",
+                 f"{size['store_write_passages_per_second']:,}/s" if "store_write_passages_per_second" in size else "-"]
+        if "exhaustive_seconds_per_query" in size:
+            cells.append(f"{size['exhaustive_seconds_per_query']:.0f} bf16 (measured); "
+                         f"{size['exhaustive_float32_seconds_per_query']:.0f} fp32 (extrapolated)")
+        else:
+            cells.append("-")
+        cells.append(f"{size['graph_build_seconds'] / 60:.1f} min, {size['graph_bytes'] / gib:.2f} GiB"
+                     if "graph_build_seconds" in size else "-")
+        rows = size.get("efficient", [])
+        for setting in PAPER_SETTINGS:
+            row = next((r for r in rows if (r["entry_points"], r["ncandidates"], r["max_iter"]) == setting), None)
+            cells.append(f"{row['seconds_per_query']:.2f}, {row['recall_at_10']:.3f}, "
+                         f"{row['speedup_over_exhaustive']:.0f}x" if row else "-")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 class Report:
     """The JSON file, shared by the runs of every size: this run's size is rewritten after
     each step, the others are kept as they are."""
@@ -250,10 +276,16 @@ def main() -> None:
     parser.add_argument("--faiss-threads", type=int, default=1,
                         help="faiss's OpenMP threads (on a shared machine one thread trained 4x faster than two)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--work-dir", type=Path, required=True, help="where the store and graph are written")
+    parser.add_argument("--work-dir", type=Path, help="where the store and graph are written (required to run)")
     parser.add_argument("--keep", action="store_true", help="keep the store and graph (default: delete them)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "msmarco_scale.json")
+    parser.add_argument("--table", action="store_true", help="print the table of the sizes in --output and stop")
     args = parser.parse_args()
+    if args.table:
+        print(markdown_table(json.loads(args.output.read_text())))
+        return
+    if args.work_dir is None:
+        parser.error("--work-dir is required")
     torch.set_num_threads(args.threads)
     import faiss
 
