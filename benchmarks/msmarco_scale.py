@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shutil
 import time
@@ -286,6 +287,7 @@ def main() -> None:
         return
     if args.work_dir is None:
         parser.error("--work-dir is required")
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")  # the cost estimates
     torch.set_num_threads(args.threads)
     import faiss
 
