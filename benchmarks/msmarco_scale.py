@@ -249,22 +249,32 @@ def markdown_table(body: dict) -> str:
 
 class Report:
     """The JSON file, shared by the runs of every size: this run's size is rewritten after
-    each step, the others are kept as they are."""
+    each step, the others are read back from the file each time and kept as they are (so
+    runs of several sizes may write it side by side)."""
 
     def __init__(self, path: Path, passages: int, header: dict) -> None:
         self.path = path
-        self.body = json.loads(path.read_text()) if path.is_file() else {"benchmark": "msmarco_scale", "sizes": {}}
-        self.size = self.body["sizes"].get(str(passages), {})
+        self.size = read_report(path)["sizes"].get(str(passages), {})
         self.size.update(passages=passages, run=header, finished=False)
-        self.body["sizes"][str(passages)] = self.size
 
     def update(self, memory: MemorySampler, **values) -> None:
         self.size.update(values)
         self.size.update(peak_rss_bytes=status_bytes("VmHWM"), peak_rss_anon_bytes=memory.peak_anon,
                          peak_rss_file_bytes=memory.peak_file)
-        self.body["sizes"] = dict(sorted(self.body["sizes"].items(), key=lambda item: int(item[0])))
-        self.body["search_tradeoff"] = search_tradeoff(self.body["sizes"])
-        atomic.write_json(self.path, self.body)
+        write_sizes(self.path, {str(self.size["passages"]): self.size})
+
+
+def read_report(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {"benchmark": "msmarco_scale", "sizes": {}}
+
+
+def write_sizes(path: Path, sizes: dict) -> None:
+    """Put ``sizes`` into the report at ``path`` beside the sizes it holds already."""
+    body = read_report(path)
+    merged = {**body["sizes"], **sizes}
+    body["sizes"] = dict(sorted(merged.items(), key=lambda item: int(item[0])))
+    body["search_tradeoff"] = search_tradeoff(body["sizes"])
+    atomic.write_json(path, body)
 
 
 def main() -> None:
@@ -281,7 +291,11 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the store and graph (default: delete them)")
     parser.add_argument("--output", type=Path, default=HERE / "results" / "msmarco_scale.json")
     parser.add_argument("--table", action="store_true", help="print the table of the sizes in --output and stop")
+    parser.add_argument("--merge", type=Path, help="copy the sizes of this report into --output and stop")
     args = parser.parse_args()
+    if args.merge:
+        write_sizes(args.output, read_report(args.merge)["sizes"])
+        return
     if args.table:
         print(markdown_table(json.loads(args.output.read_text())))
         return
