@@ -309,7 +309,7 @@ def main() -> None:
     header = {**report_header("msmarco_scale", packages=("faiss-cpu",)),
               "settings": {**{k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
                            "qnet_dims": list(QNET_DIMS), "clusters": CLUSTERS, "latent": LATENT,
-                           "note": "2-core machine shared with 4 other agents' jobs; run under nice -n 10"}}
+                           "niceness": os.nice(0)}}
     report = Report(args.output, args.passages, header)
     work = args.work_dir / f"msmarco-scale-{args.passages}"
     qnets = random_qnets(args.queries, QNET_DIMS)
