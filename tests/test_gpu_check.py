@@ -15,7 +15,7 @@ import torch
 from tests.conftest import REPO, child_env
 
 SCRIPT = REPO / "benchmarks" / "gpu_check.py"
-CHECK_ORDER = ["exhaustive", "graph", "training", "torchrun", "throughput"]
+CHECK_ORDER = ["exhaustive", "graph", "training", "torchrun", "throughput", "msmarco"]
 
 
 def _run_script(*args: str) -> subprocess.CompletedProcess:
@@ -33,7 +33,7 @@ def test_cpu_small_run_passes_every_check(tmp_path):
     assert report["finished"] and report["device"]["device"] == "cpu" and "torch" in report["packages"]
     assert [(c["check"], c["size"]) for c in report["checks"]] == [(name, "small") for name in CHECK_ORDER]
     assert all(c["status"] == "passed" and c["seconds"] > 0 for c in report["checks"]), report["checks"]
-    assert report["summary"] == {"passed": 5, "failed": 0, "skipped": 0, "all_passed": True}
+    assert report["summary"] == {"passed": 6, "failed": 0, "skipped": 0, "all_passed": True}
     for name in CHECK_ORDER:  # one line per check
         assert any(line.split()[:3] == [name, "small", "PASSED"] for line in done.stdout.splitlines()), done.stdout
 
@@ -46,6 +46,9 @@ def test_cpu_small_run_passes_every_check(tmp_path):
         assert len(losses["autocast_losses"]) == 5 and losses["recorded_autocast"] is None  # float32 on the CPU
     assert checks["torchrun"]["worker"]["backend"] == "gloo"
     assert checks["throughput"]["dtypes"].keys() == {"bfloat16", "float32"}
+    msmarco = checks["msmarco"]
+    assert msmarco["sharded_equals_single"] and msmarco["float32_score_error"] <= 1e-3
+    assert [(e["ncandidates"], e["max_iter"]) for e in msmarco["efficient"]] == [(64, 16), (328, 20)]
 
 
 @pytest.mark.slow

@@ -19,6 +19,7 @@ the passage cache) is read a chunk at a time and never copied whole into memory.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 import torch
 
 from hyperret_eval.core.bars import progress_bar
+from hyperret_eval.core.estimate import CostEstimate
 from hyperret_eval.models.hypencoder.qnet import QNets
 
 # Passages per chunk. On the CPU a chunk's activations (query batch x chunk x hidden)
@@ -34,6 +36,8 @@ from hyperret_eval.models.hypencoder.qnet import QNets
 CPU_CHUNK = 256
 CUDA_CHUNK = 65536
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+log = logging.getLogger(__name__)
 
 
 def _best_columns(scores: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
@@ -76,6 +80,21 @@ def best_of(parts: list[TopK], k: int) -> tuple[torch.Tensor, torch.Tensor]:
     return best_k(torch.cat([part.scores for part in parts], dim=1), torch.cat([part.ids for part in parts], dim=1), k)
 
 
+class _ScoreCounter:
+    """The scores computed so far, counted by every worker into one progress bar and
+    cost estimate."""
+
+    def __init__(self, bar, estimate: CostEstimate | None) -> None:
+        self._bar, self._estimate = bar, estimate
+        self._lock = threading.Lock()
+
+    def add(self, scores: int) -> None:
+        with self._lock:
+            self._bar.update(scores)
+            if self._estimate is not None:
+                self._estimate.update(scores)
+
+
 class _SharedOffsets:
     """Chunk start offsets handed out one at a time to whichever worker asks first."""
 
@@ -115,33 +134,44 @@ class ExhaustiveSearch:
         self.show_progress = show_progress
 
     def search(self, qnets: QNets, k: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """Scores and passage indices [Q, k], best first (k is capped at the corpus size)."""
+        """Scores and passage indices [Q, k], best first (k is capped at the corpus size).
+
+        With ``show_progress`` a bar counts the q-net scores (query x passage) computed,
+        with an ETA, and once the first seconds are timed one line says how many scores the
+        search needs and how long they will take at the rate measured."""
         k = min(k, self.passages.shape[0])
         qnets = qnets.to(self.device, self.dtype)
         batches = [qnets.select(slice(start, start + self.query_batch))
                    for start in range(0, len(qnets), self.query_batch)]
-        progress = progress_bar(batches, desc="Scoring queries", disable=not self.show_progress)
-        if self.workers == 1:
-            results = [best_of([self._drain(batch, k, self._offsets())], k) for batch in progress]
-        else:
-            with one_intra_op_thread(), ThreadPoolExecutor(self.workers, thread_name_prefix="qnet") as pool:
-                results = [self._in_parallel(pool, batch, k) for batch in progress]
+        total = len(qnets) * self.passages.shape[0]
+        with progress_bar(total=total, desc="Scoring queries x passages", unit="score", unit_scale=True,
+                          disable=not self.show_progress) as bar:
+            counter = _ScoreCounter(bar, CostEstimate(
+                f"exhaustive search of {len(qnets):,} queries over {self.passages.shape[0]:,} passages",
+                total, "scores", log) if self.show_progress else None)
+            if self.workers == 1:
+                results = [best_of([self._drain(batch, k, self._offsets(), counter)], k) for batch in batches]
+            else:
+                with one_intra_op_thread(), ThreadPoolExecutor(self.workers, thread_name_prefix="qnet") as pool:
+                    results = [self._in_parallel(pool, batch, k, counter) for batch in batches]
         return torch.cat([scores for scores, _ in results]), torch.cat([ids for _, ids in results])
 
     def _offsets(self) -> _SharedOffsets:
         return _SharedOffsets(range(0, self.passages.shape[0], self.chunk_size))
 
-    def _in_parallel(self, pool: ThreadPoolExecutor, batch: QNets, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    def _in_parallel(self, pool: ThreadPoolExecutor, batch: QNets, k: int,
+                     counter: _ScoreCounter) -> tuple[torch.Tensor, torch.Tensor]:
         offsets = self._offsets()
-        parts = list(pool.map(lambda _: self._drain(batch, k, offsets), range(self.workers)))
+        parts = list(pool.map(lambda _: self._drain(batch, k, offsets, counter), range(self.workers)))
         return best_of(parts, k)
 
     @torch.inference_mode()
-    def _drain(self, batch: QNets, k: int, offsets: _SharedOffsets) -> TopK:
+    def _drain(self, batch: QNets, k: int, offsets: _SharedOffsets, counter: _ScoreCounter) -> TopK:
         """Score chunks until none is left; the top-k of the chunks this caller scored.
         (Inference mode is per thread, hence here and not on :meth:`search`.)"""
         best = TopK(len(batch), k, self.device)
         while (offset := offsets.next()) is not None:
             chunk = self.passages[offset : offset + self.chunk_size].to(self.dtype)
             best.merge(batch.apply_shared(chunk).float(), torch.arange(offset, offset + chunk.shape[0], device=self.device))
+            counter.add(len(batch) * chunk.shape[0])
         return best

@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,18 +36,29 @@ import torch
 from hyperret_eval.core import atomic
 from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.estimate import CostEstimate
 from hyperret_eval.models.hypencoder.qnet import QNets
 from hyperret_eval.search.exhaustive import DTYPES, TopK
+from hyperret_eval.search.passage_cache import read_only_tensor
+
+log = logging.getLogger(__name__)
 
 METRICS = ("l2", "ip")
 GRAPH_FORMAT = "hyperret-neighbour-graph/1"
+MEMMAP_GRAPH_FORMAT = "hyperret-neighbour-graph-memmap/1"
+GRAPH_META = "meta.json"
+GRAPH_ARRAY = "neighbours.npy"
+CELL_SIZE = 2000  # passages per inverted-file cell of the out-of-core graph build
 
 
-def passages_fingerprint(passages: torch.Tensor) -> str:
-    """sha256 of the vectors' float32 bytes and shape: which passages a graph belongs to."""
-    array = np.ascontiguousarray(passages.detach().to("cpu", torch.float32).numpy())
-    digest = hashlib.sha256(json.dumps(list(array.shape)).encode())
-    digest.update(memoryview(array).cast("B"))
+def passages_fingerprint(passages: torch.Tensor, chunk_size: int = 65536) -> str:
+    """sha256 of the vectors' float32 bytes and shape: which passages a graph belongs to.
+    Read ``chunk_size`` rows at a time, so a memory-mapped store larger than memory is
+    hashed in the memory of one chunk."""
+    digest = hashlib.sha256(json.dumps(list(passages.shape)).encode())
+    for start in range(0, passages.shape[0], chunk_size):
+        rows = passages[start : start + chunk_size].detach().to("cpu", torch.float32)
+        digest.update(memoryview(np.ascontiguousarray(rows.numpy())).cast("B"))
     return digest.hexdigest()
 
 
@@ -106,6 +119,87 @@ class NeighbourGraph:
             rows.append(_drop_self(found, np.arange(start, start + found.shape[0]), degree))
         return cls(torch.from_numpy(np.concatenate(rows)), metric, method, passages_fingerprint(passages))
 
+    @classmethod
+    def build_out_of_core(cls, passages: torch.Tensor, folder: Path, degree: int = 100, metric: str = "l2", *,
+                          lists: int | None = None, probes: int = 2, train_size: int | None = None,
+                          batch_size: int = 16384, seed: int = 0, show_progress: bool = False) -> NeighbourGraph:
+        """The ``degree``-nearest-neighbour graph of a corpus larger than memory (a
+        memory-mapped passage store), written to ``folder`` as a memory-mapped int32
+        array and returned over it.
+
+        faiss indexes the passages in an inverted file (``lists`` k-means cells, by
+        default one per 2,000 passages, trained on a seeded sample of ``train_size``
+        passages, by default 8 a cell) with 4-bit product-quantised codes
+        (faiss's fast-scan layout, d/8 bytes a passage: 420 MB for 8.8M x 768), added and
+        then searched ``batch_size`` passages at a time, each passage's neighbours taken
+        from its ``probes`` nearest cells; only the codes and one batch of float32 rows
+        are ever in memory. The neighbours are approximate: the codes rank the passages
+        of a cell roughly, which is what a graph search needs (a high-scoring passage's
+        neighbourhood), not an exact k-NN list. The folder is written beside itself and
+        renamed into place when complete; ``meta.json`` records how it was built.
+        """
+        import faiss
+
+        if metric not in METRICS:
+            raise UserError(f"metric must be one of {METRICS}, got {metric!r}")
+        if degree < 1 or probes < 1:
+            raise UserError(f"degree and probes must be at least 1, got {degree} and {probes}")
+        folder = Path(folder)
+        count, dim = passages.shape
+        lists = lists or max(1, round(count / CELL_SIZE))
+        # Past a thousand cells, finding a passage's nearest cells by comparing it with
+        # every centroid costs more than the rest; an HNSW graph of the centroids finds them.
+        cells = f"IVF{lists}_HNSW32" if lists > 1024 else f"IVF{lists}"
+        factory = f"{cells},{_fast_scan_codes(dim)}"
+        index = faiss.index_factory(dim, factory, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+        generator = torch.Generator().manual_seed(seed)
+        sample = torch.randperm(count, generator=generator)[: min(count, train_size or max(8 * lists, 32768))]
+        index.train(_float32_rows(passages, sample.sort().values))
+        starts = range(0, count, batch_size)
+        for start in progress_bar(starts, desc="Indexing passages for the graph", disable=not show_progress):
+            index.add(_float32_rows(passages, slice(start, start + batch_size)))
+        wanted = min(degree + 1, count)  # each passage finds itself too
+        building = folder.with_name(f"{folder.name}.building")
+        shutil.rmtree(building, ignore_errors=True)
+        building.mkdir(parents=True)
+        neighbours = np.lib.format.open_memmap(building / GRAPH_ARRAY, mode="w+", dtype=np.int32, shape=(count, degree))
+        estimate = CostEstimate(f"finding {degree} neighbours for each of {count:,} passages", count, "passages",
+                                log)
+        for start in progress_bar(starts, desc="Searching each passage's neighbours", disable=not show_progress):
+            found = _search_filling_rows(index, _float32_rows(passages, slice(start, start + batch_size)), wanted,
+                                         probes, lists)
+            neighbours[start : start + found.shape[0]] = _drop_self(found, np.arange(start, start + found.shape[0]),
+                                                                   degree)
+            estimate.update(found.shape[0])
+        neighbours.flush()
+        del neighbours, index
+        meta = {"format": MEMMAP_GRAPH_FORMAT, "metric": metric, "method": f"faiss {factory}, nprobe {probes}",
+                "passages": count, "degree": degree, "passages_sha256": passages_fingerprint(passages)}
+        atomic.write_json(building / GRAPH_META, meta)
+        shutil.rmtree(folder, ignore_errors=True)
+        building.rename(folder)
+        return cls.open(folder)
+
+    @classmethod
+    def open(cls, folder: Path, passages: torch.Tensor | None = None) -> NeighbourGraph:
+        """A graph written by :meth:`build_out_of_core`, its neighbours a read-only memmap;
+        with ``passages``, refuse a graph built on other vectors."""
+        folder = Path(folder)
+        try:
+            meta = json.loads((folder / GRAPH_META).read_text(encoding="utf-8"))
+            neighbours = read_only_tensor(folder / GRAPH_ARRAY)
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{folder}: not a readable neighbour graph ({exc})") from None
+        if not isinstance(meta, dict) or meta.get("format") != MEMMAP_GRAPH_FORMAT:
+            raise UserError(f"{folder}: not a hyperret memory-mapped neighbour graph")
+        if neighbours.dim() != 2 or neighbours.dtype != torch.int32 or neighbours.shape[0] != meta.get("passages"):
+            raise UserError(f"{folder}/{GRAPH_ARRAY}: shape {tuple(neighbours.shape)} {neighbours.dtype} does not match "
+                            f"meta.json's {meta.get('passages')} passages")
+        graph = cls(neighbours, meta["metric"], meta["method"], meta["passages_sha256"])
+        if passages is not None and passages_fingerprint(passages) != graph.passages_sha256:
+            raise UserError(f"{folder}: this graph was built on other passage vectors; build it again for these.")
+        return graph
+
     def save(self, path: Path) -> None:
         from safetensors.torch import save_file
 
@@ -132,6 +226,31 @@ class NeighbourGraph:
         if passages is not None and passages_fingerprint(passages) != graph.passages_sha256:
             raise UserError(f"{path}: this graph was built on other passage vectors; build it again for these.")
         return graph
+
+
+def _fast_scan_codes(dim: int) -> str:
+    """faiss's 4-bit fast-scan product quantiser with about d/8 sub-vectors, and at least
+    16 for small d (the largest divisor of d not above that)."""
+    parts = next(m for m in range(max(dim // 8, min(dim, 16)), 0, -1) if dim % m == 0)
+    return f"PQ{parts}x4fs"
+
+
+def _search_filling_rows(index, vectors: np.ndarray, wanted: int, probes: int, lists: int) -> np.ndarray:
+    """``wanted`` neighbours of each row from its ``probes`` nearest cells; rows whose cells
+    hold fewer passages than that (faiss fills them with -1) are searched again in twice as
+    many cells, until full or every cell is searched."""
+    index.nprobe = min(probes, lists)
+    _, found = index.search(vectors, wanted)
+    short = (found < 0).any(axis=1)
+    while short.any() and index.nprobe < lists:
+        index.nprobe = min(lists, 2 * index.nprobe)
+        _, found[short] = index.search(vectors[short], wanted)
+        short = (found < 0).any(axis=1)
+    return found
+
+
+def _float32_rows(passages: torch.Tensor, rows: slice | torch.Tensor) -> np.ndarray:
+    return np.ascontiguousarray(passages[rows].detach().to("cpu", torch.float32).numpy())
 
 
 def _drop_self(found: np.ndarray, own_ids: np.ndarray, degree: int) -> np.ndarray:
@@ -163,7 +282,9 @@ class GraphSearch:
             raise UserError("ncandidates must be at least 1 and max_iter at least 0")
         self.dtype = DTYPES[dtype] if isinstance(dtype, str) else dtype
         self.device = torch.device(device) if device else passages.device
-        self.passages = passages.to(self.device, self.dtype)
+        # Kept as stored (a memmap stays a memmap); the rows a search reaches are gathered
+        # and converted to the compute dtype as they are scored.
+        self.passages = passages.to(self.device)
         self.neighbours = graph.neighbours.to(self.device)
         self.entry_ids = self._entry_ids(entry_points, seed).to(self.device)
         self.ncandidates = ncandidates
@@ -205,7 +326,7 @@ class GraphSearch:
         seen = torch.zeros(queries, count, dtype=torch.bool, device=self.device)
         seen[:, self.entry_ids] = True
         frontier = self.entry_ids.expand(queries, -1)
-        frontier_scores = qnets.apply_shared(self.passages[self.entry_ids]).float()
+        frontier_scores = qnets.apply_shared(self._rows(self.entry_ids)).float()
         best = TopK(queries, k, self.device)
         best.merge(frontier_scores, frontier)
         scored = torch.full((queries,), frontier.shape[1], device=self.device)
@@ -222,15 +343,19 @@ class GraphSearch:
                     break
         return best.scores, best.ids, scored
 
+    def _rows(self, ids: torch.Tensor) -> torch.Tensor:
+        """The vectors of passages ``ids`` (any shape), in the compute dtype."""
+        return self.passages[ids].to(self.dtype)
+
     def _score_frontier(self, qnets: QNets, frontier: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """Each query's q-net on its own frontier [Q, F]; -inf where ``valid`` is False.
         Valid entries come first in each row (see :meth:`_expand`)."""
         if self.batched_scoring:
-            return qnets.apply(self.passages[frontier]).float().masked_fill(~valid, float("-inf"))
+            return qnets.apply(self._rows(frontier)).float().masked_fill(~valid, float("-inf"))
         scores = torch.full(frontier.shape, float("-inf"), device=self.device)
         for row, width in enumerate(valid.sum(dim=1).tolist()):
             if width:
-                items = self.passages[frontier[row, :width]].unsqueeze(0)  # [1, width, d]
+                items = self._rows(frontier[row, :width]).unsqueeze(0)  # [1, width, d]
                 scores[row, :width] = qnets.select(slice(row, row + 1)).apply(items)[0].float()
         return scores
 
@@ -241,7 +366,7 @@ class GraphSearch:
         take = min(self.ncandidates, frontier.shape[1])
         top_scores, top = frontier_scores.topk(take, dim=1)
         sources = frontier.gather(1, top)  # [Q, take]
-        candidates = self.neighbours[sources].flatten(1)  # [Q, take * degree]
+        candidates = self.neighbours[sources].flatten(1).long()  # [Q, take * degree]
         usable = (top_scores > float("-inf")).repeat_interleave(self.neighbours.shape[1], dim=1) & (candidates >= 0)
         candidates = candidates.clamp(min=0)
         usable &= ~seen.gather(1, candidates)

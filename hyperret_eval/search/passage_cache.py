@@ -20,6 +20,10 @@ anything else in its folder is discarded and the corpus encoded anew.
 After each chunk the vectors are flushed to disk before meta.json (rewritten atomically)
 counts the chunk, so the count never runs ahead of the data, and a rerun continues at
 the first chunk not counted.
+
+:func:`passage_store` is the same layout in a folder the caller names, for corpora whose
+vectors are too costly to throw away (MS MARCO's 8.8M passages): an entry stored for
+another key is refused there instead of being encoded again.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import torch
 from hyperret_eval.core import atomic
 from hyperret_eval.core.bars import progress_bar
 from hyperret_eval.core.errors import UserError
+from hyperret_eval.core.estimate import CostEstimate
 from hyperret_eval.core.locks import exclusive_lock
 from hyperret_eval.core.paths import default_cache_root
 from hyperret_eval.models.fingerprint import backbone_settings, encoder_fingerprint
@@ -83,17 +88,43 @@ def cached_vectors(key: dict, count: int, encode: Callable[[int, int], torch.Ten
     OS pages it in as it is read and may drop those pages again, so a corpus larger than
     memory can be searched. ``cache_dir`` defaults to ``<cache root>/passages``.
     """
+    folder = Path(cache_dir or passage_cache_root()) / entry_name(key)
+    return _filled(folder, key, count, encode, step=step, chunk_size=chunk_size, show_progress=show_progress,
+                   other_key="discard")
+
+
+def passage_store(folder: Path, key: dict, count: int, encode: Callable[[int, int], torch.Tensor], *, step: int,
+                  chunk_size: int = CHUNK_SIZE, show_progress: bool = True) -> torch.Tensor:
+    """:func:`cached_vectors` in a folder the caller names (a corpus like MS MARCO's, whose
+    vectors take hours to encode and tens of GB to hold, lives where there is room for it),
+    in the same layout: written once, a chunk at a time, resumed after a kill, served as a
+    read-only memmap.
+
+    A store is never thrown away: one whose stored key differs from ``key`` (vectors
+    written by another passage encoder, in another dtype, of another corpus) is refused
+    with the fields that differ, and the caller chooses another folder or deletes it.
+    """
+    return _filled(Path(folder), key, count, encode, step=step, chunk_size=chunk_size, show_progress=show_progress,
+                   other_key="refuse")
+
+
+def _filled(folder: Path, key: dict, count: int, encode: Callable[[int, int], torch.Tensor], *, step: int,
+            chunk_size: int, show_progress: bool, other_key: str) -> torch.Tensor:
     dtype = key["dtype"]
     _check_dtype(dtype)
     if count < 1:
         raise UserError("the corpus has no passages to encode")
     if chunk_size < 1 or step < 1:
         raise ValueError(f"chunk_size and step must be at least 1, got {chunk_size} and {step}")
-    folder = Path(cache_dir or passage_cache_root()) / entry_name(key)
     lock = folder.with_name(f"{folder.name}.lock")
     with exclusive_lock(lock, on_wait=lambda: log.warning("Waiting for another process encoding into %s", folder)):
+        if other_key == "refuse":
+            _refuse_another_key(folder, key)
         meta = _stored_progress(folder, key, count)
         if meta is None:
+            if other_key == "refuse" and (folder / META).exists():
+                raise UserError(f"{folder}: the store's meta.json and vectors.npy disagree (see the log); "
+                                "delete the folder to write it again")
             shutil.rmtree(folder, ignore_errors=True)
             meta = {"key": key, "count": count, "dim": None, "dtype": dtype,
                     "chunk_size": chunk_size, "chunks": math.ceil(count / chunk_size), "chunks_done": 0,
@@ -103,6 +134,22 @@ def cached_vectors(key: dict, count: int, encode: Callable[[int, int], torch.Ten
         else:
             _encode_remaining(encode, step, folder, meta, show_progress)
     return read_only_tensor(folder / VECTORS)
+
+
+def _refuse_another_key(folder: Path, key: dict) -> None:
+    """Raise, naming the differing fields, if ``folder`` holds vectors stored for another key."""
+    try:
+        stored = json.loads((folder / META).read_text(encoding="utf-8")).get("key")
+    except FileNotFoundError:
+        return
+    except (OSError, ValueError, AttributeError) as exc:
+        raise UserError(f"{folder / META}: unreadable ({exc}); delete the folder to write the store again") from None
+    if stored != key:
+        stored = stored if isinstance(stored, dict) else {}
+        differ = sorted(name for name in set(stored) | set(key) if stored.get(name) != key.get(name))
+        raise UserError(f"{folder}: holds passage vectors stored for another {', '.join(differ)} "
+                        f"(stored: {', '.join(f'{n}={stored.get(n)!r}' for n in differ)}; this run: "
+                        f"{', '.join(f'{n}={key.get(n)!r}' for n in differ)}); choose another folder or delete it")
 
 
 def _check_dtype(dtype: str) -> None:
@@ -178,32 +225,46 @@ def _stored_progress(folder: Path, key: dict, count: int) -> dict | None:
 
 def _encode_remaining(encode: Callable[[int, int], torch.Tensor], step: int, folder: Path, meta: dict,
                       show_progress: bool) -> None:
-    """Encode the chunks ``meta`` does not count yet into ``folder``, recording each one."""
+    """Encode the chunks ``meta`` does not count yet into ``folder``, recording each one.
+
+    Each chunk is written through a mapping of its own rows only, closed after the flush,
+    so the written pages leave this process's resident memory (a store larger than memory
+    is written in the memory of one chunk)."""
     size, done, count = meta["chunk_size"], meta["chunks_done"], meta["count"]
     if done:
         log.info("Resuming the passage encoding in %s at chunk %d of %d", folder, done + 1, meta["chunks"])
-    vectors = np.load(folder / VECTORS, mmap_mode="r+") if done else None
+    first = min(done * size, count)
     what = "Encoding passages into the cache" + (" (resumed)" if done else "")
-    with progress_bar(total=count, initial=min(done * size, count), desc=what, unit="passage",
-              disable=not show_progress) as bar:
+    estimate = CostEstimate(f"encoding {count - first:,} passages into {folder}", count - first, "passages", log)
+    with progress_bar(total=count, initial=first, desc=what, unit="passage", disable=not show_progress) as bar:
         for index in range(done, meta["chunks"]):
             start, stop = index * size, min(index * size + size, count)
-            encoded = _encode_chunk(encode, start, stop, step, bar)
+            encoded = _encode_chunk(encode, start, stop, step, bar, estimate)
             encoded = encoded.to("cpu", STORAGE_DTYPES[meta["dtype"]]).numpy()
-            if vectors is None:
+            if meta["dim"] is None:
                 folder.mkdir(parents=True, exist_ok=True)
-                vectors = np.lib.format.open_memmap(folder / VECTORS, mode="w+", dtype=encoded.dtype,
-                                                    shape=(count, encoded.shape[1]))
+                np.lib.format.open_memmap(folder / VECTORS, mode="w+", dtype=encoded.dtype,
+                                          shape=(count, encoded.shape[1])).flush()
                 meta["dim"] = encoded.shape[1]
-            vectors[start:stop] = encoded
-            vectors.flush()
+            _write_rows(folder / VECTORS, start, encoded)
             meta["chunks_done"] = index + 1
             meta["complete"] = index + 1 == meta["chunks"]
             atomic.write_json(folder / META, meta)
 
 
+def _write_rows(path: Path, start: int, rows: np.ndarray) -> None:
+    """Write ``rows`` at row ``start`` of the .npy file at ``path`` and flush them."""
+    header = np.load(path, mmap_mode="r")
+    offset, row_bytes = header.offset, header.strides[0]
+    del header
+    target = np.memmap(path, dtype=rows.dtype, mode="r+", offset=offset + start * row_bytes, shape=rows.shape)
+    target[:] = rows
+    target.flush()
+    del target
+
+
 def _encode_chunk(encode: Callable[[int, int], torch.Tensor], start: int, stop: int, step: int,
-                  bar) -> torch.Tensor:
+                  bar, estimate: CostEstimate) -> torch.Tensor:
     """One chunk's vectors, ``step`` passages per call so the progress bar moves between
     records (a chunk can take minutes on a CPU)."""
     parts = []
@@ -213,6 +274,7 @@ def _encode_chunk(encode: Callable[[int, int], torch.Tensor], start: int, stop: 
         if len(parts[-1]) != last - first:
             raise RuntimeError(f"the encoder returned {len(parts[-1])} vectors for {last - first} passages")
         bar.update(len(parts[-1]))
+        estimate.update(len(parts[-1]))
     return torch.cat(parts)
 
 

@@ -14,6 +14,9 @@ from hyperret_eval.search.exhaustive import ExhaustiveSearch
 from hyperret_eval.search.graph import METRICS, GraphSearch, NeighbourGraph, passages_fingerprint
 
 METHODS = ("exhaustive", "graph")
+# Above this many passages a graph is built out of core: the in-memory build holds the
+# corpus in float32 (2M x 768 is 6 GB) and its HNSW index beside it.
+OUT_OF_CORE_PASSAGES = 2_000_000
 
 
 @dataclass(frozen=True)
@@ -56,12 +59,21 @@ class SearchSettings:
                            dtype=self.dtype, show_progress=show_progress)
 
     def graph(self, passages: torch.Tensor, show_progress: bool) -> NeighbourGraph:
-        """The saved graph for these passages and degree, else a new one, saved."""
+        """The saved graph for these passages and degree, else a new one, saved. Corpora
+        over :data:`OUT_OF_CORE_PASSAGES` get a graph built out of core and kept as a
+        memory-mapped folder (:meth:`NeighbourGraph.build_out_of_core`)."""
         from hyperret_eval.core.paths import default_cache_root
 
         folder = self.graph_dir or default_cache_root() / "graphs"
         fingerprint = passages_fingerprint(passages)
-        path = folder / f"{fingerprint[:16]}-{self.metric}-deg{self.degree}.safetensors"
+        name = f"{fingerprint[:16]}-{self.metric}-deg{self.degree}"
+        if passages.shape[0] > OUT_OF_CORE_PASSAGES:
+            path = folder / name
+            if path.is_dir():
+                return NeighbourGraph.open(path, passages)
+            return NeighbourGraph.build_out_of_core(passages, path, degree=self.degree, metric=self.metric,
+                                                    show_progress=show_progress)
+        path = folder / f"{name}.safetensors"
         if path.is_file():
             graph = NeighbourGraph.load(path)
             if graph.passages_sha256 != fingerprint:
