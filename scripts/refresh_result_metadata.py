@@ -7,8 +7,10 @@ For each result file under the folders given (by default ``results/`` and
   (``mteb_data_hash``) names mteb's dataset revision in ``dataset_revision``, and keeps the
   hash in its provenance (``"hyperret": {"data_revision": ...}``);
 - a ``model_meta.json`` of a checkpoint our recipes trained gets what it inherits from the
-  model it started from (licence, languages, open weights) and, when missing, its
-  parameter count, counted on the architecture its recipe builds.
+  model it started from (licence, languages, open weights), the paper and citation of
+  what its recipe trains (``paper_of``: SimCSE's for SimCSE, the Hypencoder paper's for a
+  Hypencoder and for BE) and, when missing, its parameter count, counted on the
+  architecture its recipe builds.
 
 Nothing is changed that `run` would compute differently today; scores, dates and
 provenance stay as they are. Each file is rewritten atomically, and only when it changes.
@@ -23,6 +25,8 @@ import sys
 from functools import cache
 from pathlib import Path
 
+from hyperret_eval.catalogue.recipe_files import recorded_recipe
+from hyperret_eval.catalogue.recipes import citation_of, paper_of
 from hyperret_eval.catalogue.tasks import load_catalogue
 from hyperret_eval.core import atomic
 from hyperret_eval.evaluation.results import DATA_REVISION_KEY, PROVENANCE_KEY
@@ -79,12 +83,15 @@ def refresh_model_meta(path: Path) -> bool:
     for key, value in inherited_metadata(meta.get("adapted_from")).items():
         if meta.get(key) is None:
             meta[key] = value
-    if meta.get("n_parameters") is None:
-        recipes = {json.dumps(json.loads(result.read_text(encoding="utf-8"))[PROVENANCE_KEY]["checkpoint"]["recipe"],
-                              sort_keys=True)
-                   for result in path.parent.glob("*.json") if result.name != path.name}
-        if len(recipes) == 1:
-            meta["n_parameters"] = _parameters(recipes.pop())
+    recipes = {json.dumps(json.loads(result.read_text(encoding="utf-8"))[PROVENANCE_KEY]["checkpoint"]["recipe"],
+                          sort_keys=True)
+               for result in path.parent.glob("*.json") if result.name != path.name}
+    if len(recipes) == 1:
+        recipe_json = recipes.pop()
+        config = recorded_recipe(path, json.loads(recipe_json))
+        meta["reference"], meta["citation"] = paper_of(config), citation_of(config)
+        if meta.get("n_parameters") is None:
+            meta["n_parameters"] = _parameters(recipe_json)
     return _write_if_changed(path, text, meta)
 
 

@@ -147,10 +147,11 @@ def test_load_model_takes_recipe_files_folders_and_a_data_root(trained_be_folder
     assert model.mteb_model_meta.revision == checkpoint.fingerprint
     by_folder = hyperret_eval.load_model(str(trained_be_folder), device="cpu")
     assert by_folder.mteb_model_meta.name == "hyperret/be-minilm-l6"
-    # A recipe file's model is not in mteb's registry: its size and paper come from the
-    # weights and the recipe's kind, so the leaderboard can show them.
+    # A recipe file's model is not in mteb's registry: its size comes from the weights and
+    # its paper from what the recipe trains (BE: the Hypencoder paper's baseline), so the
+    # leaderboard can show them.
     assert model.mteb_model_meta.n_parameters == 22_713_216
-    assert model.mteb_model_meta.reference == "https://arxiv.org/abs/2310.09720"
+    assert model.mteb_model_meta.reference == by_folder.mteb_model_meta.reference == "https://arxiv.org/abs/2502.05364"
 
 
 def test_a_hypencoder_is_described_with_its_parameter_count():
@@ -185,3 +186,26 @@ def test_mteb_cli_through_hyperret_mteb_knows_our_models(data_root, tmp_path):
     last = done.stderr.strip().splitlines()[-1]
     assert last.startswith("hyperret-mteb: error: 'hicl' has no complete trained checkpoint") and "Traceback" not in done.stderr
     assert f"hyperret-eval train hicl --data-root {data_root}" in last
+
+
+def test_each_recipe_cites_the_paper_of_what_it_trains():
+    """BE and SimCSE are not HiCL: each named recipe's metadata cites its own paper."""
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES, paper_of
+    from hyperret_eval.integrations.mteb_models import MODEL_METAS
+
+    papers = {key: paper_of(recipe.config) for key, recipe in NAMED_RECIPES.items()}
+    assert papers["hicl"] == "https://arxiv.org/abs/2310.09720"
+    assert papers["simcse"] == "https://arxiv.org/abs/2104.08821"
+    assert papers["be"] == papers["hypencoder"] == papers["hypencoder-8layer"] == "https://arxiv.org/abs/2502.05364"
+    for key, meta in MODEL_METAS.items():
+        assert meta.reference == papers[key], key
+        assert meta.citation and ("SimCSE" in meta.citation) == (key == "simcse"), key
+
+
+def test_a_recipe_that_keeps_a_name_but_changes_a_setting_is_not_described_as_the_named_one():
+    from hyperret_eval.catalogue.recipes import NAMED_RECIPES, in_mteb
+
+    hicl = NAMED_RECIPES["hicl"].config
+    assert in_mteb(hicl) and in_mteb(hicl.replace(save_every=7))
+    assert not in_mteb(hicl.replace(backbone="sentence-transformers/all-mpnet-base-v2"))
+    assert not in_mteb(hicl.replace(max_steps=5))

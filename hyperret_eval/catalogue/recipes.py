@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from hyperret_eval.models.hicl.config import TrainConfig
-from hyperret_eval.models.hypencoder.config import RetrievalTrainConfig
+from hyperret_eval.models.hicl.config import HICL_PAPER, SIMCSE_PAPER, TrainConfig, is_simcse
+from hyperret_eval.models.hypencoder.config import HYPENCODER_PAPER, RetrievalTrainConfig
 from hyperret_eval.models.recipe import Recipe
 
 if TYPE_CHECKING:
@@ -31,6 +31,18 @@ HICL_CITATION = """@inproceedings{wu-etal-2023-hicl,
   year = {2023},
 }"""
 
+SIMCSE_CITATION = """@inproceedings{gao-etal-2021-simcse,
+  title = {SimCSE: Simple Contrastive Learning of Sentence Embeddings},
+  author = {Gao, Tianyu and Yao, Xingcheng and Chen, Danqi},
+  booktitle = {Proceedings of the 2021 Conference on Empirical Methods in Natural Language Processing},
+  year = {2021},
+}"""
+HYPENCODER_CITATION = """@inproceedings{killingback2025hypencoder,
+  title = {Hypencoder: Hypernetworks for Information Retrieval},
+  author = {Killingback, Julian and Zeng, Hansi and Zamani, Hamed},
+  booktitle = {Proceedings of the 48th International ACM SIGIR Conference on Research and Development in Information Retrieval},
+  year = {2025},
+}"""
 
 @dataclass(frozen=True)
 class NamedRecipe:
@@ -38,14 +50,12 @@ class NamedRecipe:
 
     config: Recipe
     summary: str  # one line for `list models`
-    citation: str | None = None  # the paper, as mteb's ModelMeta cites it
 
 
 def _declare() -> dict[str, NamedRecipe]:
     hypencoder = RetrievalTrainConfig()
     recipes = {
-        "hicl": NamedRecipe(TrainConfig(), "HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained on demand",
-                            citation=HICL_CITATION),
+        "hicl": NamedRecipe(TrainConfig(), "HiCL on all-MiniLM-L6-v2 (hyperret/hicl-minilm-l6), trained on demand"),
         "simcse": NamedRecipe(TrainConfig(name="simcse-minilm-l6", segment_length=128, max_tokens=128, alpha=0.0),
                               "unsupervised SimCSE on all-MiniLM-L6-v2 (hyperret/simcse-minilm-l6), the HiCL baseline"),
         "hypencoder": NamedRecipe(hypencoder, "Hypencoder on all-MiniLM-L6-v2, 2-layer q-net "
@@ -63,6 +73,23 @@ def _declare() -> dict[str, NamedRecipe]:
 
 
 NAMED_RECIPES: dict[str, NamedRecipe] = _declare()
+
+CITATIONS = {HICL_PAPER: HICL_CITATION, SIMCSE_PAPER: SIMCSE_CITATION, HYPENCODER_PAPER: HYPENCODER_CITATION}
+
+
+def citation_of(config: Recipe) -> str:
+    """The BibTeX entry of :func:`paper_of`, as mteb's ModelMeta cites a model's paper."""
+    return CITATIONS[paper_of(config)]
+
+
+def paper_of(config: Recipe) -> str:
+    """The paper that describes what ``config`` trains: SimCSE for a HiCL recipe without
+    its local loss over one segment per text (that is unsupervised SimCSE), HiCL's for
+    the rest; the Hypencoder paper for a Hypencoder and for the bi-encoder baseline its
+    experiments train the same way (BE)."""
+    if isinstance(config, RetrievalTrainConfig):
+        return HYPENCODER_PAPER
+    return SIMCSE_PAPER if is_simcse(config.alpha, config.segment_length, config.max_tokens) else HICL_PAPER
 
 
 def model_kind(config: Recipe) -> str:
@@ -102,9 +129,11 @@ def _setting_label(value) -> str:
 
 
 def in_mteb(config: Recipe) -> bool:
-    """Whether mteb's registry lists a model of this recipe's name: a named recipe's (a
-    recipe file that starts from ``hicl`` and keeps its name describes itself as HiCL does)."""
-    return any(recipe.config.name == config.name for recipe in NAMED_RECIPES.values())
+    """Whether mteb's registry describes the checkpoint of this recipe: a named recipe's own
+    (a recipe file that starts from ``hicl`` and changes no setting but how often it saves).
+    A recipe that keeps the name but changes a setting (another backbone, more steps) is a
+    variant, described by its own weights, never by the registered metadata."""
+    return checkpoint_model_name(config) in {f"hyperret/{recipe.config.name}" for recipe in NAMED_RECIPES.values()}
 
 
 def supports_data_parallel(config: Recipe) -> bool:

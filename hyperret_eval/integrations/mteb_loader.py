@@ -9,7 +9,7 @@ from mteb.models.sentence_transformer_wrapper import SentenceTransformerEncoderW
 from hyperret_eval.catalogue.models import ResolvedModel
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.integrations.mteb_meta import (
-    PAPERS, KeepsCheckpointRevision, described_by_mteb, inherited_metadata, trained_metadata,
+    KeepsCheckpointRevision, described_by_mteb, inherited_metadata, trained_metadata,
 )
 from hyperret_eval.integrations.mteb_search import HypencoderMTEBSearch
 from hyperret_eval.models.sentence_model import load_sentence_transformer
@@ -37,16 +37,16 @@ def load_for_mteb(resolved: ResolvedModel, device: str, search: SearchSettings |
 
 def _described(meta, resolved: ResolvedModel, model):
     """``meta`` naming the model, saying what it was trained on, and completed from the
-    loaded weights where it is silent: the parameter count, and for a checkpoint one of
-    our recipes trained, the paper of its kind (the leaderboard shows both) and what it
+    loaded weights where it is silent: the parameter count, the paper of what the model is
+    (the leaderboard shows both), and for a checkpoint one of our recipes trained, what it
     keeps of the model it started from: its licence and languages, and open weights."""
     update = {"name": resolved.mteb_name, "revision": resolved.revision,
               **trained_metadata(resolved.training_datasets, resolved.adapted_from)}
     if meta.n_parameters is None:
         update["n_parameters"] = sum(parameter.numel() for parameter in model.parameters())
     ours = resolved.source == "recipe" or resolved.recipe is not None
-    if meta.reference is None and ours:
-        update["reference"] = PAPERS[resolved.kind]
+    if meta.reference is None and resolved.paper is not None:
+        update["reference"] = resolved.paper
     if ours:
         update.update({key: value for key, value in inherited_metadata(resolved.adapted_from).items()
                        if getattr(meta, key) is None})

@@ -11,10 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-# The paper behind each kind of model our recipes train (HiCL's for the sentence encoders).
-PAPERS = {"sentence-transformers": "https://arxiv.org/abs/2310.09720", "hypencoder": "https://arxiv.org/abs/2502.05364"}
-
-
 def described_by_mteb(name: str | None):
     """mteb's own ModelMeta of ``name`` (licence, languages, parameters...), if it has one."""
     import mteb

@@ -20,11 +20,11 @@ from typing import Any
 
 from mteb.models import ModelMeta
 
-from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, model_kind
+from hyperret_eval.catalogue.recipes import NAMED_RECIPES, NamedRecipe, citation_of, model_kind, paper_of
 from hyperret_eval.catalogue.tasks import tasks_reading
 from hyperret_eval.core.errors import UserError
 from hyperret_eval.core.library_internals import add_to_mteb_registry, in_mteb_registry, wrap_mteb_get_model
-from hyperret_eval.integrations.mteb_meta import PAPERS, trained_metadata
+from hyperret_eval.integrations.mteb_meta import trained_metadata
 from hyperret_eval.models.backbones import backbone_hub_id
 
 PYTHON_DATA_ROOT = ("(The data root: `data_root=` of hyperret_eval.load_model, else $HYPERRET_DATA, "
@@ -99,11 +99,11 @@ def _model_meta(key: str, recipe: NamedRecipe) -> ModelMeta:
         public_training_code=None,
         public_training_data=None,
         framework=["PyTorch", "Sentence Transformers"] if sentence_encoder else ["PyTorch"],
-        reference=PAPERS[kind],
+        reference=paper_of(config),
         similarity_fn_name="cosine" if sentence_encoder else None,
         use_instructions=False,
         **trained_metadata(tasks_reading(config.data_folders()), backbone_hub_id(config.backbone)),
-        citation=recipe.citation,
+        citation=citation_of(config),
         model_type=["dense"],
     )
 

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from hyperret_eval.models.backbones import backbone_hub_id
-
-PAPER = "https://arxiv.org/abs/2310.09720"
+from hyperret_eval.models.hicl.config import HICL_PAPER, SIMCSE_PAPER, is_simcse
 
 
 def _front_matter(base_model: str | None) -> str:
@@ -25,8 +24,10 @@ def _front_matter(base_model: str | None) -> str:
 def model_card(state: dict[str, Any]) -> str:
     """The card of a checkpoint whose training state (``training/state.json``) is ``state``."""
     config = state["config"]
-    simcse = config["alpha"] == 0 and config["segment_length"] == config["max_tokens"]
+    simcse = is_simcse(config["alpha"], config["segment_length"], config["max_tokens"])
     kind = "unsupervised SimCSE (HiCL's loop with one segment per text and no segment loss)" if simcse else "HiCL"
+    paper = (f"[Gao et al., EMNLP 2021]({SIMCSE_PAPER})" if simcse
+             else f"[Wu et al., Findings of EMNLP 2023]({HICL_PAPER})")
     base_model = backbone_hub_id(config["backbone"])
     data = state.get("data", {})
     texts = f"{data['texts']:,} texts" if "texts" in data else "its training text"
@@ -37,7 +38,7 @@ def model_card(state: dict[str, Any]) -> str:
     return _front_matter(base_model) + f"""
 # {config['name']} ({'SimCSE' if simcse else 'HiCL'})
 
-A sentence encoder trained as {kind} ([Wu et al., Findings of EMNLP 2023]({PAPER})) by
+A sentence encoder trained as {kind} ({paper}) by
 hyperret-eval, starting from {base_model or config['backbone']}. Each text is cut into segments of {config['segment_length']} tokens
 (at most {config['max_tokens']} tokens a text), each segment encoded by the backbone and
 {config['pooling']}-pooled, and the text's vector is the {config['aggregation']} average of its segments' vectors.

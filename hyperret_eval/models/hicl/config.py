@@ -19,6 +19,16 @@ AGGREGATIONS = ("weighted", "mean")  # a text's vector: segment vectors weighted
 SAME_TEXT_SEGMENTS = ("neither", "positive", "negative")  # segments of one text in the local loss
 
 
+HICL_PAPER = "https://arxiv.org/abs/2310.09720"
+SIMCSE_PAPER = "https://arxiv.org/abs/2104.08821"
+
+
+def is_simcse(alpha: float, segment_length: int, max_tokens: int) -> bool:
+    """Whether HiCL's loop with these settings is unsupervised SimCSE: one segment per text
+    (segments as long as the text) and no segment loss."""
+    return alpha == 0 and segment_length >= max_tokens
+
+
 @dataclass(frozen=True)
 class TrainConfig(Recipe):
     """Everything that determines a training run (with the data it reads).

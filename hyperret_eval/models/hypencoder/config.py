@@ -14,6 +14,8 @@ from hyperret_eval.models.hypencoder.mining import MINERS
 from hyperret_eval.models.recipe import SCHEDULES, Recipe
 
 MODEL_KINDS = ("hypencoder", "be")
+# The paper of both: the Hypencoder, and the bi-encoder baseline its experiments train the same way.
+HYPENCODER_PAPER = "https://arxiv.org/abs/2502.05364"
 INITS = ("warm", "reference")  # see Hypencoder.from_backbone
 PASSAGE_POOLINGS = ("cls", "mean", "mean-unmasked-sum")  # see modeling.pool_passages
 CROSS_ENTROPY_CANDIDATES = ("all", "positives")
