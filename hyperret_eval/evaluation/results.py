@@ -60,7 +60,7 @@ def finished_result(folder: Path, task_name: str, dataset_revision: str):
 
 PROVENANCE_KEY = "hyperret"
 # The hash of the data a result was computed on, in its provenance: its dataset_revision
-# is mteb's revision where the data is mteb's dataset (results from before name the hash there).
+# is mteb's revision where the data is mteb's dataset (a result that records none names the hash there).
 DATA_REVISION_KEY = "data_revision"
 
 
