@@ -63,9 +63,9 @@ def _published_section(published: list[PublishedRow]) -> str:
         '<section id="published"><h2>Published figures beside ours (x100)</h2>',
         '<p class="note">Difference = ours \u2212 published, in points; tasks joined by + are pooled over their '
         "queries. Each figure's source and how it was checked: hyperret_eval/catalogue/published.toml.</p>",
-        "<table><thead><tr><th>Model</th><th>Revision</th><th>Task</th><th>Metric</th><th>Ours</th>"
-        "<th>Published</th><th>Difference</th><th>Source</th></tr></thead><tbody>",
-        *rows, "</tbody></table></section>"])
+        '<div class="table-scroll"><table><thead><tr><th>Model</th><th>Revision</th><th>Task</th><th>Metric</th>'
+        "<th>Ours</th><th>Published</th><th>Difference</th><th>Source</th></tr></thead><tbody>",
+        *rows, "</tbody></table></div></section>"])
 
 
 def script_json(data: Any) -> str:
