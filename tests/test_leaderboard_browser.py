@@ -306,3 +306,10 @@ def test_page_at_phone_width(browser, page, tmp_path):
         assert browser.execute_script(OUTSIDE, charts, ".dot-label, .dot-value, svg text, ul.legend li") == []
         assert browser.find_element(By.CSS_SELECTOR, charts).rect["width"] <= 390
     _screenshot(browser, tmp_path / "leaderboard-390.png")
+
+
+def test_page_at_420_pixels_does_not_scroll_sideways(browser, page):
+    """Between a phone and a tablet: every wide table scrolls in its own box, the page not at all."""
+    _show(browser, page, 420)
+    assert browser.execute_script("return window.innerWidth") == 420
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= 420
