@@ -259,9 +259,10 @@ def write_random_backbone(folder: Path, *, layers: int, hidden: int, heads: int,
 
     words = sorted({word for topic in TOPICS for word in topic.split()} | {"what", "causes", "a", "study", "of"})
     folder.mkdir(parents=True)
-    vocab = folder / "vocab.txt"
-    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]) + "\n", encoding="utf-8")
-    BertTokenizerFast(vocab_file=str(vocab)).save_pretrained(str(folder))
+    tokens = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *words]
+    # The vocabulary as a mapping: transformers 5 builds a fast tokenizer from ``vocab``
+    # (given ``vocab_file`` alone it keeps only the special tokens).
+    BertTokenizerFast(vocab={token: i for i, token in enumerate(tokens)}).save_pretrained(str(folder))
     config = BertConfig(vocab_size=5 + len(words), hidden_size=hidden, num_hidden_layers=layers,
                         num_attention_heads=heads, intermediate_size=intermediate, hidden_dropout_prob=0.0,
                         attention_probs_dropout_prob=0.0)

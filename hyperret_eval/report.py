@@ -103,8 +103,9 @@ def published_table(scores, senteval: dict[str, dict] | None = None) -> Group | 
     results: dict[str, dict[str, tuple[dict, int]]] = {}
     names = {}
     for s in scores:
-        results.setdefault(s.model_name, {})[s.task] = (s.scores, s.size)
         names[s.model_name] = s.model
+        if s.comparable_data:  # other data than the figures were computed on compares with none
+            results.setdefault(s.model_name, {})[s.task] = (s.scores, s.size)
     for key, report in (senteval or {}).items():
         name = next((n for n, k in names.items() if k == key), key)
         for task, values in report.get("tasks", {}).items():

@@ -67,7 +67,7 @@ def test_hicl_and_hypencoder_keep_the_same_state_file(tmp_path, tiny_train_root)
                     tiny_train_root)
     states = [read_state(tmp_path / run) for run in ("hicl", "hyp")]
     for state in states:
-        assert set(state) == {"config", "data", "packages", "autocast", "step", "history"}
+        assert set(state) == {"config", "data", "packages", "training_code", "autocast", "step", "history"}
         assert state["step"] == 1 and {"loss", "step", "lr", "elapsed_s"} <= set(state["history"][0])
     assert states[0]["data"]["texts"] == 8 and states[1]["data"] == {"examples": 4}
 

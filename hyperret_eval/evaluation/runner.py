@@ -95,6 +95,9 @@ class Score:
     wall_time_s: float
     model_name: str = ""  # the model as its results name it (org/name), as published figures name it
     size: int = 0  # queries (retrieval) or pairs (STS) scored
+    # False where the task declares the hash of mteb's own copy of its data and this data
+    # is other (a subset, say): then no published figure is comparable with the score.
+    comparable_data: bool = True
 
 
 def prepare_tasks(specs: list[TaskSpec], data_root: Path, progress=print) -> list[PreparedTask]:
@@ -170,7 +173,8 @@ def _score(resolved: ResolvedModel, task: PreparedTask, task_result, path: Path,
     return Score(model=resolved.key, task=task.spec.name, task_type=task.spec.type,
                  main_score=float(task_result.get_score()),
                  scores={k: v for k, v in split_scores.items() if isinstance(v, (int, float))},
-                 result_file=path, wall_time_s=wall_time_s, model_name=resolved.mteb_name, size=task.size)
+                 result_file=path, wall_time_s=wall_time_s, model_name=resolved.mteb_name, size=task.size,
+                 comparable_data=task.spec.mteb_data_hash in (None, task.revision))
 
 
 def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptions, model_digest: str) -> Score | None:
