@@ -55,6 +55,12 @@ class TaskSpec:
     mteb_data_hash: str | None = None
     origin: str = field(default="", compare=False)  # where the entry was declared, for messages
 
+    def on_published_data(self, data_revision: str | None) -> bool:
+        """Whether a score computed on data of this hash can stand beside published figures:
+        it can, unless the task declares the hash of mteb's own copy and this is other data
+        (a subset, say)."""
+        return self.mteb_data_hash is None or self.mteb_data_hash == data_revision
+
     def is_available(self, data_root: Path) -> bool:
         if self.members:
             return all(member.is_available(data_root) for member in self.members)

@@ -174,7 +174,7 @@ def _score(resolved: ResolvedModel, task: PreparedTask, task_result, path: Path,
                  main_score=float(task_result.get_score()),
                  scores={k: v for k, v in split_scores.items() if isinstance(v, (int, float))},
                  result_file=path, wall_time_s=wall_time_s, model_name=resolved.mteb_name, size=task.size,
-                 comparable_data=task.spec.mteb_data_hash in (None, task.revision))
+                 comparable_data=task.spec.on_published_data(task.revision))
 
 
 def _done_already(resolved: ResolvedModel, task: PreparedTask, options: RunOptions, model_digest: str) -> Score | None:

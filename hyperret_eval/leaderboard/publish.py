@@ -126,7 +126,9 @@ def _publish_locked(results: dict[Key, tuple[ValidResult, dict[str, Any]]], lead
                        if key in merged.entries and per_query_path(result.path).is_file()}
     per_query = _per_query_reader(per_query_files, leaderboard_dir)
     sections = build_sections(sorted_entries(merged.entries, catalogue), catalogue, infos, baseline, per_query)
-    published = published_beside(sorted_entries(merged.entries, catalogue), per_query)
+    published = published_beside([entry for entry in sorted_entries(merged.entries, catalogue)
+                                  if entry["task"] not in catalogue
+                                  or catalogue[entry["task"]].on_published_data(entry["dataset_revision"])], per_query)
     outputs = {
         LEADERBOARD_FILE: render_leaderboard_json(sorted_entries(merged.entries, catalogue), comparisons_of(sections)),
         README_FILE: render_readme(sections, benchmarks, published),
