@@ -1,5 +1,5 @@
 """Odd inputs end in one message naming the file (and the key or line), exit status 2,
-never a traceback (issue 13, items 9, 10 and 13)."""
+never a traceback."""
 
 from __future__ import annotations
 
@@ -156,7 +156,7 @@ def test_ids_equal_but_for_whitespace_are_duplicates(tmp_path):
 
 def test_the_manifest_hashes_the_bytes_that_were_parsed(tmp_path, monkeypatch, small_data_root):
     """A data file changed between reading it and hashing it: the recorded sha256 is still
-    the one of the bytes evaluated (issue 13, item 15)."""
+    the one of the bytes evaluated."""
     import hashlib
 
     from hyperret_eval.catalogue.tasks import load_catalogue

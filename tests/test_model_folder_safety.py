@@ -1,7 +1,7 @@
-"""A model folder can run no code through any file it holds (issue 13, item 1).
+"""A model folder can run no code through any file it holds.
 
 Each attack copies the packaged MiniLM, names our own module class in ``modules.json``
-(which used to switch ``trust_remote_code`` on) and plants a Python file that writes a
+(a class outside sentence-transformers, which must never switch ``trust_remote_code`` on) and plants a Python file that writes a
 marker when imported. The load must fail with a message and the marker never appear.
 """
 

@@ -1,4 +1,4 @@
-"""`hyperret-eval publish` under hostile or concurrent use (issue 13, items 3, 4, 5, 11):
+"""`hyperret-eval publish` under hostile or concurrent use:
 two publishes at once both land, no name leads outside ``results/``, a symlinked
 leaderboard is written through, and odd result files end in a message."""
 

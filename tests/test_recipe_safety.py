@@ -1,5 +1,5 @@
 """Recipes from files: a name is one folder name, numbers are finite, YAML has no
-aliases, and the file is small (issue 13, items 2, 8 and 12)."""
+aliases, and the file is small."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""Inputs that used to make us allocate far more memory than they hold (issue 13, items 6
-and 7; the YAML alias bomb of item 8 is in test_recipe_safety.py). Each case runs in a
+"""Inputs whose declared sizes ask for far more memory than they hold (the YAML alias
+bomb is in test_recipe_safety.py). Each case runs in a
 child process under an address-space ceiling; it must end in a message (exit 2) with a
 peak resident memory under 2 GB."""
 
