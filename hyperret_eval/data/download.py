@@ -41,6 +41,14 @@ def offline_requested() -> bool:
     return offline_variable() is not None
 
 
+def hub_endpoint() -> str:
+    """The hub the environment names (``HF_ENDPOINT``), read now rather than at import as
+    huggingface_hub reads it."""
+    from huggingface_hub import constants
+
+    return os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+
+
 def _staging_dir(destination: Path) -> Path:
     return atomic.staging_folder(destination)
 
@@ -104,7 +112,7 @@ def download_hf_dataset(repo_id: str, revision: str | None, destination: Path,
 
     # Read now, not at import as huggingface_hub does. The lookup first, within the hub
     # client's own timeout: the download retries an unreachable hub for half a minute.
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+    endpoint = hub_endpoint()
     budget = Budget(limits or FetchLimits.from_env(), f"the download of {repo_id}")
     staging = _staging_dir(destination)
     try:
@@ -159,7 +167,7 @@ def hub_file(reference: str, cache_root: Path, limits: FetchLimits | None = None
         raise DataNotFoundError(f"{reference} is not in the cache and offline mode is set ({offline_variable()}): {how}")
     from huggingface_hub import constants, hf_hub_download
 
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+    endpoint = hub_endpoint()
     budget = Budget(limits or FetchLimits.from_env(), f"the download of {reference}")
     staging = _staging_dir(target)
     try:

@@ -24,7 +24,7 @@ import os
 from pathlib import Path
 
 from hyperret_eval.core.errors import HubError
-from hyperret_eval.data.download import offline_variable
+from hyperret_eval.data.download import hub_endpoint, offline_variable
 from hyperret_eval.data.fetch_limits import Budget, FetchLimits, hub_budget
 
 LOADER_FILES = (
@@ -51,7 +51,7 @@ def fetch_snapshot(repo_id: str, limits: FetchLimits | None = None) -> Path:
     saying in one paragraph why there is none."""
     from huggingface_hub import constants, snapshot_download
 
-    endpoint = os.environ.get("HF_ENDPOINT", "").rstrip("/") or constants.ENDPOINT
+    endpoint = hub_endpoint()
     cache = os.environ.get("HF_HUB_CACHE") or constants.HF_HUB_CACHE
     offline = offline_variable()
     unanswered: Exception | None = None
